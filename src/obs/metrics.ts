@@ -1,0 +1,11 @@
+// Prometheus metrics (prom-client). Each process owns one registry; modules register
+// their metrics on the registry they are given, so tests can use a fresh one.
+import { collectDefaultMetrics, Registry } from "prom-client";
+
+export { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+export function newRegistry(options: { defaultMetrics?: boolean } = {}): Registry {
+  const registry = new Registry();
+  if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: "fedns_" });
+  return registry;
+}

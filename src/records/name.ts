@@ -1,0 +1,69 @@
+// DNS names and their place in the skydns key space (CoreDNS plugin/etcd/msg/path.go).
+// Names are handled lowercase, without the trailing dot; "" is the root.
+
+export const DEFAULT_PREFIX = "/skydns";
+
+const LABEL = /^(?:\*|[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)$/;
+
+/** Lowercases and strips the trailing dot: the form every module compares names in. */
+export function normalizeName(name: string): string {
+  const lower = name.toLowerCase();
+  return lower.endsWith(".") ? lower.slice(0, -1) : lower;
+}
+
+/** A label fedns may write: letters, digits, hyphen, underscore (service labels `_tcp`), 1..63 chars, no edge hyphen. */
+export function isValidLabel(label: string): boolean {
+  return LABEL.test(label.toLowerCase());
+}
+
+/** Why a name cannot be written, or undefined when it can (all labels valid, at most 253 characters). */
+export function nameProblem(name: string): string | undefined {
+  const normal = normalizeName(name);
+  if (normal.length === 0) return "empty name";
+  if (normal.length > 253) return `name longer than 253 characters (${normal.length})`;
+  for (const label of normal.split(".")) {
+    if (!isValidLabel(label)) return `invalid DNS label ${JSON.stringify(label)}`;
+  }
+  return undefined;
+}
+
+export function labelsOf(name: string): string[] {
+  const normal = normalizeName(name);
+  return normal.length === 0 ? [] : normal.split(".");
+}
+
+/** `/skydns` or `skydns/` → `/skydns`: one leading slash, no trailing one. */
+export function normalizePrefix(prefix: string): string {
+  const trimmed = prefix.replace(/^\/+|\/+$/g, "");
+  return trimmed.length === 0 ? "" : `/${trimmed}`;
+}
+
+/** The etcd path of a name: `nginx.default.example.com` → `/skydns/com/example/default/nginx`. */
+export function pathOfName(prefix: string, name: string): string {
+  const labels = labelsOf(name).reverse();
+  return [normalizePrefix(prefix), ...labels].join("/");
+}
+
+/** The DNS name a key stands for (leaf included), or undefined when the key is not below the prefix. */
+export function nameOfKey(prefix: string, key: string): string | undefined {
+  const base = `${normalizePrefix(prefix)}/`;
+  if (!key.startsWith(base)) return undefined;
+  const segments = key.slice(base.length).split("/");
+  if (segments.some((segment) => segment.length === 0)) return undefined;
+  return segments.reverse().join(".").toLowerCase();
+}
+
+/** True when `name` equals `zone` or lies below it. */
+export function isInZone(name: string, zone: string): boolean {
+  if (zone.length === 0) return true;
+  return name === zone || name.endsWith(`.${zone}`);
+}
+
+/** The longest of `zones` that contains `name`. */
+export function zoneOf(name: string, zones: readonly string[]): string | undefined {
+  let best: string | undefined;
+  for (const zone of zones) {
+    if (isInZone(name, zone) && (best === undefined || zone.length > best.length)) best = zone;
+  }
+  return best;
+}

@@ -1,0 +1,66 @@
+// The small key-value contract both halves use: etcd (store/etcd-kv.ts) and the in-memory
+// store of `fedns dev` (store/memory-kv.ts) implement it, so the record source, the writer
+// and leader election are written once.
+import type { KeyValue } from "../records/index.ts";
+
+export type { KeyValue };
+
+export interface RangeResult {
+  kvs: KeyValue[];
+  /** The store revision the read reflects; a watch continues from revision + 1. */
+  revision: number;
+}
+
+export type WatchEvent =
+  | { type: "put"; key: string; value: string; modRevision: number }
+  | { type: "delete"; key: string; modRevision: number };
+
+export interface WatchHandlers {
+  /** Events of one store revision (or more), in order. */
+  onEvents(events: WatchEvent[], revision: number): void;
+  /** The watch can no longer continue from where it was (history compacted): reload, then watch again. */
+  onCompacted(compactRevision: number): void;
+  /** Connection lost; the backend reconnects by itself and resumes from the last revision seen. */
+  onDisconnected(error: Error): void;
+  /** Connection (re)established and the watch is live. */
+  onConnected(): void;
+}
+
+export interface WatchHandle {
+  close(): Promise<void>;
+}
+
+export type TxnCompare =
+  /** The key's current mod revision equals this (0: the key does not exist). */
+  { key: string; modRevision: number };
+
+export type TxnOp = { type: "put"; key: string; value: string } | { type: "delete"; key: string };
+
+export interface TxnResult {
+  succeeded: boolean;
+  revision: number;
+}
+
+export interface LeaderCampaign {
+  /** Resolves when this candidate becomes leader. */
+  readonly elected: Promise<void>;
+  /** True while this candidate holds leadership. */
+  isLeader(): boolean;
+  /** Called once if leadership is lost after being won (lease expired, session gone). */
+  onLost(listener: (reason: Error) => void): void;
+  resign(): Promise<void>;
+}
+
+export interface KvBackend {
+  /** A human-readable description for logs (`etcd http://127.0.0.1:2379`, `memory`). */
+  readonly description: string;
+  range(prefix: string): Promise<RangeResult>;
+  /** Watches keys under the prefix from `fromRevision` (inclusive). */
+  watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<WatchHandle>;
+  /** Applies all ops atomically if every compare holds. */
+  txn(compares: TxnCompare[], ops: TxnOp[]): Promise<TxnResult>;
+  /** Largest number of operations one transaction may carry (etcd's --max-txn-ops, 128 by default). */
+  readonly maxTxnOps: number;
+  campaign(electionName: string, candidate: string, ttlSeconds: number): LeaderCampaign;
+  close(): Promise<void>;
+}
