@@ -1,0 +1,75 @@
+// Turns a subcommand's flags plus the optional --config file into one validated config:
+// flags override the file, and both pass through the same schema so errors name the field.
+import { readFile } from "node:fs/promises";
+import { ConfigError, parseConfig, parseYaml } from "../config/load.ts";
+import type { FednsConfig } from "../config/schema.ts";
+import { configureLogging } from "../obs/log.ts";
+
+export type Overrides = Record<string, unknown>;
+
+/** Reads --config (when given), applies the overrides (dotted paths), validates. */
+export async function resolveConfig(configPath: string | undefined, overrides: Overrides): Promise<FednsConfig> {
+  let raw: Record<string, unknown> = {};
+  const source = configPath ?? "command-line flags";
+  if (configPath !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(configPath, "utf8");
+    } catch (err) {
+      throw new ConfigError(`cannot read config file ${configPath}: ${(err as Error).message}`);
+    }
+    const parsed = parseYaml(text, configPath);
+    if (parsed !== null && parsed !== undefined) {
+      if (typeof parsed !== "object" || Array.isArray(parsed)) throw new ConfigError(`${configPath}: top level must be a mapping`);
+      raw = parsed as Record<string, unknown>;
+    }
+  }
+  for (const [path, value] of Object.entries(overrides)) {
+    if (value !== undefined) setPath(raw, path.split("."), value);
+  }
+  const config = parseConfig(raw, configPath === undefined ? source : `${configPath} (with command-line flags)`);
+  configureLogging(config.log.level);
+  return config;
+}
+
+function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let current = target;
+  for (const key of path.slice(0, -1)) {
+    const next = current[key];
+    if (next === null || typeof next !== "object" || Array.isArray(next)) current[key] = {};
+    current = current[key] as Record<string, unknown>;
+  }
+  current[path[path.length - 1]!] = value;
+}
+
+/** commander collector for repeatable flags (`--zone a --zone b`). */
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** Runs a command body, printing config errors plainly (no stack) and exiting non-zero. */
+export async function runCommand(body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`fedns: ${err.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`fedns: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  }
+}
+
+/** Resolves on SIGINT/SIGTERM (once), so `serve`/`controller`/`dev` can shut down cleanly. */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const handler = (signal: NodeJS.Signals): void => {
+      process.off("SIGINT", handler);
+      process.off("SIGTERM", handler);
+      resolve(signal);
+    };
+    process.on("SIGINT", handler);
+    process.on("SIGTERM", handler);
+  });
+}
