@@ -20,7 +20,8 @@ export async function resolveConfig(configPath: string | undefined, overrides: O
     }
     const parsed = parseYaml(text, configPath);
     if (parsed !== null && parsed !== undefined) {
-      if (typeof parsed !== "object" || Array.isArray(parsed)) throw new ConfigError(`${configPath}: top level must be a mapping`);
+      if (typeof parsed !== "object" || Array.isArray(parsed))
+        throw new ConfigError(`${configPath}: top level must be a mapping`);
       raw = parsed as Record<string, unknown>;
     }
   }

@@ -12,7 +12,7 @@ export class ConfigError extends Error {
 export function parseConfig(input: unknown, source = "config"): FednsConfig {
   const result = configSchema.safeParse(input ?? {});
   if (result.success) return result.data;
-  throw new ConfigError(`${source} is invalid:\n${formatIssues(result.error.issues, input)}`);
+  throw new ConfigError(`invalid configuration (${source}):\n${formatIssues(result.error.issues, input)}`);
 }
 
 export async function loadConfigFile(path: string): Promise<FednsConfig> {

@@ -25,8 +25,14 @@ const seconds = z.number().int().min(1);
 
 const etcdSchema = z
   .object({
-    endpoints: z.array(z.url({ protocol: /^https?$/ })).min(1),
-    prefix: z.string().regex(/^\/?[^/\s]+(\/[^/\s]+)*\/?$/, "must be a key prefix like /skydns"),
+    endpoints: z
+      .array(z.url({ protocol: /^https?$/ }))
+      .min(1)
+      .default(["http://127.0.0.1:2379"]),
+    prefix: z
+      .string()
+      .regex(/^\/?[^/\s]+(\/[^/\s]+)*\/?$/, "must be a key prefix like /skydns")
+      .default("/skydns"),
     username: z.string().min(1).optional(),
     password: z.string().optional(),
     passwordFile: z.string().min(1).optional(),
@@ -122,7 +128,7 @@ export const configSchema = z
       .strict()
       .default({ level: "info" }),
     metrics: z.object({ listen: hostPort.optional() }).strict().default({}),
-    etcd: etcdSchema.default({ endpoints: ["http://127.0.0.1:2379"], prefix: "/skydns", dialTimeoutMs: 3000 }),
+    etcd: etcdSchema.default(etcdSchema.parse({})),
     dns: dnsSchema.default(dnsSchema.parse({})),
     controller: controllerSchema.default(controllerSchema.parse({})),
     kubeconfig: z.string().min(1).optional(),

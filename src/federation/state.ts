@@ -1,5 +1,6 @@
 // The federation state: what the controller keeps of each member cluster, reduced to the
 // fields the record rules need. Filled by controller/ from informers, read by plan().
+import type { SkydnsService } from "../records/service.ts";
 
 export interface Location {
   zone?: string;
@@ -77,4 +78,38 @@ export interface PlanOptions {
   srv: { priority: number; weight: number };
   /** Namespaces to federate (empty: all). */
   namespaces: string[];
+}
+
+export type PlanWarningKind =
+  /** A zone, region, namespace, service, port or cluster name that is not a valid DNS label. */
+  | "invalid-label"
+  /** A composed name that cannot be written (longer than 253 characters). */
+  | "invalid-name"
+  /** A zone whose region is unknown (node labels or config without a region, or an endpoint zone no node maps). */
+  | "zone-without-region"
+  /** A healthy shard with no zone/region anywhere: it contributes to the global name only. */
+  | "no-location"
+  /** A `fedns.io/ttl` annotation that is not an integer number of seconds: the default TTL is used. */
+  | "bad-ttl"
+  /** An ingress IP (or a resolved LB hostname address) that is not an IP address. */
+  | "invalid-address";
+
+/** Something plan() skipped or worked around; the controller logs and counts these. */
+export interface PlanWarning {
+  kind: PlanWarningKind;
+  cluster?: string;
+  /** `namespace/name`. */
+  service?: string;
+  message: string;
+}
+
+export interface Plan {
+  /**
+   * `namespace/name` -> etcd key -> value: the complete desired record set of each service.
+   * Every service present in some cluster has an entry; the map is empty when the service
+   * publishes nothing (not federated, no healthy shard, invalid name). A service absent from
+   * every cluster is absent here. Both mean: delete everything of it.
+   */
+  services: Map<string, Map<string, SkydnsService>>;
+  warnings: PlanWarning[];
 }

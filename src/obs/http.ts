@@ -9,6 +9,11 @@ export interface Readiness {
   ready: boolean;
   /** Why not ready, or what is degraded; shown to people and probes. */
   reasons: string[];
+  /**
+   * Not ready, yet still doing useful work from last-known state (the DNS server while etcd is away).
+   * `/readyz?degraded=ok` answers 200 then, for probes that must not pull every replica at once.
+   */
+  degraded?: boolean;
 }
 
 export interface OpsServerOptions {
@@ -26,7 +31,7 @@ export interface OpsServer {
 export async function startOpsServer(options: OpsServerOptions): Promise<OpsServer> {
   const log = logger("ops-http");
   const server: Server = createServer((request, response) => {
-    const path = (request.url ?? "/").split("?")[0];
+    const [path, query = ""] = (request.url ?? "/").split("?");
     if (request.method !== "GET" && request.method !== "HEAD") {
       response.writeHead(405, { allow: "GET, HEAD" }).end();
       return;
@@ -37,10 +42,12 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
     }
     if (path === "/readyz") {
       const state = options.readiness();
+      const acceptDegraded = new URLSearchParams(query).get("degraded") === "ok" && state.degraded === true;
+      const ok = state.ready || acceptDegraded;
       const body = state.ready
         ? `ok\n${state.reasons.map((r) => `${r}\n`).join("")}`
         : `not ready\n${state.reasons.map((r) => `${r}\n`).join("")}`;
-      response.writeHead(state.ready ? 200 : 503, { "content-type": "text/plain" }).end(body);
+      response.writeHead(ok ? 200 : 503, { "content-type": "text/plain" }).end(body);
       return;
     }
     if (path === "/metrics") {

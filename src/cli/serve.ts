@@ -1,0 +1,108 @@
+// `fedns serve`: the authoritative DNS server over the skydns records in etcd.
+import type { Command } from "commander";
+import type { FednsConfig } from "../config/schema.ts";
+import { startDnsServer } from "../dns/server.ts";
+import { parseHostPort, startOpsServer } from "../obs/http.ts";
+import { logger } from "../obs/log.ts";
+import { newRegistry } from "../obs/metrics.ts";
+import { RecordIndex } from "../records/index.ts";
+import type { KvBackend } from "../store/kv.ts";
+import { startRecordSource } from "../store/source.ts";
+import { etcdBackendFromConfig } from "./backend.ts";
+import { collect, resolveConfig, runCommand, untilSignal } from "./settings.ts";
+
+interface ServeFlags {
+  zone?: string[];
+  etcd?: string;
+  prefix?: string;
+  listen?: string;
+  metrics?: string;
+  config?: string;
+}
+
+export const DEFAULT_SERVE_METRICS = "127.0.0.1:9153";
+
+export function registerServeCommand(program: Command): void {
+  program
+    .command("serve")
+    .description("serve the federation zone(s) authoritatively over UDP and TCP from the records in etcd")
+    .option("--zone <zone>", "zone to be authoritative for (repeatable)", collect)
+    .option("--etcd <url>", "etcd endpoint, e.g. http://127.0.0.1:2379")
+    .option("--prefix <prefix>", "skydns key prefix (default /skydns)")
+    .option("--listen <host:port>", "DNS address for UDP and TCP (default 127.0.0.1:5353)")
+    .option("--metrics <host:port>", `address of /metrics, /healthz, /readyz (default ${DEFAULT_SERVE_METRICS})`)
+    .option("--config <file>", "fedns YAML config; flags override it")
+    .action((flags: ServeFlags) =>
+      runCommand(async () => {
+        const config = await resolveConfig(flags.config, {
+          zones: flags.zone,
+          "etcd.endpoints": flags.etcd === undefined ? undefined : [flags.etcd],
+          "etcd.prefix": flags.prefix,
+          "dns.listen": flags.listen,
+          "metrics.listen": flags.metrics,
+        });
+        const service = await startServing(config, etcdBackendFromConfig(config.etcd));
+        await untilSignal();
+        await service.stop();
+      }),
+    );
+}
+
+export interface Serving {
+  dnsAddress: { host: string; port: number };
+  opsAddress: { host: string; port: number };
+  stop(): Promise<void>;
+}
+
+/** Wires index, source, DNS server and ops endpoint; shared by `serve` and `dev`. */
+export async function startServing(config: FednsConfig, backend: KvBackend): Promise<Serving> {
+  const log = logger("serve");
+  const zoneNames = config.zones ?? (config.domain !== undefined ? [config.domain] : []);
+  if (zoneNames.length === 0) throw new Error("no zone to serve: give --zone, or zones/domain in the config");
+  const registry = newRegistry({ defaultMetrics: true });
+  const index = new RecordIndex({ prefix: config.etcd.prefix, defaultTtl: config.dns.defaultTtl });
+  const source = startRecordSource({ backend, prefix: config.etcd.prefix, index, registry });
+  const dns = await startDnsServer({
+    index,
+    zones: zoneNames,
+    soa: config.dns.soa,
+    nameservers: config.dns.nameservers,
+    listen: parseHostPort(config.dns.listen),
+    udpPayloadSize: config.dns.udpPayloadSize,
+    tcp: config.dns.tcp,
+    registry,
+  });
+  const ops = await startOpsServer({
+    ...parseHostPort(config.metrics.listen ?? DEFAULT_SERVE_METRICS),
+    registry,
+    readiness: () => {
+      const status = source.status();
+      if (status.ready) return { ready: true, reasons: [`etcd revision ${status.revision}, ${index.size} records`] };
+      return {
+        ready: false,
+        reasons: [status.reason ?? "records not loaded yet"],
+        degraded: status.revision > 0,
+      };
+    },
+  });
+  log.info(
+    {
+      zones: dns.zones.map((zone) => zone.name),
+      dns: dns.address,
+      etcd: backend.description,
+      prefix: config.etcd.prefix,
+    },
+    "fedns serve started",
+  );
+  return {
+    dnsAddress: dns.address,
+    opsAddress: ops.address,
+    stop: async () => {
+      await dns.close();
+      await ops.close();
+      await source.stop();
+      await backend.close();
+      log.info("fedns serve stopped");
+    },
+  };
+}
