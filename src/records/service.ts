@@ -98,6 +98,8 @@ export function hostType(host: string): HostType {
     if (parsed.isIPv4MappedAddress()) return { kind: "A", address: parsed.toIPv4Address().toString() };
     return { kind: "AAAA", address: parsed.toString() };
   }
+  // A name whose last label is numeric is a mistyped address (`198.51.100.300`), never a host name (RFC 3696).
+  if (/(^|\.)\d+\.?$/.test(host)) return { kind: "invalid", reason: `invalid IPv4 address ${JSON.stringify(host)}` };
   const problem = nameProblem(host);
   if (problem !== undefined)
     return { kind: "invalid", reason: `host is neither an IP address nor a valid name: ${problem}` };

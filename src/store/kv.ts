@@ -16,7 +16,7 @@ export type WatchEvent =
   | { type: "delete"; key: string; modRevision: number };
 
 export interface WatchHandlers {
-  /** Events of one store revision (or more), in order. */
+  /** Events of one store revision (or more), in order; empty for a progress notification (revision only). */
   onEvents(events: WatchEvent[], revision: number): void;
   /** The watch can no longer continue from where it was (history compacted): reload, then watch again. */
   onCompacted(compactRevision: number): void;

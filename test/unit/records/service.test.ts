@@ -29,6 +29,7 @@ describe("records/service", () => {
       ['{"host":"1.2.3.4","mail":"yes"}', /"mail" must be a boolean/],
       ["{}", /neither "host" nor "text"/],
       ['{"host":"2001:db8::zz"}', /invalid IPv6/],
+      ['{"host":"198.51.100.300"}', /invalid IPv4/],
       ['{"host":"bad name!.example.com"}', /neither an IP address nor a valid name/],
     ];
     for (const [raw, reason] of cases) {

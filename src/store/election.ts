@@ -1,0 +1,125 @@
+// campaignThroughEtcd(client, election, candidate, ttl): a LeaderCampaign over etcd3's Election (a lease-bound
+// key per candidate; the oldest key leads). Retries until elected; reports a loss of leadership once.
+import type { Campaign, Etcd3 } from "etcd3";
+import { logger } from "../obs/log.ts";
+import type { LeaderCampaign } from "./kv.ts";
+
+const RETRY_MIN_MS = 200;
+const RETRY_MAX_MS = 5000;
+
+interface LeaseEvents {
+  on(event: "keepaliveSucceeded", listener: () => void): unknown;
+}
+
+export function campaignThroughEtcd(
+  client: Etcd3,
+  electionName: string,
+  candidate: string,
+  ttlSeconds: number,
+): LeaderCampaign {
+  return new EtcdCampaign(client, electionName, candidate, ttlSeconds);
+}
+
+class EtcdCampaign implements LeaderCampaign {
+  readonly elected: Promise<void>;
+  private readonly client: Etcd3;
+  private readonly electionName: string;
+  private readonly candidate: string;
+  private readonly ttlSeconds: number;
+  private readonly log = logger("store.election");
+  private readonly lostListeners: ((reason: Error) => void)[] = [];
+  private resolveElected: () => void = () => {};
+  private current: Campaign | undefined;
+  private leader = false;
+  private finished = false;
+  private attempts = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private lastKeepalive = 0;
+
+  constructor(client: Etcd3, electionName: string, candidate: string, ttlSeconds: number) {
+    this.client = client;
+    this.electionName = electionName;
+    this.candidate = candidate;
+    this.ttlSeconds = Math.max(1, Math.round(ttlSeconds));
+    this.elected = new Promise((resolve) => {
+      this.resolveElected = resolve;
+    });
+    this.start();
+  }
+
+  isLeader(): boolean {
+    return this.leader;
+  }
+
+  onLost(listener: (reason: Error) => void): void {
+    this.lostListeners.push(listener);
+  }
+
+  async resign(): Promise<void> {
+    if (this.finished) return;
+    this.finished = true;
+    this.leader = false;
+    clearTimeout(this.retryTimer);
+    clearInterval(this.leaseTimer);
+    const campaign = this.current;
+    this.current = undefined;
+    if (campaign !== undefined) await campaign.resign();
+  }
+
+  private start(): void {
+    if (this.finished) return;
+    const campaign = this.client.election(this.electionName, this.ttlSeconds).campaign(this.candidate);
+    this.current = campaign;
+    this.lastKeepalive = Date.now();
+    // etcd3 keeps the lease private; its keepalive events let us notice an expired lease before etcd3 does
+    // (it waits two TTLs), so a cut-off leader stops writing about when another candidate may take over.
+    const lease = (campaign as unknown as { lease?: LeaseEvents }).lease;
+    lease?.on("keepaliveSucceeded", () => {
+      this.lastKeepalive = Date.now();
+    });
+    campaign.on("elected", () => {
+      if (this.current !== campaign || this.finished) return;
+      this.attempts = 0;
+      this.leader = true;
+      this.lastKeepalive = Date.now();
+      this.log.info({ election: this.electionName, candidate: this.candidate }, "elected leader");
+      this.watchLease(campaign);
+      this.resolveElected();
+    });
+    campaign.on("error", (err: Error) => this.failed(campaign, err));
+  }
+
+  private watchLease(campaign: Campaign): void {
+    const ttlMs = this.ttlSeconds * 1000;
+    this.leaseTimer = setInterval(
+      () => {
+        if (this.current !== campaign) return;
+        const silent = Date.now() - this.lastKeepalive;
+        if (silent > ttlMs) {
+          this.failed(campaign, new Error(`no lease keepalive for ${silent} ms (TTL ${this.ttlSeconds} s)`));
+        }
+      },
+      Math.min(1000, ttlMs / 4),
+    );
+    this.leaseTimer.unref();
+  }
+
+  private failed(campaign: Campaign, err: Error): void {
+    if (this.current !== campaign || this.finished) return;
+    this.current = undefined;
+    clearInterval(this.leaseTimer);
+    campaign.resign().catch(() => undefined);
+    if (this.leader) {
+      // Leadership lost: this campaign is over; the owner decides whether to campaign again.
+      this.leader = false;
+      this.finished = true;
+      this.log.warn({ err, election: this.electionName, candidate: this.candidate }, "leadership lost");
+      for (const listener of this.lostListeners) listener(err);
+      return;
+    }
+    const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** this.attempts++);
+    this.log.warn({ err, election: this.electionName, retryInMs: delay }, "campaign failed, retrying");
+    this.retryTimer = setTimeout(() => this.start(), delay);
+  }
+}

@@ -1,0 +1,217 @@
+import { expect } from "chai";
+import { configureLogging } from "../../../src/obs/log.ts";
+import { newRegistry } from "../../../src/obs/metrics.ts";
+import type { SkydnsService } from "../../../src/records/service.ts";
+import { createMemoryBackend, type MemoryBackend } from "../../../src/store/memory-kv.ts";
+import { RecordWriter, serviceUnitOf } from "../../../src/store/writer.ts";
+
+const OWNER = "fedns/myfed";
+const GLOBAL = "/skydns/com/example/svc/myfed/default/nginx";
+const ZONE = "/skydns/com/example/us-east-1/us-east-1a/svc/myfed/default/nginx";
+const OTHER_SERVICE = "/skydns/com/example/svc/myfed/default/redis";
+
+function record(host: string, extra: Partial<SkydnsService> = {}): SkydnsService {
+  return { host, ttl: 30, owner: OWNER, cluster: "east-a", ...extra };
+}
+
+function desired(entries: [string, SkydnsService][]): Map<string, SkydnsService> {
+  return new Map(entries);
+}
+
+async function metric(registry: ReturnType<typeof newRegistry>, name: string, labels: Record<string, string>) {
+  const found = (await registry.getMetricsAsJSON()).find((entry) => entry.name === name);
+  const value = found?.values.find((entry) =>
+    Object.entries(labels).every(([label, wanted]) => entry.labels[label] === wanted),
+  );
+  return value?.value ?? 0;
+}
+
+describe("store: RecordWriter (memory backend)", () => {
+  let kv: MemoryBackend;
+  before(() => configureLogging("silent"));
+  beforeEach(() => {
+    kv = createMemoryBackend();
+  });
+
+  it("maps fedns keys to their service unit", () => {
+    const unitOf = serviceUnitOf("/skydns", "myfed");
+    expect(unitOf(`${ZONE}/east-a-0a0b0c0d`)).to.equal("default/nginx");
+    expect(unitOf(`${GLOBAL}/_tcp/_http/east-a-01020304`)).to.equal("default/nginx");
+    expect(unitOf("/skydns/com/svc/myfed/svc/myfed/ns/s/leaf")).to.equal("ns/s");
+    // Namespace "svc" holding a service named like the federation, with SRV labels below it.
+    expect(unitOf("/skydns/com/example/svc/myfed/svc/myfed/_tcp/_http/leaf")).to.equal("svc/myfed");
+    expect(unitOf("/skydns/com/example/svc/otherfed/default/nginx/x")).to.equal(undefined);
+    expect(unitOf("/elsewhere/com/example/svc/myfed/default/nginx/x")).to.equal(undefined);
+  });
+
+  it("writes a unit in one txn with owner set, and writing the same state again writes nothing", async () => {
+    const registry = newRegistry();
+    const writer = new RecordWriter({ backend: kv, prefix: "/skydns", owner: OWNER, registry });
+    const want = desired([
+      [`${GLOBAL}/east-a-00000001`, record("198.51.100.1")],
+      [`${ZONE}/east-a-00000001`, record("198.51.100.1", { owner: undefined })],
+      [`${GLOBAL}/_tcp/_http/east-a-00000001`, record(`nginx.default.myfed.svc.example.com`, { port: 80 })],
+    ]);
+    const first = await writer.writeUnit("default/nginx", want);
+    expect(first).to.deep.equal({ puts: 3, deletes: 0, txns: 1, skipped: 0 });
+    expect(kv.revision).to.equal(1);
+    expect(JSON.parse(kv.get(`${ZONE}/east-a-00000001`)?.value ?? "{}").owner).to.equal(OWNER);
+
+    const again = await writer.writeUnit("default/nginx", want);
+    expect(again).to.deep.equal({ puts: 0, deletes: 0, txns: 0, skipped: 0 });
+    // A restarted controller (fresh writer) with the same desired state writes nothing either.
+    const restarted = new RecordWriter({ backend: kv, prefix: "/skydns", owner: OWNER });
+    await restarted.writeUnit("default/nginx", want);
+    expect(kv.revision).to.equal(1);
+    expect(await metric(registry, "fedns_controller_records_written_total", { op: "put" })).to.equal(3);
+    expect(await metric(registry, "fedns_controller_txn_total", { result: "success" })).to.equal(1);
+  });
+
+  it("does not rewrite values that differ only in formatting", async () => {
+    await kv.put(
+      `${GLOBAL}/east-a-00000001`,
+      '{ "ttl": 30, "cluster": "east-a", "owner": "fedns/myfed", "host": "198.51.100.1" }',
+    );
+    const writer = new RecordWriter({ backend: kv, prefix: "/skydns", owner: OWNER });
+    const result = await writer.writeUnit(
+      "default/nginx",
+      desired([[`${GLOBAL}/east-a-00000001`, record("198.51.100.1")]]),
+    );
+    expect(result.puts).to.equal(0);
+    expect(kv.revision).to.equal(1);
+  });
+
+  it("replaces changed records and deletes undesired owned ones in the same txn", async () => {
+    const writer = new RecordWriter({ backend: kv, prefix: "/skydns", owner: OWNER });
+    await writer.writeUnit(
+      "default/nginx",
+      desired([
+        [`${GLOBAL}/east-a-00000001`, record("198.51.100.1")],
+        [`${GLOBAL}/east-a-00000002`, record("198.51.100.2")],
+      ]),
+    );
+    const result = await writer.writeUnit(
+      "default/nginx",
+      desired([
+        [`${GLOBAL}/east-a-00000001`, record("198.51.100.1", { ttl: 60 })],
+        [`${GLOBAL}/east-a-00000003`, record("198.51.100.3")],
+      ]),
+    );
+    expect(result).to.deep.equal({ puts: 2, deletes: 1, txns: 1, skipped: 0 });
+    expect(kv.revision).to.equal(2);
+    const keys = (await kv.range("/skydns/")).kvs.map((entry) => entry.key);
+    expect(keys).to.deep.equal([`${GLOBAL}/east-a-00000001`, `${GLOBAL}/east-a-00000003`]);
+  });
+
+  it("never changes or deletes keys of other owners or without owner", async () => {
+    const foreign = JSON.stringify({ host: "192.0.2.9", owner: "someone-else" });
+    const unowned = JSON.stringify({ host: "192.0.2.10" });
+    await kv.put(`${GLOBAL}/manual`, unowned);
+    await kv.put(`${GLOBAL}/east-a-00000001`, foreign);
+    const registry = newRegistry();
+    const writer = new RecordWriter({ backend: kv, prefix: "/skydns", owner: OWNER, registry });
+    const result = await writer.writeUnit(
+      "default/nginx",
+      desired([
+        [`${GLOBAL}/east-a-00000001`, record("198.51.100.1")],
+        [`${GLOBAL}/east-a-00000002`, record("198.51.100.2")],
+      ]),
+    );
+    expect(result).to.deep.equal({ puts: 1, deletes: 0, txns: 1, skipped: 1 });
+    await writer.deleteUnit("default/nginx");
+    expect(kv.get(`${GLOBAL}/east-a-00000001`)?.value).to.equal(foreign);
+    expect(kv.get(`${GLOBAL}/manual`)?.value).to.equal(unowned);
+    expect(kv.get(`${GLOBAL}/east-a-00000002`)).to.equal(undefined);
+    expect(await metric(registry, "fedns_controller_records_skipped_total", { reason: "foreign-owner" })).to.equal(1);
+  });
+
+  it("re-reads and retries when someone else wrote a key meanwhile, without clobbering it", async () => {
+    const registry = newRegistry();
+    const writer = new RecordWriter({ backend: kv, prefix: "/skydns", owner: OWNER, registry });
+    await writer.load();
+    const foreign = JSON.stringify({ host: "192.0.2.9", owner: "fedns/otherfed" });
+    await kv.put(`${GLOBAL}/east-a-00000001`, foreign);
+    const result = await writer.writeUnit(
+      "default/nginx",
+      desired([
+        [`${GLOBAL}/east-a-00000001`, record("198.51.100.1")],
+        [`${GLOBAL}/east-a-00000002`, record("198.51.100.2")],
+      ]),
+    );
+    expect(kv.get(`${GLOBAL}/east-a-00000001`)?.value).to.equal(foreign);
+    expect(kv.get(`${GLOBAL}/east-a-00000002`)).to.not.equal(undefined);
+    expect(result.txns).to.equal(1);
+    expect(await metric(registry, "fedns_controller_txn_total", { result: "conflict" })).to.equal(1);
+  });
+
+  it("splits a unit only past the backend's op limit, puts before deletes", async () => {
+    kv = createMemoryBackend({ maxTxnOps: 4 });
+    const writer = new RecordWriter({ backend: kv, prefix: "/skydns", owner: OWNER });
+    const keys = Array.from({ length: 4 }, (_, i) => `${GLOBAL}/east-a-0000000${i}`);
+    const four = await writer.writeUnit(
+      "default/nginx",
+      desired(keys.map((key, i) => [key, record(`198.51.100.${i}`)])),
+    );
+    expect(four.txns).to.equal(1);
+    const replacement = Array.from({ length: 6 }, (_, i) => `${GLOBAL}/east-b-0000000${i}`);
+    const seen: string[][] = [];
+    const originalTxn = kv.txn.bind(kv);
+    kv.txn = async (compares, ops) => {
+      seen.push(ops.map((op) => op.type));
+      return originalTxn(compares, ops);
+    };
+    const result = await writer.writeUnit(
+      "default/nginx",
+      desired(replacement.map((key, i) => [key, record(`198.51.100.${i}`, { cluster: "east-b" })])),
+    );
+    expect(result).to.deep.equal({ puts: 6, deletes: 4, txns: 3, skipped: 0 });
+    expect(seen).to.deep.equal([
+      ["put", "put", "put", "put"],
+      ["put", "put", "delete", "delete"],
+      ["delete", "delete"],
+    ]);
+    expect((await kv.range(`${GLOBAL}/`)).kvs.map((entry) => entry.key)).to.deep.equal(replacement);
+  });
+
+  it("lists owned units after a restart so orphans can be deleted", async () => {
+    const writer = new RecordWriter({ backend: kv, prefix: "/skydns", owner: OWNER });
+    await writer.writeUnit("default/nginx", desired([[`${ZONE}/east-a-00000001`, record("198.51.100.1")]]));
+    await writer.writeUnit("default/redis", desired([[`${OTHER_SERVICE}/east-a-00000001`, record("198.51.100.7")]]));
+    await kv.put(`${OTHER_SERVICE}/foreign`, JSON.stringify({ host: "192.0.2.1", owner: "fedns/otherfed" }));
+    await kv.put("/skydns/com/example/stray", JSON.stringify({ host: "192.0.2.2", owner: OWNER }));
+
+    const restarted = new RecordWriter({ backend: kv, prefix: "/skydns", owner: OWNER });
+    expect(await restarted.ownedUnits()).to.deep.equal(["", "default/nginx", "default/redis"]);
+    expect([...(await restarted.ownedRecords("default/nginx")).keys()]).to.deep.equal([`${ZONE}/east-a-00000001`]);
+    const revision = kv.revision;
+    const removed = await restarted.deleteUnit("default/redis");
+    expect(removed).to.deep.equal({ puts: 0, deletes: 1, txns: 1, skipped: 0 });
+    await restarted.deleteUnit("");
+    expect(kv.revision).to.equal(revision + 2);
+    expect(await restarted.ownedUnits()).to.deep.equal(["default/nginx"]);
+    expect(kv.get(`${OTHER_SERVICE}/foreign`)).to.not.equal(undefined);
+  });
+
+  it("refuses keys outside the prefix or of another unit, and invalid values", async () => {
+    const writer = new RecordWriter({ backend: kv, prefix: "/skydns", owner: OWNER });
+    const result = await writer.writeUnit(
+      "default/nginx",
+      desired([
+        ["/elsewhere/x", record("198.51.100.1")],
+        [`${OTHER_SERVICE}/east-a-00000001`, record("198.51.100.1")],
+        [`${GLOBAL}/bad`, record("not an address!")],
+        [`${GLOBAL}/good`, record("198.51.100.1")],
+      ]),
+    );
+    expect(result).to.deep.equal({ puts: 1, deletes: 0, txns: 1, skipped: 3 });
+    expect((await kv.range("/")).kvs.map((entry) => entry.key)).to.deep.equal([`${GLOBAL}/good`]);
+  });
+
+  it("serialises writes of one unit", async () => {
+    const writer = new RecordWriter({ backend: kv, prefix: "/skydns", owner: OWNER });
+    const a = desired([[`${GLOBAL}/east-a-00000001`, record("198.51.100.1")]]);
+    const b = desired([[`${GLOBAL}/east-a-00000002`, record("198.51.100.2")]]);
+    await Promise.all([writer.writeUnit("default/nginx", a), writer.writeUnit("default/nginx", b)]);
+    expect((await kv.range(`${GLOBAL}/`)).kvs.map((entry) => entry.key)).to.deep.equal([`${GLOBAL}/east-a-00000002`]);
+  });
+});
