@@ -1,7 +1,10 @@
 // The `fedns` command: one subcommand per file in this folder, registered here.
 import { Command } from "commander";
+import { registerControllerCommand } from "./controller.ts";
+import { registerDevCommand } from "./dev.ts";
 import { registerRecordsCommand } from "./records.ts";
 import { registerServeCommand } from "./serve.ts";
+import { registerSimCommand } from "./sim.ts";
 
 const program = new Command();
 program
@@ -10,7 +13,10 @@ program
   .showHelpAfterError()
   .version("0.1.0");
 
+registerDevCommand(program);
 registerServeCommand(program);
+registerControllerCommand(program);
 registerRecordsCommand(program);
+registerSimCommand(program);
 
 await program.parseAsync(process.argv);

@@ -37,7 +37,12 @@ export interface DigOptions {
 }
 
 /** `dig @server name type`, with comments kept so status, flags and sections can be read. */
-export async function dig(server: DnsServerAddress, name: string, type = "A", options: DigOptions = {}): Promise<DigResult> {
+export async function dig(
+  server: DnsServerAddress,
+  name: string,
+  type = "A",
+  options: DigOptions = {},
+): Promise<DigResult> {
   const args = [
     `@${server.host}`,
     "-p",

@@ -1,0 +1,32 @@
+// The controller under measurement, in its own process so that its RSS is its own.
+// argv[2]: JSON { etcd, kubeconfig, clusters }. Prints a JSON status line (phase summary, RSS) every 500 ms.
+import { startController } from "../../src/controller/controller.ts";
+import { createEtcdBackend } from "../../src/store/etcd-kv.ts";
+
+interface Args {
+  etcd: string;
+  kubeconfig: string;
+  clusters: string[];
+}
+
+const args = JSON.parse(process.argv[2] ?? "{}") as Args;
+const controller = await startController({
+  federation: "myfed",
+  domain: "example.com",
+  backend: createEtcdBackend({ endpoints: [args.etcd] }),
+  clusters: args.clusters.map((name) => ({ name, kubeconfig: args.kubeconfig, context: name })),
+  leaderElection: { enabled: false, leaseSeconds: 10 },
+});
+const report = (): void => {
+  const status = controller.status();
+  const line = {
+    ready: status.ready && status.clusters.every((cluster) => cluster.phase === "active"),
+    rss: process.memoryUsage().rss,
+    heapUsed: process.memoryUsage().heapUsed,
+  };
+  process.stdout.write(`STATUS ${JSON.stringify(line)}\n`);
+};
+setInterval(report, 500);
+process.on("SIGTERM", () => {
+  void controller.stop().then(() => process.exit(0));
+});

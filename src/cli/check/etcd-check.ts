@@ -1,0 +1,71 @@
+// Can fedns reach etcd, and what does it hold under the prefix?
+import type { FednsConfig } from "../../config/schema.ts";
+import { normalizePrefix } from "../../records/name.ts";
+import type { KeyValue, KvBackend } from "../../store/kv.ts";
+import { etcdBackendFromConfig } from "../backend.ts";
+import { describeError, error, type Finding, ok, withTimeout } from "./findings.ts";
+
+export interface EtcdRead {
+  /** Every key under the prefix; undefined when etcd could not be read. */
+  kvs: KeyValue[] | undefined;
+  findings: Finding[];
+}
+
+/** Owner field of a stored value, read loosely so that otherwise invalid records of ours still count as ours. */
+export function ownerOf(raw: string): string | undefined {
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    if (typeof parsed !== "object" || parsed === null) return undefined;
+    const owner = (parsed as Record<string, unknown>).owner;
+    return typeof owner === "string" ? owner : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function readEtcd(
+  config: FednsConfig,
+  owner: string | undefined,
+  timeoutMs: number,
+  given?: KvBackend,
+): Promise<EtcdRead> {
+  const prefix = normalizePrefix(config.etcd.prefix);
+  const where = config.etcd.endpoints.join(", ");
+  let backend: KvBackend;
+  try {
+    backend = given ?? etcdBackendFromConfig(config.etcd);
+  } catch (err) {
+    return {
+      kvs: undefined,
+      findings: [error("etcd", "etcd-config", describeError(err), "fix the etcd: section of the config")],
+    };
+  }
+  try {
+    const result = await withTimeout(backend.range(`${prefix}/`), timeoutMs, `reading ${prefix}/ from etcd`);
+    const owned = owner === undefined ? 0 : result.kvs.filter((kv) => ownerOf(kv.value) === owner).length;
+    return {
+      kvs: result.kvs,
+      findings: [
+        ok(
+          "etcd",
+          "etcd-ok",
+          `${where} answers; ${result.kvs.length} keys under ${prefix}/${owner === undefined ? "" : `, ${owned} owned by ${owner}`}`,
+        ),
+      ],
+    };
+  } catch (err) {
+    return {
+      kvs: undefined,
+      findings: [
+        error(
+          "etcd",
+          "etcd-unreachable",
+          `cannot read ${prefix}/ from ${where}: ${describeError(err)}`,
+          "check etcd.endpoints, that etcd is up and reachable from here, and its credentials/TLS (etcd.username, etcd.passwordFile, etcd.tls)",
+        ),
+      ],
+    };
+  } finally {
+    if (given === undefined) await backend.close().catch(() => undefined);
+  }
+}

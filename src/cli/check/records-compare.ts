@@ -1,0 +1,129 @@
+// Do the records in etcd match what the member clusters imply? plan() over the listed clusters
+// (all active) against the keys etcd holds for owner `fedns/<federation>`.
+import type { Plan } from "../../federation/state.ts";
+import { describeRecord } from "../../records/describe.ts";
+import { decodeService, encodeService, type SkydnsService } from "../../records/service.ts";
+import type { KeyValue } from "../../store/kv.ts";
+import { serviceUnitOf } from "../../store/writer.ts";
+import { ownerOf } from "./etcd-check.ts";
+import { error, type Finding, listed, ok, warn } from "./findings.ts";
+
+export interface RecordsComparison {
+  findings: Finding[];
+  /** The records etcd holds for our owner, decoded, by key (undecodable ones left out). */
+  owned: Map<string, SkydnsService>;
+}
+
+const UNKNOWN = "(no service)";
+const MID_UPDATE = "a running controller may be mid-update: run fedns check again";
+
+function normalized(raw: string): string {
+  const decoded = decodeService(raw);
+  return decoded.ok ? encodeService(decoded.service) : raw;
+}
+
+export function compareRecords(
+  plan: Plan,
+  kvs: readonly KeyValue[],
+  options: { prefix: string; federation: string; owner: string },
+): RecordsComparison {
+  const unitOf = serviceUnitOf(options.prefix, options.federation);
+  const stored = new Map<string, { value: string; owner: string | undefined }>();
+  const owned = new Map<string, SkydnsService>();
+  const ownedByUnit = new Map<string, string[]>();
+  for (const kv of kvs) {
+    const owner = ownerOf(kv.value);
+    stored.set(kv.key, { value: normalized(kv.value), owner });
+    if (owner !== options.owner) continue;
+    const decoded = decodeService(kv.value);
+    if (decoded.ok) owned.set(kv.key, decoded.service);
+    const unit = unitOf(kv.key) ?? UNKNOWN;
+    ownedByUnit.set(unit, [...(ownedByUnit.get(unit) ?? []), kv.key]);
+  }
+
+  const describe = (key: string, value: string): string => {
+    const view = describeRecord(options.prefix, key, value);
+    return `${view.name} ${view.type} ${view.data}`;
+  };
+
+  const findings: Finding[] = [];
+  let desiredCount = 0;
+  const published = [...plan.services.values()].filter((records) => records.size > 0).length;
+  const units = new Set([...plan.services.keys(), ...ownedByUnit.keys()]);
+  for (const unit of [...units].sort()) {
+    const desired = plan.services.get(unit) ?? new Map<string, SkydnsService>();
+    desiredCount += desired.size;
+    const subject = unit === UNKNOWN ? "records" : `records ${unit}`;
+    const missing: string[] = [];
+    const foreign: string[] = [];
+    const differs: string[] = [];
+    for (const [key, service] of desired) {
+      const want = encodeService({ ...service, owner: options.owner });
+      const have = stored.get(key);
+      if (have === undefined) missing.push(key);
+      else if (have.owner !== options.owner) foreign.push(key);
+      else if (have.value !== normalized(want)) differs.push(key);
+    }
+    const extra = (ownedByUnit.get(unit) ?? []).filter((key) => !desired.has(key)).sort();
+    if (missing.length > 0) {
+      findings.push(
+        error(
+          subject,
+          "records-missing",
+          `${missing.length} record${missing.length === 1 ? "" : "s"} the clusters imply ${missing.length === 1 ? "is" : "are"} missing in etcd: ${listed(missing.map((key) => `${describe(key, encodeService(desired.get(key)!))} (${key})`))}`,
+          `is fedns controller running and leading (its logs, /readyz)? ${MID_UPDATE}`,
+          { keys: missing },
+        ),
+      );
+    }
+    if (differs.length > 0) {
+      findings.push(
+        error(
+          subject,
+          "records-differ",
+          `${differs.length} record${differs.length === 1 ? "" : "s"} in etcd differ${differs.length === 1 ? "s" : ""} from what the clusters imply: ${listed(
+            differs.map(
+              (key) =>
+                `${key} holds ${stored.get(key)!.value}, expected ${encodeService({ ...desired.get(key)!, owner: options.owner })}`,
+            ),
+            3,
+          )}`,
+          `is fedns controller running and leading? ${MID_UPDATE}`,
+          { keys: differs },
+        ),
+      );
+    }
+    if (extra.length > 0) {
+      findings.push(
+        error(
+          subject,
+          "records-extra",
+          `${extra.length} record${extra.length === 1 ? "" : "s"} of ${options.owner} in etcd that the clusters do not imply: ${listed(extra.map((key) => `${describe(key, stored.get(key)!.value)} (${key})`))}`,
+          `is fedns controller running and leading? ${MID_UPDATE}; leftovers of a removed federation can be deleted with etcdctl del`,
+          { keys: extra },
+        ),
+      );
+    }
+    if (foreign.length > 0) {
+      findings.push(
+        warn(
+          subject,
+          "records-foreign-owner",
+          `${foreign.length} key${foreign.length === 1 ? "" : "s"} fedns would write ${foreign.length === 1 ? "is" : "are"} held by another owner and left untouched: ${listed(foreign.map((key) => `${key} (owner ${stored.get(key)!.owner ?? "none"})`))}`,
+          "remove or move the other writer's keys if fedns should serve these names",
+          { keys: foreign },
+        ),
+      );
+    }
+  }
+  if (!findings.some((finding) => finding.severity === "error")) {
+    findings.push(
+      ok(
+        "records",
+        "records-ok",
+        `etcd holds exactly the ${desiredCount} records the clusters imply for ${options.owner} (${published} services with names)`,
+      ),
+    );
+  }
+  return { findings, owned };
+}

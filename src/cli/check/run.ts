@@ -1,0 +1,238 @@
+// runCheck(): the whole diagnosis of a fedns installation, as findings. Config, etcd, each member
+// cluster (access, labels, load balancers), etcd records against what the clusters imply, DNS answers.
+import type { FednsConfig } from "../../config/schema.ts";
+import type { MemberCluster } from "../../controller/controller.ts";
+import { type HostnameLookup, systemLookup } from "../../controller/hostnames.ts";
+import { plan } from "../../federation/plan.ts";
+import type { ClusterState, Plan, PlanOptions } from "../../federation/state.ts";
+import { parseHostPort } from "../../obs/http.ts";
+import { normalizePrefix, zoneOf } from "../../records/name.ts";
+import type { SkydnsService } from "../../records/service.ts";
+import type { KvBackend } from "../../store/kv.ts";
+import { clusterSummary, federationFindings, loadBalancerFindings, locationFindings } from "./cluster-findings.ts";
+import { readCluster } from "./cluster-read.ts";
+import { checkDns, expectationsOf } from "./dns-check.ts";
+import { readEtcd } from "./etcd-check.ts";
+import { error, exitCodeOf, type Finding, listed, ok, warn, withTimeout } from "./findings.ts";
+import { memberClustersFromConfig } from "./members.ts";
+import { compareRecords } from "./records-compare.ts";
+
+export interface CheckOptions {
+  /** DNS server to resolve the names against, HOST:PORT; default config dns.listen (wildcard -> loopback). */
+  dns?: string;
+  /** Only these contexts of the config's kubeconfig. */
+  contexts?: string[];
+  /** Limit of each network step (default 5000 ms). */
+  timeoutMs?: number;
+  /** Resolves load balancer hostnames (default: the system resolver, as the controller). */
+  lookup?: HostnameLookup;
+  /** Use this store instead of one built from config.etcd (left open). */
+  backend?: KvBackend;
+  /** These member clusters instead of the config's (tests). */
+  members?: MemberCluster[];
+  /** Skip resolving the names against the DNS server. */
+  skipDns?: boolean;
+}
+
+export interface CheckReport {
+  findings: Finding[];
+  /** 0: nothing wrong (warnings allowed); 1: at least one error. */
+  exitCode: number;
+}
+
+const DEFAULT_TIMEOUT_MS = 5000;
+
+export async function runCheck(config: FednsConfig, options: CheckOptions = {}): Promise<CheckReport> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const findings: Finding[] = [];
+  const prefix = normalizePrefix(config.etcd.prefix);
+  const federation = config.federation;
+  const domain = config.domain;
+  const owner = federation === undefined ? undefined : `fedns/${federation}`;
+  const zones = config.zones ?? (domain === undefined ? [] : [domain]);
+
+  // Config.
+  const members =
+    options.members === undefined
+      ? memberClustersFromConfig(config, options.contexts === undefined ? {} : { contexts: options.contexts })
+      : { members: options.members, findings: [] };
+  findings.push(...configFindings(config, zones), ...members.findings);
+  if (!findings.some((finding) => finding.severity === "error")) {
+    findings.push(
+      ok(
+        "config",
+        "config-ok",
+        `federation ${federation}, domain ${domain}, ${members.members.length} member cluster${members.members.length === 1 ? "" : "s"} (${listed(members.members.map((m) => m.name))})`,
+      ),
+    );
+  }
+
+  // etcd and the clusters, in parallel.
+  const resolvedHostnames = new Map<string, string[]>();
+  const [etcd, reads] = await Promise.all([
+    readEtcd(config, owner, timeoutMs, options.backend),
+    Promise.all(
+      members.members.map((member) =>
+        readCluster(member, { timeoutMs, serviceLabelSelector: config.controller.labelSelector, resolvedHostnames }),
+      ),
+    ),
+  ]);
+  findings.push(...etcd.findings);
+  const clusters = reads.flatMap((read) => (read.state === undefined ? [] : [read.state]));
+  await resolveHostnames(clusters, resolvedHostnames, options.lookup ?? systemLookup, timeoutMs);
+
+  const namespaces = config.controller.namespaces;
+  for (const read of reads) {
+    findings.push(...read.findings);
+    if (read.state === undefined) continue;
+    findings.push(
+      clusterSummary(read.state, namespaces),
+      ...locationFindings(read.state),
+      ...loadBalancerFindings(read.state, namespaces),
+    );
+  }
+  findings.push(...federationFindings(clusters, namespaces));
+
+  if (federation === undefined || domain === undefined || owner === undefined) {
+    return report(findings);
+  }
+
+  // What the clusters imply, against etcd.
+  const planOptions: PlanOptions = {
+    federation,
+    domain,
+    prefix,
+    owner,
+    ttl: config.controller.ttl,
+    srv: config.controller.srv,
+    namespaces,
+  };
+  const unread = reads.filter((read) => read.state === undefined).map((read) => read.name);
+  const desired: Plan | undefined = unread.length === 0 ? plan({ clusters: byName(clusters) }, planOptions) : undefined;
+  if (desired !== undefined) findings.push(...planFindings(desired));
+  let owned: Map<string, SkydnsService> | undefined;
+  if (desired !== undefined && etcd.kvs !== undefined) {
+    const comparison = compareRecords(desired, etcd.kvs, { prefix, federation, owner });
+    findings.push(...comparison.findings);
+    owned = comparison.owned;
+  } else {
+    findings.push(
+      warn(
+        "records",
+        "records-not-compared",
+        unread.length > 0
+          ? `not compared with what the clusters imply: ${listed(unread)} could not be read`
+          : "not compared: etcd could not be read",
+        "fix the errors above, then run fedns check again",
+      ),
+    );
+  }
+
+  // DNS answers: as etcd holds them (the records check covers etcd against the clusters), else as planned.
+  if (options.skipDns !== true) {
+    const source = owned !== undefined ? "etcd" : desired !== undefined ? "the clusters" : undefined;
+    const records = owned ?? (desired === undefined ? undefined : allRecords(desired));
+    if (source !== undefined && records !== undefined) {
+      findings.push(
+        ...(await checkDns(expectationsOf(prefix, records), {
+          server: dnsServer(options.dns ?? config.dns.listen),
+          zone: zoneOf(domain, zones) ?? domain,
+          timeoutMs,
+          source,
+        })),
+      );
+    }
+  }
+  return report(findings);
+}
+
+function report(findings: Finding[]): CheckReport {
+  return { findings, exitCode: exitCodeOf(findings) };
+}
+
+function configFindings(config: FednsConfig, zones: readonly string[]): Finding[] {
+  const findings: Finding[] = [];
+  for (const field of ["federation", "domain"] as const) {
+    if (config[field] !== undefined) continue;
+    findings.push(
+      error(
+        "config",
+        "config-incomplete",
+        `${field} is not set, so the federated names cannot be computed`,
+        `set ${field}: in the config, or pass --${field}`,
+      ),
+    );
+  }
+  if (config.domain !== undefined && zones.length > 0 && zoneOf(config.domain, zones) === undefined) {
+    findings.push(
+      error(
+        "config",
+        "domain-not-served",
+        `domain ${config.domain} is not inside the served zones (${zones.join(", ")}): the DNS server refuses its names`,
+        `add ${config.domain} to zones:`,
+      ),
+    );
+  }
+  return findings;
+}
+
+/** plan()'s own warnings (invalid labels, bad TTL annotations, ...); "no-location" is covered per cluster. */
+function planFindings(desired: Plan): Finding[] {
+  return desired.warnings
+    .filter((warning) => warning.kind !== "no-location")
+    .map((warning) =>
+      warn(
+        warning.cluster !== undefined ? `cluster ${warning.cluster}` : `service ${warning.service ?? "?"}`,
+        `plan-${warning.kind}`,
+        warning.service !== undefined && warning.cluster !== undefined
+          ? `service ${warning.service}: ${warning.message}`
+          : warning.message,
+        "the controller skips this too; fix the Kubernetes object or the config",
+      ),
+    );
+}
+
+function byName(clusters: readonly ClusterState[]): Map<string, ClusterState> {
+  return new Map(clusters.map((cluster) => [cluster.name, cluster]));
+}
+
+function allRecords(desired: Plan): Map<string, SkydnsService> {
+  const records = new Map<string, SkydnsService>();
+  for (const service of desired.services.values()) for (const [key, value] of service) records.set(key, value);
+  return records;
+}
+
+/** The address to query: a wildcard listen address means this machine. */
+function dnsServer(listen: string): { host: string; port: number } {
+  const { host, port } = parseHostPort(listen);
+  if (host === "0.0.0.0") return { host: "127.0.0.1", port };
+  if (host === "::") return { host: "::1", port };
+  return { host, port };
+}
+
+/** Resolves the hostname-only load balancers as the controller does; failures leave them unresolved. */
+async function resolveHostnames(
+  clusters: readonly ClusterState[],
+  into: Map<string, string[]>,
+  lookup: HostnameLookup,
+  timeoutMs: number,
+): Promise<void> {
+  const hostnames = new Set<string>();
+  for (const cluster of clusters) {
+    for (const shard of cluster.services.values()) {
+      for (const ingress of shard.ingress) {
+        if (ingress.ip === undefined && ingress.hostname !== undefined) hostnames.add(ingress.hostname);
+      }
+    }
+  }
+  await Promise.all(
+    [...hostnames].map(async (hostname) => {
+      try {
+        const addresses = await withTimeout(lookup(hostname), timeoutMs, `resolving ${hostname}`);
+        if (addresses.length > 0) into.set(hostname, [...addresses].sort());
+      } catch {
+        // Left unresolved: the load balancer findings name the hostname.
+      }
+    }),
+  );
+}

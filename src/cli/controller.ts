@@ -1,0 +1,149 @@
+// `fedns controller`: watches the member clusters and writes the federation's records to etcd.
+import { watch } from "node:fs";
+import { basename, dirname } from "node:path";
+import type { Command } from "commander";
+import { ConfigError } from "../config/load.ts";
+import type { FednsConfig } from "../config/schema.ts";
+import { type Controller, startController } from "../controller/controller.ts";
+import { parseHostPort, startOpsServer } from "../obs/http.ts";
+import { logger } from "../obs/log.ts";
+import { newRegistry } from "../obs/metrics.ts";
+import type { KvBackend } from "../store/kv.ts";
+import { etcdBackendFromConfig } from "./backend.ts";
+import { memberClusters } from "./members.ts";
+import { collect, resolveConfig, runCommand, untilSignal } from "./settings.ts";
+
+interface ControllerFlags {
+  federation?: string;
+  domain?: string;
+  etcd?: string;
+  prefix?: string;
+  kubeconfig?: string;
+  context?: string[];
+  config?: string;
+  metrics?: string;
+}
+
+export const DEFAULT_CONTROLLER_METRICS = "127.0.0.1:9154";
+
+export function registerControllerCommand(program: Command): void {
+  program
+    .command("controller")
+    .description("watch the member clusters and write the federation's service records to etcd")
+    .option("--federation <name>", "federation name (the F in S.N.F.svc.D)")
+    .option("--domain <zone>", "DNS zone the records are written under, e.g. example.com")
+    .option("--etcd <url>", "etcd endpoint, e.g. http://127.0.0.1:2379")
+    .option("--prefix <prefix>", "skydns key prefix (default /skydns)")
+    .option("--kubeconfig <file>", "kubeconfig whose contexts are the member clusters")
+    .option("--context <name>", "only this context of --kubeconfig (repeatable)", collect)
+    .option("--config <file>", "fedns YAML config; flags override it; re-read on change and on SIGHUP")
+    .option("--metrics <host:port>", `address of /metrics, /healthz, /readyz (default ${DEFAULT_CONTROLLER_METRICS})`)
+    .action((flags: ControllerFlags) =>
+      runCommand(async () => {
+        const overrides = {
+          federation: flags.federation,
+          domain: flags.domain,
+          "etcd.endpoints": flags.etcd === undefined ? undefined : [flags.etcd],
+          "etcd.prefix": flags.prefix,
+          kubeconfig: flags.kubeconfig,
+          "metrics.listen": flags.metrics,
+        };
+        const config = await resolveConfig(flags.config, overrides);
+        const contexts = flags.context ?? [];
+        const running = await startControlling(config, etcdBackendFromConfig(config.etcd), contexts);
+        const stopReloading =
+          flags.config === undefined
+            ? () => {}
+            : reloadOnChange(flags.config, async () => {
+                const next = await resolveConfig(flags.config, overrides);
+                await running.controller.updateClusters(memberClusters(next, contexts));
+              });
+        await untilSignal();
+        stopReloading();
+        await running.stop();
+      }),
+    );
+}
+
+export interface Controlling {
+  controller: Controller;
+  opsAddress: { host: string; port: number };
+  stop(): Promise<void>;
+}
+
+/** Starts the controller with its ops endpoint; shared by `controller` and `dev`. */
+export async function startControlling(
+  config: FednsConfig,
+  backend: KvBackend,
+  contexts: string[] = [],
+  overrides: { clusters?: Parameters<typeof startController>[0]["clusters"] } = {},
+): Promise<Controlling> {
+  if (config.federation === undefined) throw new ConfigError("federation: required (--federation or federation:)");
+  if (config.domain === undefined) throw new ConfigError("domain: required (--domain or domain:)");
+  const clusters = overrides.clusters ?? memberClusters(config, contexts);
+  if (clusters.length === 0) throw new ConfigError("no member clusters: give --kubeconfig, or clusters: in the config");
+  const registry = newRegistry({ defaultMetrics: true });
+  const c = config.controller;
+  const controller = await startController({
+    federation: config.federation,
+    domain: config.domain,
+    prefix: config.etcd.prefix,
+    backend,
+    clusters,
+    ttl: c.ttl,
+    srv: c.srv,
+    namespaces: c.namespaces,
+    serviceLabelSelector: c.labelSelector,
+    graceMs: c.gracePeriodSeconds * 1000,
+    startupSyncTimeoutMs: c.startupSyncTimeoutSeconds * 1000,
+    batchMs: c.batchMs,
+    hostnameRefreshMs: c.hostnameRefreshSeconds * 1000,
+    leaderElection: c.leaderElection,
+    registry,
+  });
+  const ops = await startOpsServer({
+    ...parseHostPort(config.metrics.listen ?? DEFAULT_CONTROLLER_METRICS),
+    registry,
+    readiness: () => {
+      const status = controller.status();
+      const reasons = [
+        status.leader ? "leader" : "standby (not leader)",
+        ...status.clusters.map((cluster) => `cluster ${cluster.name}: ${cluster.phase}`),
+      ];
+      return { ready: status.ready, reasons: status.ready ? reasons : ["start-up sync not finished", ...reasons] };
+    },
+  });
+  return {
+    controller,
+    opsAddress: ops.address,
+    stop: async () => {
+      await controller.stop();
+      await ops.close();
+      await backend.close();
+    },
+  };
+}
+
+/** Calls `reload` when the config file changes (editors replace files, so the folder is watched) or on SIGHUP. */
+function reloadOnChange(path: string, reload: () => Promise<void>): () => void {
+  const log = logger("config");
+  let timer: NodeJS.Timeout | undefined;
+  const schedule = (): void => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      reload().then(
+        () => log.info({ path }, "config reloaded"),
+        (err: Error) => log.error({ path, error: err.message }, "config reload failed; keeping the running config"),
+      );
+    }, 200);
+  };
+  const watcher = watch(dirname(path), (_event, file) => {
+    if (file === null || file === basename(path)) schedule();
+  });
+  process.on("SIGHUP", schedule);
+  return () => {
+    clearTimeout(timer);
+    watcher.close();
+    process.off("SIGHUP", schedule);
+  };
+}

@@ -1,0 +1,147 @@
+// `fedns dev`: the whole stack on one machine on embedded defaults, for a first try:
+// simulated member clusters, a local etcd (or the in-memory store), the controller, the DNS server.
+import { fileURLToPath } from "node:url";
+import type { Command } from "commander";
+import { parseConfig } from "../config/load.ts";
+import type { FednsConfig } from "../config/schema.ts";
+import { configureLogging, type LogLevel, logger } from "../obs/log.ts";
+import { loadScenario, type Simulation, startSimulation } from "../sim/index.ts";
+import { createEtcdBackend } from "../store/etcd-kv.ts";
+import type { KvBackend } from "../store/kv.ts";
+import { findEtcdBinary, type LocalEtcd, startLocalEtcd } from "../store/local-etcd.ts";
+import { createMemoryBackend } from "../store/memory-kv.ts";
+import { startControlling } from "./controller.ts";
+import { startServing } from "./serve.ts";
+import { runCommand, untilSignal } from "./settings.ts";
+
+const DEFAULT_SCENARIO = fileURLToPath(new URL("../../config/dev-scenario.yaml", import.meta.url));
+
+interface DevFlags {
+  scenario: string;
+  listen: string;
+  memory?: boolean;
+  logLevel: string;
+}
+
+export function registerDevCommand(program: Command): void {
+  program
+    .command("dev")
+    .description("run the whole stack locally: simulated clusters, etcd, controller and DNS server")
+    .option("--scenario <file>", "simulated clusters (config/scenario.md)", DEFAULT_SCENARIO)
+    .option("--listen <host:port>", "DNS address", "127.0.0.1:5353")
+    .option("--memory", "use the in-memory store even when an etcd binary is available")
+    .option("--log-level <level>", "log level of the components", "warn")
+    .action((flags: DevFlags) => runCommand(() => runDev(flags)));
+}
+
+async function runDev(flags: DevFlags): Promise<void> {
+  configureLogging(flags.logLevel as LogLevel);
+  const log = logger("dev");
+  const cleanups: Array<() => Promise<void>> = [];
+  const cleanup = async (): Promise<void> => {
+    for (const step of cleanups.reverse()) {
+      await step().catch((err: Error) => log.error({ error: err.message }, "cleanup step failed"));
+    }
+  };
+  try {
+    const scenario = await loadScenario(flags.scenario);
+    const sim: Simulation = await startSimulation({ scenario, tls: true, control: true });
+    cleanups.push(() => sim.stop());
+
+    const etcdBinary = flags.memory === true ? undefined : findEtcdBinary();
+    let etcd: LocalEtcd | undefined;
+    if (etcdBinary !== undefined) {
+      etcd = await startLocalEtcd(etcdBinary);
+      cleanups.push(() => etcd!.stop());
+    }
+    const config: FednsConfig = parseConfig(
+      {
+        federation: "myfed",
+        domain: "example.com",
+        log: { level: flags.logLevel },
+        etcd: { endpoints: [etcd?.endpoint ?? "http://127.0.0.1:2379"] },
+        dns: { listen: flags.listen },
+        kubeconfig: sim.kubeconfigPath,
+        controller: { gracePeriodSeconds: 20, leaderElection: { enabled: false } },
+      },
+      "fedns dev defaults",
+    );
+    // One store for both halves: they meet only there, as in production.
+    const shared: KvBackend =
+      etcd !== undefined ? createEtcdBackend({ endpoints: [etcd.endpoint] }) : createMemoryBackend();
+    const forServe: KvBackend = etcd !== undefined ? createEtcdBackend({ endpoints: [etcd.endpoint] }) : shared;
+    const controlling = await startControlling(config, shared);
+    cleanups.push(() => controlling.stop());
+    const serving = await startServing(config, etcd !== undefined ? forServe : unclosable(shared));
+    cleanups.push(() => serving.stop());
+
+    process.stdout.write(
+      instructions({
+        dns: serving.dnsAddress,
+        kubeconfig: sim.kubeconfigPath,
+        simDir: sim.dir,
+        etcd: etcd?.endpoint,
+        metrics: [serving.opsAddress, controlling.opsAddress],
+      }),
+    );
+    await untilSignal();
+    process.stdout.write("\nstopping…\n");
+  } finally {
+    await cleanup();
+  }
+}
+
+/** In memory mode both halves share one backend; only the controller's stop() may close it. */
+function unclosable(backend: KvBackend): KvBackend {
+  return new Proxy(backend, {
+    get(target, property, receiver) {
+      if (property === "close") return async () => {};
+      return Reflect.get(target, property, receiver);
+    },
+  });
+}
+
+interface Where {
+  dns: { host: string; port: number };
+  kubeconfig: string;
+  simDir: string;
+  etcd: string | undefined;
+  metrics: Array<{ host: string; port: number }>;
+}
+
+function instructions(where: Where): string {
+  const at = `@${where.dns.host} -p ${where.dns.port}`;
+  const k = `kubectl --kubeconfig ${where.kubeconfig}`;
+  const lines = [
+    "",
+    "fedns dev is running: 3 simulated clusters (east-a us-east-1a, east-b us-east-1b, west-a us-west-2a),",
+    `${where.etcd !== undefined ? `etcd at ${where.etcd}` : "the in-memory store (no etcd binary on PATH)"}, the controller and the DNS server on ${where.dns.host}:${where.dns.port}.`,
+    "",
+    "Ask for a service at each level (nearest first):",
+    `  dig ${at} +short web.default.myfed.svc.us-east-1a.us-east-1.example.com   # zone`,
+    `  dig ${at} +short web.default.myfed.svc.us-east-1.example.com              # region`,
+    `  dig ${at} +short web.default.myfed.svc.example.com                        # global (IPv4)`,
+    `  dig ${at} +short web.default.myfed.svc.example.com AAAA                   # global (IPv6, dual-stack in east-a)`,
+    `  dig ${at} _http._tcp.web.default.myfed.svc.us-west-2a.us-west-2.example.com SRV`,
+    `  dig ${at} cart.shop.myfed.svc.us-east-1a.us-east-1.example.com            # unhealthy in east-a: CNAME to the region`,
+    "",
+    "Make web unhealthy in east-a and watch us-east-1a fall back to the region (and global lose 198.51.100.10):",
+    `  ${k} --context east-a -n default patch endpointslice web-ipv4 --type=json \\`,
+    `    -p '[{"op":"replace","path":"/endpoints/0/conditions/ready","value":false},{"op":"replace","path":"/endpoints/1/conditions/ready","value":false}]'`,
+    `  dig ${at} web.default.myfed.svc.us-east-1a.us-east-1.example.com`,
+    "",
+    "See the records:",
+    where.etcd !== undefined
+      ? `  ETCDCTL_API=3 etcdctl --endpoints ${where.etcd} get --prefix /skydns/com/example/ | head -20\n  npx fedns records web.default.myfed.svc.example.com --etcd ${where.etcd}`
+      : "  (in-memory store: install etcd-server to look at them with etcdctl)",
+    "",
+    "Clusters:",
+    `  ${k} get services -A --context west-a`,
+    `  npx fedns sim fault --dir ${where.simDir} --cluster east-b down     # unreachable; records withdrawn after 20 s grace`,
+    "",
+    `Metrics: ${where.metrics.map((m) => `http://${m.host}:${m.port}/metrics`).join("  ")}`,
+    "Ctrl-C stops everything.",
+    "",
+  ];
+  return `${lines.join("\n")}\n`;
+}

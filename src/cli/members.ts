@@ -1,0 +1,45 @@
+// Which member clusters a config names: every context of `kubeconfig` (or the --context ones),
+// plus the explicit `clusters` list (which wins for a name that appears in both).
+import { KubeConfig } from "@kubernetes/client-node";
+import { ConfigError } from "../config/load.ts";
+import type { FednsConfig } from "../config/schema.ts";
+import type { MemberCluster } from "../controller/controller.ts";
+import { isValidLabel } from "../records/name.ts";
+
+export function memberClusters(config: FednsConfig, onlyContexts: string[] = []): MemberCluster[] {
+  const members = new Map<string, MemberCluster>();
+  if (config.kubeconfig !== undefined) {
+    const kubeConfig = new KubeConfig();
+    try {
+      kubeConfig.loadFromFile(config.kubeconfig);
+    } catch (err) {
+      throw new ConfigError(`kubeconfig: cannot load ${config.kubeconfig}: ${(err as Error).message}`);
+    }
+    const contexts = kubeConfig.getContexts().map((context) => context.name);
+    for (const wanted of onlyContexts) {
+      if (!contexts.includes(wanted)) {
+        throw new ConfigError(
+          `--context ${wanted}: no such context in ${config.kubeconfig} (has: ${contexts.join(", ")})`,
+        );
+      }
+    }
+    for (const context of onlyContexts.length > 0 ? onlyContexts : contexts) {
+      if (!isValidLabel(context) || context.includes("_")) {
+        throw new ConfigError(
+          `kubeconfig: context "${context}" is not a valid cluster name (a DNS label); list it under clusters: with a name`,
+        );
+      }
+      members.set(context, { name: context, kubeconfig: config.kubeconfig, context });
+    }
+  }
+  for (const cluster of config.clusters) {
+    members.set(cluster.name, {
+      name: cluster.name,
+      ...(cluster.kubeconfig !== undefined ? { kubeconfig: cluster.kubeconfig } : {}),
+      ...(cluster.context !== undefined ? { context: cluster.context } : {}),
+      ...(cluster.zone !== undefined ? { zone: cluster.zone } : {}),
+      ...(cluster.region !== undefined ? { region: cluster.region } : {}),
+    });
+  }
+  return [...members.values()].sort((a, b) => a.name.localeCompare(b.name));
+}

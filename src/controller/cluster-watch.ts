@@ -1,0 +1,294 @@
+// One member cluster: reflectors on Services, EndpointSlices and Nodes feeding a reduced,
+// always-current view of its shards and node locations, plus its lifecycle (sync, reachability).
+import type { ClusterState, EndpointInfo, Location, ServiceShard } from "../federation/state.ts";
+import { type Logger, logger } from "../obs/log.ts";
+import type { ClusterClients } from "./kube-client.ts";
+import { reduceEndpointSlice, reduceNode, reduceService, type ServiceInfo, type SliceInfo } from "./kube-objects.ts";
+import { ClusterLifecycle, type ClusterPhase, realTimers, type Timers } from "./lifecycle.ts";
+import type { ControllerMetrics } from "./metrics.ts";
+import { Reflector, type ReflectorSink, type ResourceClient } from "./reflector.ts";
+
+/** What changed in a cluster: some services, or everything (nodes, a full relist, a phase change). */
+export type ClusterChange = { kind: "services"; keys: string[] } | { kind: "all" };
+
+export interface ClusterWatchOptions {
+  name: string;
+  clients: ClusterClients;
+  graceMs: number;
+  /** How often the API server is probed while watches are quiet (detects hanging servers). */
+  probeIntervalMs?: number;
+  probeTimeoutMs?: number;
+  backoff?: { initialMs: number; maxMs: number };
+  timers?: Timers;
+  metrics?: ControllerMetrics;
+  onChange(change: ClusterChange): void;
+  onPhaseChange?(phase: ClusterPhase, previous: ClusterPhase): void;
+}
+
+type Resource = "services" | "endpointslices" | "nodes";
+
+export class ClusterWatch {
+  readonly name: string;
+  readonly lifecycle: ClusterLifecycle;
+  /** `namespace/name` -> the shard (service with the endpoints of all its slices). */
+  readonly shards = new Map<string, ServiceShard>();
+  readonly nodes = new Map<string, Location>();
+  private readonly serviceInfos = new Map<string, ServiceInfo>();
+  private readonly slices = new Map<string, SliceInfo>();
+  private readonly slicesByService = new Map<string, Set<string>>();
+  private readonly reflectors: Reflector<unknown>[] = [];
+  private readonly listed = new Set<Resource>();
+  private readonly options: ClusterWatchOptions;
+  private readonly log: Logger;
+  private readonly timers: Timers;
+  private probeTimer: { cancel(): void } | undefined;
+  private running = false;
+  private lastEvent: number | undefined;
+
+  constructor(options: ClusterWatchOptions) {
+    this.options = options;
+    this.name = options.name;
+    this.timers = options.timers ?? realTimers;
+    this.log = logger("cluster").child({ cluster: options.name });
+    this.lifecycle = new ClusterLifecycle({
+      graceMs: options.graceMs,
+      timers: this.timers,
+      onPhaseChange: (phase, previous) => {
+        this.log.info({ phase, previous }, `cluster ${this.name} is ${phase}`);
+        options.metrics?.setPhase(this.name, phase);
+        options.onPhaseChange?.(phase, previous);
+        options.onChange({ kind: "all" });
+      },
+    });
+    options.metrics?.setPhase(this.name, "syncing");
+    options.metrics?.trackCluster(this.name, () => this.lifecycle.lastContact);
+    this.reflectors = [
+      this.reflector("services", options.clients.services, reduceService, {
+        replace: (items) => this.replaceServices(items),
+        upsert: (key, item) => this.setService(key, item),
+        remove: (key) => this.setService(key, undefined),
+      }),
+      this.reflector("endpointslices", options.clients.endpointSlices, reduceEndpointSlice, {
+        replace: (items) => this.replaceSlices(items),
+        upsert: (key, item) => this.setSlice(key, item),
+        remove: (key) => this.setSlice(key, undefined),
+      }),
+      this.reflector("nodes", options.clients.nodes, reduceNode, {
+        replace: (items) => {
+          this.nodes.clear();
+          for (const node of items.values()) this.nodes.set(node.name, node.location);
+          this.listedOnce("nodes");
+          options.onChange({ kind: "all" });
+        },
+        upsert: (_key, node) => {
+          const before = this.nodes.get(node.name);
+          this.nodes.set(node.name, node.location);
+          if (before?.zone !== node.location.zone || before?.region !== node.location.region) {
+            options.onChange({ kind: "all" });
+          }
+        },
+        remove: (key) => {
+          if (this.nodes.delete(key)) options.onChange({ kind: "all" });
+        },
+      }),
+    ] as Reflector<unknown>[];
+  }
+
+  get synced(): boolean {
+    return this.lifecycle.phase !== "syncing";
+  }
+
+  /** When the last watch event arrived. */
+  get lastEventAt(): number | undefined {
+    return this.lastEvent;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    for (const reflector of this.reflectors) reflector.start();
+    this.scheduleProbe();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.probeTimer?.cancel();
+    this.lifecycle.dispose();
+    await Promise.all(this.reflectors.map((reflector) => reflector.stop()));
+  }
+
+  /**
+   * The cluster as plan() sees it, or undefined while it has not synced. `only` restricts the
+   * services to those keys (incremental reconciles); nodes and config always come complete.
+   */
+  state(
+    configLocation: Location,
+    resolvedHostnames: Map<string, string[]>,
+    only?: Iterable<string>,
+  ): ClusterState | undefined {
+    const status = this.lifecycle.status;
+    if (status === undefined) return undefined;
+    let services = this.shards;
+    if (only !== undefined) {
+      services = new Map();
+      for (const key of only) {
+        const shard = this.shards.get(key);
+        if (shard !== undefined) services.set(key, shard);
+      }
+    }
+    return { name: this.name, status, configLocation, nodes: this.nodes, services, resolvedHostnames };
+  }
+
+  private reflector<T>(
+    resource: Resource,
+    client: ResourceClient,
+    reduce: (raw: unknown) => T | undefined,
+    store: Pick<ReflectorSink<T>, "replace" | "upsert" | "remove">,
+  ): Reflector<T> {
+    const metrics = this.options.metrics;
+    const labels = { cluster: this.name, resource };
+    const sink: ReflectorSink<T> = {
+      replace: (items) => {
+        store.replace(items);
+        this.listedOnce(resource);
+      },
+      upsert: (key, item) => {
+        this.lastEvent = this.timers.now();
+        metrics?.kubeEvents.inc(labels);
+        store.upsert(key, item);
+      },
+      remove: (key) => {
+        this.lastEvent = this.timers.now();
+        metrics?.kubeEvents.inc(labels);
+        store.remove(key);
+      },
+      contact: () => this.contactOk(),
+      failure: (error) => {
+        metrics?.kubeErrors.inc(labels);
+        // One warning per outage; the retries that follow are debug noise.
+        const level = this.lifecycle.unreachableSince === undefined ? "warn" : "debug";
+        this.log[level]({ resource, err: describeError(error) }, "list/watch failed; retrying with backoff");
+        this.lifecycle.contactFailed();
+      },
+      invalid: (raw) => {
+        metrics?.invalidObjects.inc(labels);
+        const meta = (raw as { metadata?: { namespace?: unknown; name?: unknown } } | null)?.metadata;
+        this.log.warn({ resource, namespace: meta?.namespace, name: meta?.name }, "unreadable object skipped");
+      },
+    };
+    return new Reflector<T>({
+      resource,
+      client,
+      reduce,
+      sink,
+      log: this.log,
+      ...(this.options.backoff === undefined ? {} : { backoff: this.options.backoff }),
+    });
+  }
+
+  private contactOk(): void {
+    const result = this.lifecycle.contactOk();
+    if (result === "resync") {
+      // Withdrawn clusters come back only after a complete, fresh list of everything.
+      this.listed.clear();
+      for (const reflector of this.reflectors) reflector.forceRelist();
+    } else if (result === "recovered") {
+      for (const reflector of this.reflectors) reflector.retryNow();
+    }
+  }
+
+  private listedOnce(resource: Resource): void {
+    this.listed.add(resource);
+    if (this.listed.size === 3) this.lifecycle.synced();
+  }
+
+  private scheduleProbe(): void {
+    if (!this.running) return;
+    this.probeTimer = this.timers.setTimeout(() => void this.probe(), this.options.probeIntervalMs ?? 5000);
+  }
+
+  private async probe(): Promise<void> {
+    const timeout = AbortSignal.timeout(this.options.probeTimeoutMs ?? 5000);
+    try {
+      await this.options.clients.probe(timeout);
+      if (this.running) this.contactOk();
+    } catch (err) {
+      if (this.running) {
+        this.options.metrics?.kubeErrors.inc({ cluster: this.name, resource: "probe" });
+        const level = this.lifecycle.unreachableSince === undefined ? "warn" : "debug";
+        this.log[level]({ err: describeError(err) }, "API server probe failed");
+        this.lifecycle.contactFailed();
+      }
+    }
+    this.scheduleProbe();
+  }
+
+  private replaceServices(items: Map<string, ServiceInfo>): void {
+    this.serviceInfos.clear();
+    for (const [key, info] of items) this.serviceInfos.set(key, info);
+    this.shards.clear();
+    for (const key of this.serviceInfos.keys()) this.rebuildShard(key);
+    this.options.onChange({ kind: "all" });
+  }
+
+  private setService(key: string, info: ServiceInfo | undefined): void {
+    if (info === undefined) this.serviceInfos.delete(key);
+    else this.serviceInfos.set(key, info);
+    this.rebuildShard(key);
+    this.options.onChange({ kind: "services", keys: [key] });
+  }
+
+  private replaceSlices(items: Map<string, SliceInfo>): void {
+    this.slices.clear();
+    this.slicesByService.clear();
+    for (const [key, slice] of items) this.indexSlice(key, slice);
+    for (const key of this.serviceInfos.keys()) this.rebuildShard(key);
+    this.options.onChange({ kind: "all" });
+  }
+
+  private setSlice(key: string, slice: SliceInfo | undefined): void {
+    const before = this.slices.get(key);
+    if (before?.service !== undefined) this.slicesByService.get(before.service)?.delete(key);
+    this.slices.delete(key);
+    if (slice !== undefined) this.indexSlice(key, slice);
+    const affected = new Set<string>();
+    if (before?.service !== undefined) affected.add(before.service);
+    if (slice?.service !== undefined) affected.add(slice.service);
+    for (const service of affected) this.rebuildShard(service);
+    if (affected.size > 0) this.options.onChange({ kind: "services", keys: [...affected] });
+  }
+
+  private indexSlice(key: string, slice: SliceInfo): void {
+    this.slices.set(key, slice);
+    if (slice.service === undefined) return;
+    let keys = this.slicesByService.get(slice.service);
+    if (keys === undefined) {
+      keys = new Set();
+      this.slicesByService.set(slice.service, keys);
+    }
+    keys.add(key);
+  }
+
+  private rebuildShard(service: string): void {
+    const info = this.serviceInfos.get(service);
+    if (info === undefined) {
+      this.shards.delete(service);
+      return;
+    }
+    const endpoints: EndpointInfo[] = [];
+    const sliceKeys = this.slicesByService.get(service);
+    if (sliceKeys !== undefined) {
+      if (sliceKeys.size === 0) this.slicesByService.delete(service);
+      for (const sliceKey of [...sliceKeys].sort()) endpoints.push(...(this.slices.get(sliceKey)?.endpoints ?? []));
+    }
+    this.shards.set(service, { ...info, endpoints });
+  }
+}
+
+/** The message plus the network cause undici hides behind "fetch failed" (ECONNREFUSED, ...). */
+function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause as { code?: unknown; message?: unknown } | undefined;
+  const detail = typeof cause?.code === "string" ? cause.code : typeof cause?.message === "string" ? cause.message : "";
+  return detail === "" ? error.message : `${error.message} (${detail})`;
+}

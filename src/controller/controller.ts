@@ -1,0 +1,391 @@
+// startController(): member clusters -> federation state -> plan() -> records in etcd.
+// Wires the cluster watches, the hostname resolver, the reconciler and the store's writer, and
+// writes only while it leads (leader election through the backend) and once start-up sync is over.
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { plan } from "../federation/plan.ts";
+import type { ClusterState, FederationState, Location, Plan, PlanOptions } from "../federation/state.ts";
+import { logger } from "../obs/log.ts";
+import type { Registry } from "../obs/metrics.ts";
+import { DEFAULT_PREFIX, normalizePrefix } from "../records/name.ts";
+import type { KvBackend, LeaderCampaign } from "../store/kv.ts";
+import { RecordWriter } from "../store/writer.ts";
+import { type ClusterChange, ClusterWatch } from "./cluster-watch.ts";
+import { type HostnameLookup, HostnameResolver } from "./hostnames.ts";
+import { type ClusterClients, clusterClients, loadKubeConfig } from "./kube-client.ts";
+import type { ClusterPhase, Timers } from "./lifecycle.ts";
+import { ControllerMetrics } from "./metrics.ts";
+import { Reconciler, type UnitWriter } from "./reconciler.ts";
+
+export interface MemberCluster {
+  /** The cluster's name in records (key leaves, `cluster` field). */
+  name: string;
+  /** kubeconfig file; default loading rules when absent. */
+  kubeconfig?: string;
+  /** Context in the kubeconfig; its current context when absent. */
+  context?: string;
+  /** Location for clusters whose nodes carry no topology labels. */
+  zone?: string;
+  region?: string;
+  /** A ready KubeConfig (tests, `fedns dev`); wins over kubeconfig/context. */
+  kubeConfig?: KubeConfig;
+}
+
+export interface ControllerOptions {
+  federation: string;
+  domain: string;
+  /** etcd key prefix (default `/skydns`). */
+  prefix?: string;
+  backend: KvBackend;
+  clusters: MemberCluster[];
+  ttl?: { default: number; min: number; max: number };
+  srv?: { priority: number; weight: number };
+  /** Namespaces to federate (empty: all). */
+  namespaces?: string[];
+  /** Label selector on Services (server-side); empty: all. */
+  serviceLabelSelector?: string;
+  /** How long an unreachable cluster keeps its records (default 60 s). */
+  graceMs?: number;
+  /** How long start-up waits for every cluster to sync before writing without the laggards (default 60 s). */
+  startupSyncTimeoutMs?: number;
+  /** Batching delay of the reconciler (default 30 ms). */
+  batchMs?: number;
+  hostnameRefreshMs?: number;
+  lookup?: HostnameLookup;
+  /** Leader election through the backend (default on, 10 s lease). */
+  leaderElection?: { enabled: boolean; leaseSeconds: number };
+  /** This replica's name in the election (default host-pid-random). */
+  candidateId?: string;
+  probeIntervalMs?: number;
+  probeTimeoutMs?: number;
+  backoff?: { initialMs: number; maxMs: number };
+  timers?: Timers;
+  registry?: Registry;
+  /** Replaces the store's RecordWriter (unit tests). */
+  writer?: UnitWriter;
+}
+
+export interface ClusterStatusReport {
+  name: string;
+  phase: ClusterPhase;
+  services: number;
+  nodes: number;
+  lastContact: string | undefined;
+  lastEvent: string | undefined;
+  unreachableSince: string | undefined;
+}
+
+export interface ControllerStatus {
+  /** Start-up sync is over (every cluster synced, or the deadline passed). */
+  ready: boolean;
+  leader: boolean;
+  candidate: string;
+  clusters: ClusterStatusReport[];
+}
+
+export interface Controller {
+  /** Applies a new cluster list (config reload): new clusters are watched, removed ones withdrawn. */
+  updateClusters(clusters: MemberCluster[]): Promise<void>;
+  status(): ControllerStatus;
+  isLeader(): boolean;
+  /** Resolves when no reconcile is pending or running (tests). */
+  whenIdle(): Promise<void>;
+  /** The desired records as of now (for `fedns check` and tests). */
+  currentPlan(): Plan;
+  stop(): Promise<void>;
+}
+
+interface Member {
+  config: MemberCluster;
+  watch: ClusterWatch;
+  location: Location;
+}
+
+const DEFAULT_GRACE_MS = 60_000;
+const DEFAULT_STARTUP_MS = 60_000;
+
+export async function startController(options: ControllerOptions): Promise<Controller> {
+  const controller = new FederationController(options);
+  await controller.start();
+  return controller;
+}
+
+class FederationController implements Controller {
+  private readonly options: ControllerOptions;
+  private readonly log = logger("controller");
+  private readonly metrics: ControllerMetrics | undefined;
+  private readonly members = new Map<string, Member>();
+  private readonly planOptions: PlanOptions;
+  private readonly resolver: HostnameResolver;
+  private readonly reconciler: Reconciler;
+  private readonly candidate: string;
+  private startupDone = false;
+  private startupTimer: NodeJS.Timeout | undefined;
+  private leader = false;
+  private campaign: LeaderCampaign | undefined;
+  private stopped = false;
+  private leading: Promise<void> | undefined;
+  private signalStopped: () => void = () => {};
+  private readonly stoppedSignal = new Promise<void>((resolve) => {
+    this.signalStopped = resolve;
+  });
+
+  constructor(options: ControllerOptions) {
+    this.options = options;
+    this.metrics = options.registry === undefined ? undefined : new ControllerMetrics(options.registry);
+    const prefix = normalizePrefix(options.prefix ?? DEFAULT_PREFIX);
+    this.planOptions = {
+      federation: options.federation,
+      domain: options.domain,
+      prefix,
+      owner: `fedns/${options.federation}`,
+      ttl: options.ttl ?? { default: 30, min: 5, max: 3600 },
+      srv: options.srv ?? { priority: 10, weight: 100 },
+      namespaces: options.namespaces ?? [],
+    };
+    this.candidate = options.candidateId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+    this.resolver = new HostnameResolver({
+      ...(options.lookup === undefined ? {} : { lookup: options.lookup }),
+      ...(options.hostnameRefreshMs === undefined ? {} : { refreshMs: options.hostnameRefreshMs }),
+      ...(options.timers === undefined ? {} : { timers: options.timers }),
+      ...(this.metrics === undefined ? {} : { metrics: this.metrics }),
+      onChange: () => this.reconciler.markDirty("all"),
+    });
+    const writer =
+      options.writer ??
+      new RecordWriter({
+        backend: options.backend,
+        prefix,
+        owner: this.planOptions.owner,
+        ...(options.registry === undefined ? {} : { registry: options.registry }),
+      });
+    this.reconciler = new Reconciler({
+      plan: (only) => this.plan(only),
+      writer,
+      batchMs: options.batchMs ?? 30,
+      ...(options.timers === undefined ? {} : { timers: options.timers }),
+      ...(this.metrics === undefined ? {} : { metrics: this.metrics }),
+    });
+  }
+
+  async start(): Promise<void> {
+    for (const config of this.options.clusters) this.addMember(config);
+    this.log.info(
+      { federation: this.options.federation, clusters: [...this.members.keys()], candidate: this.candidate },
+      "controller starting",
+    );
+    const timeout = this.options.startupSyncTimeoutMs ?? DEFAULT_STARTUP_MS;
+    this.startupTimer = setTimeout(() => this.finishStartup(true), timeout);
+    this.startupTimer.unref();
+    this.checkStartup();
+    const election = this.options.leaderElection ?? { enabled: true, leaseSeconds: 10 };
+    if (election.enabled) {
+      this.leading = this.lead(election.leaseSeconds);
+    } else {
+      this.setLeader(true);
+    }
+  }
+
+  isLeader(): boolean {
+    return this.leader;
+  }
+
+  whenIdle(): Promise<void> {
+    return this.reconciler.whenIdle();
+  }
+
+  currentPlan(): Plan {
+    return this.plan(undefined);
+  }
+
+  status(): ControllerStatus {
+    const iso = (at: number | undefined): string | undefined =>
+      at === undefined ? undefined : new Date(at).toISOString();
+    return {
+      ready: this.startupDone,
+      leader: this.leader,
+      candidate: this.candidate,
+      clusters: [...this.members.values()].map(({ watch }) => ({
+        name: watch.name,
+        phase: watch.lifecycle.phase,
+        services: watch.shards.size,
+        nodes: watch.nodes.size,
+        lastContact: iso(watch.lifecycle.lastContact),
+        lastEvent: iso(watch.lastEventAt),
+        unreachableSince: iso(watch.lifecycle.unreachableSince),
+      })),
+    };
+  }
+
+  async updateClusters(clusters: MemberCluster[]): Promise<void> {
+    const wanted = new Map(clusters.map((cluster) => [cluster.name, cluster]));
+    const removals: Promise<void>[] = [];
+    for (const [name, member] of this.members) {
+      const next = wanted.get(name);
+      if (next !== undefined && sameSource(member.config, next)) {
+        member.config = next;
+        const location = locationOf(next);
+        if (location.zone !== member.location.zone || location.region !== member.location.region) {
+          member.location = location;
+          this.reconciler.markDirty("all");
+        }
+        continue;
+      }
+      this.log.info({ cluster: name }, next === undefined ? "cluster removed" : "cluster source changed; restarting");
+      this.members.delete(name);
+      this.metrics?.forgetCluster(name);
+      removals.push(member.watch.stop());
+    }
+    await Promise.all(removals);
+    for (const config of clusters) {
+      if (this.members.has(config.name)) continue;
+      try {
+        this.addMember(config);
+        this.log.info({ cluster: config.name }, "cluster added");
+      } catch (err) {
+        this.log.error({ cluster: config.name, err: (err as Error).message }, "cannot watch cluster; skipped");
+      }
+    }
+    this.reconciler.markDirty("all");
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.signalStopped();
+    clearTimeout(this.startupTimer);
+    this.resolver.stop();
+    await this.reconciler.stop();
+    await Promise.all([...this.members.values()].map((member) => member.watch.stop()));
+    await this.campaign?.resign().catch((err: unknown) => {
+      this.log.warn({ err: (err as Error).message }, "resigning leadership failed");
+    });
+    this.campaign = undefined;
+    this.setLeader(false);
+    await this.leading;
+  }
+
+  private addMember(config: MemberCluster): void {
+    const kubeConfig = config.kubeConfig ?? loadKubeConfig(config);
+    const clients: ClusterClients = clusterClients(kubeConfig, {
+      ...(this.options.serviceLabelSelector === undefined
+        ? {}
+        : { serviceLabelSelector: this.options.serviceLabelSelector }),
+    });
+    const watch = new ClusterWatch({
+      name: config.name,
+      clients,
+      graceMs: this.options.graceMs ?? DEFAULT_GRACE_MS,
+      ...(this.options.probeIntervalMs === undefined ? {} : { probeIntervalMs: this.options.probeIntervalMs }),
+      ...(this.options.probeTimeoutMs === undefined ? {} : { probeTimeoutMs: this.options.probeTimeoutMs }),
+      ...(this.options.backoff === undefined ? {} : { backoff: this.options.backoff }),
+      ...(this.options.timers === undefined ? {} : { timers: this.options.timers }),
+      ...(this.metrics === undefined ? {} : { metrics: this.metrics }),
+      onChange: (change) => this.onClusterChange(watch, change),
+      onPhaseChange: () => this.checkStartup(),
+    });
+    this.members.set(config.name, { config, watch, location: locationOf(config) });
+    watch.start();
+  }
+
+  private onClusterChange(watch: ClusterWatch, change: ClusterChange): void {
+    // Changes of a cluster that is not part of the plan (still syncing) cannot alter any record.
+    if (!watch.synced) return;
+    this.reconciler.markDirty(change.kind === "all" ? "all" : change.keys);
+  }
+
+  private checkStartup(): void {
+    if (this.startupDone) return;
+    if ([...this.members.values()].every((member) => member.watch.synced)) this.finishStartup(false);
+  }
+
+  private finishStartup(deadline: boolean): void {
+    if (this.startupDone || this.stopped) return;
+    this.startupDone = true;
+    clearTimeout(this.startupTimer);
+    const unsynced = [...this.members.values()].filter((m) => !m.watch.synced).map((m) => m.watch.name);
+    this.metrics?.startupSkipped.set(unsynced.length);
+    if (deadline && unsynced.length > 0) {
+      this.log.warn({ clusters: unsynced }, "start-up sync deadline passed: writing without the clusters not synced");
+    } else {
+      this.log.info("all clusters synced");
+    }
+    if (this.leader) this.startWriting();
+  }
+
+  /** Enables the reconciler once the LB hostnames of the current state have had a first lookup. */
+  private startWriting(): void {
+    void this.resolver.settle(this.hostnamesOf(undefined)).finally(() => {
+      if (this.leader && this.startupDone && !this.stopped) this.reconciler.enable();
+    });
+  }
+
+  private hostnamesOf(only: ReadonlySet<string> | undefined): Set<string> {
+    const hostnames = new Set<string>();
+    for (const { watch } of this.members.values()) {
+      if (!watch.synced) continue;
+      const shards = only === undefined ? watch.shards.values() : [...only].map((key) => watch.shards.get(key));
+      for (const shard of shards) {
+        for (const ingress of shard?.ingress ?? []) {
+          if (ingress.ip === undefined && ingress.hostname !== undefined) hostnames.add(ingress.hostname);
+        }
+      }
+    }
+    return hostnames;
+  }
+
+  private setLeader(leader: boolean): void {
+    if (this.leader === leader) return;
+    this.leader = leader;
+    this.metrics?.leader.set(leader ? 1 : 0);
+    if (leader) {
+      this.log.info({ candidate: this.candidate }, "leading: writing records");
+      if (this.startupDone) this.startWriting();
+    } else {
+      this.reconciler.disable();
+    }
+  }
+
+  /** Campaigns until stopped; while elected, writes; on loss, stops writing and campaigns again. */
+  private async lead(leaseSeconds: number): Promise<void> {
+    const electionName = `fedns/${this.options.federation}/leader`;
+    while (!this.stopped) {
+      const campaign = this.options.backend.campaign(electionName, this.candidate, leaseSeconds);
+      this.campaign = campaign;
+      const lost = new Promise<Error>((resolve) => campaign.onLost(resolve));
+      await Promise.race([campaign.elected, this.stoppedSignal]);
+      if (this.stopped) break;
+      this.setLeader(true);
+      const reason = await Promise.race([lost, this.stoppedSignal]);
+      this.setLeader(false);
+      if (this.stopped || reason === undefined) break;
+      this.log.warn({ err: reason.message }, "leadership lost: stopped writing; campaigning again");
+      await campaign.resign().catch(() => undefined);
+    }
+  }
+
+  private plan(only: ReadonlySet<string> | undefined): Plan {
+    const clusters = new Map<string, ClusterState>();
+    for (const { watch, location } of this.members.values()) {
+      const state = watch.state(location, this.resolver.resolved, only);
+      if (state !== undefined) clusters.set(state.name, state);
+    }
+    const hostnames = this.hostnamesOf(only);
+    if (only === undefined) this.resolver.want(hostnames);
+    else this.resolver.add(hostnames);
+    const federation: FederationState = { clusters };
+    return plan(federation, this.planOptions);
+  }
+}
+
+function locationOf(config: MemberCluster): Location {
+  return {
+    ...(config.zone === undefined ? {} : { zone: config.zone }),
+    ...(config.region === undefined ? {} : { region: config.region }),
+  };
+}
+
+function sameSource(a: MemberCluster, b: MemberCluster): boolean {
+  return a.kubeconfig === b.kubeconfig && a.context === b.context && a.kubeConfig === b.kubeConfig;
+}

@@ -1,0 +1,130 @@
+// The member cluster's API server as the reflectors see it: one KubeConfig per cluster,
+// list calls through the generated client (with a timeout), watches through client-node's Watch.
+import {
+  type ConfigurationOptions,
+  CoreV1Api,
+  DiscoveryV1Api,
+  KubeConfig,
+  Observable,
+  type ObservableMiddleware,
+  Watch,
+} from "@kubernetes/client-node";
+import type { ListPage, ResourceClient, WatchConnection } from "./reflector.ts";
+
+export interface KubeSource {
+  /** Path of a kubeconfig file; the default loading rules ($KUBECONFIG, ~/.kube/config) when absent. */
+  kubeconfig?: string;
+  /** Context to use; the file's current context when absent. */
+  context?: string;
+}
+
+export function loadKubeConfig(source: KubeSource): KubeConfig {
+  const config = new KubeConfig();
+  if (source.kubeconfig !== undefined) config.loadFromFile(source.kubeconfig);
+  else config.loadFromDefault();
+  if (source.context !== undefined) {
+    if (config.getContextObject(source.context) === null) {
+      throw new Error(`kubeconfig ${source.kubeconfig ?? "(default)"} has no context "${source.context}"`);
+    }
+    config.setCurrentContext(source.context);
+  }
+  if (config.getCurrentCluster() === null) {
+    throw new Error(
+      `kubeconfig ${source.kubeconfig ?? "(default)"}: no cluster for context "${config.currentContext}"`,
+    );
+  }
+  return config;
+}
+
+export interface ClusterClients {
+  services: ResourceClient;
+  endpointSlices: ResourceClient;
+  nodes: ResourceClient;
+  /** A cheap authenticated request (list one node) that tells whether the API server answers. */
+  probe(signal: AbortSignal): Promise<void>;
+  server: string;
+}
+
+const PAGE_SIZE = 500;
+
+/** Per-call options that make the generated client's request abortable (list timeouts, stop). */
+function withSignal(signal: AbortSignal): ConfigurationOptions {
+  const middleware: ObservableMiddleware = {
+    pre: (context) => {
+      context.setSignal(signal);
+      return new Observable(Promise.resolve(context));
+    },
+    post: (response) => new Observable(Promise.resolve(response)),
+  };
+  return { middleware: [middleware], middlewareMergeStrategy: "append" };
+}
+
+interface ListLike {
+  items: unknown[];
+  metadata?: { resourceVersion?: string; _continue?: string };
+}
+
+function page(list: ListLike): ListPage {
+  const continueToken = list.metadata?._continue;
+  return {
+    items: list.items,
+    resourceVersion: list.metadata?.resourceVersion ?? "",
+    ...(continueToken === undefined || continueToken === "" ? {} : { continueToken }),
+  };
+}
+
+function watcher(watch: Watch, path: string, labelSelector?: string): ResourceClient["watch"] {
+  return async (resourceVersion, onEvent, onDone): Promise<WatchConnection> => {
+    const params: Record<string, string | boolean> = { allowWatchBookmarks: true, resourceVersion };
+    if (labelSelector !== undefined && labelSelector !== "") params.labelSelector = labelSelector;
+    const controller = await watch.watch(path, params, (type, object) => onEvent(type, object), onDone);
+    return { abort: () => controller.abort() };
+  };
+}
+
+export function clusterClients(config: KubeConfig, options: { serviceLabelSelector?: string } = {}): ClusterClients {
+  const core = config.makeApiClient(CoreV1Api);
+  const discovery = config.makeApiClient(DiscoveryV1Api);
+  const watch = new Watch(config);
+  const selector = options.serviceLabelSelector === "" ? undefined : options.serviceLabelSelector;
+  return {
+    server: config.getCurrentCluster()?.server ?? "",
+    services: {
+      list: async ({ continueToken, signal }) =>
+        page(
+          (await core.listServiceForAllNamespaces(
+            {
+              limit: PAGE_SIZE,
+              ...(continueToken === undefined ? {} : { _continue: continueToken }),
+              ...(selector === undefined ? {} : { labelSelector: selector }),
+            },
+            withSignal(signal),
+          )) as ListLike,
+        ),
+      watch: watcher(watch, "/api/v1/services", selector),
+    },
+    endpointSlices: {
+      list: async ({ continueToken, signal }) =>
+        page(
+          (await discovery.listEndpointSliceForAllNamespaces(
+            { limit: PAGE_SIZE, ...(continueToken === undefined ? {} : { _continue: continueToken }) },
+            withSignal(signal),
+          )) as ListLike,
+        ),
+      watch: watcher(watch, "/apis/discovery.k8s.io/v1/endpointslices"),
+    },
+    nodes: {
+      list: async ({ continueToken, signal }) =>
+        page(
+          (await core.listNode(
+            { limit: PAGE_SIZE, ...(continueToken === undefined ? {} : { _continue: continueToken }) },
+            withSignal(signal),
+          )) as ListLike,
+        ),
+      watch: watcher(watch, "/api/v1/nodes"),
+    },
+    probe: async (signal) => {
+      await core.listNode({ limit: 1 }, withSignal(signal));
+    },
+  };
+}

@@ -1,0 +1,273 @@
+// List-then-watch of one resource of one member cluster, feeding reduced objects to a sink.
+// client-node's ListWatch keeps every full object in its cache and stops for good on any
+// watch error other than 410; this loop keeps nothing but the resource version, relists when
+// the version expired, and retries every failure with capped exponential backoff.
+import type { Logger } from "../obs/log.ts";
+import { keyOf, metaOf } from "./kube-objects.ts";
+
+export interface ListPage {
+  items: unknown[];
+  resourceVersion: string;
+  continueToken?: string;
+}
+
+export interface WatchConnection {
+  abort(): void;
+}
+
+/** The two calls a reflector needs from an API server (see kube-client.ts for the real one). */
+export interface ResourceClient {
+  list(options: { continueToken?: string; signal: AbortSignal }): Promise<ListPage>;
+  /** Opens a watch; `onDone` is called exactly once when it ends (error null: closed normally). */
+  watch(
+    resourceVersion: string,
+    onEvent: (type: string, object: unknown) => void,
+    onDone: (error: unknown) => void,
+  ): Promise<WatchConnection>;
+}
+
+export interface ReflectorSink<T> {
+  /** A complete list: these items and no others exist. */
+  replace(items: Map<string, T>): void;
+  upsert(key: string, item: T): void;
+  remove(key: string): void;
+  /** The API server answered (list page, watch event, watch opened). */
+  contact(): void;
+  /** A list or watch failed; the reflector retries by itself. */
+  failure(error: Error): void;
+  /** An object that could not be reduced (skipped). */
+  invalid(raw: unknown): void;
+}
+
+export interface ReflectorOptions<T> {
+  resource: string;
+  client: ResourceClient;
+  reduce(raw: unknown): T | undefined;
+  sink: ReflectorSink<T>;
+  backoff?: { initialMs: number; maxMs: number };
+  listTimeoutMs?: number;
+  log: Logger;
+}
+
+type WatchOutcome = { kind: "closed"; events: number } | { kind: "expired" } | { kind: "failed"; error: Error };
+
+export class Reflector<T> {
+  private readonly options: ReflectorOptions<T>;
+  private readonly backoff: { initialMs: number; maxMs: number };
+  private resourceVersion = "";
+  private running = false;
+  private connection: WatchConnection | undefined;
+  /** Ends the current watch wait at once (stop() must not wait for a hanging connect). */
+  private endWatch: (() => void) | undefined;
+  private listAbort: AbortController | undefined;
+  private wake: (() => void) | undefined;
+  private sleepTimer: NodeJS.Timeout | undefined;
+  private loop: Promise<void> | undefined;
+
+  constructor(options: ReflectorOptions<T>) {
+    this.options = options;
+    this.backoff = options.backoff ?? { initialMs: 250, maxMs: 10_000 };
+  }
+
+  /** Starts listing and watching; `fresh` forgets the resource version so the next step is a full list. */
+  start(fresh = true): void {
+    if (this.running) return;
+    if (fresh) this.resourceVersion = "";
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.listAbort?.abort();
+    this.connection?.abort();
+    this.connection = undefined;
+    this.endWatch?.();
+    if (this.sleepTimer !== undefined) clearTimeout(this.sleepTimer);
+    this.wake?.();
+    await this.loop;
+  }
+
+  /** Drops the resource version and the current watch: the next step is a complete list. */
+  forceRelist(): void {
+    this.resourceVersion = "";
+    this.connection?.abort();
+    this.connection = undefined;
+    this.endWatch?.();
+    this.retryNow();
+  }
+
+  /** Cuts a pending backoff short (the cluster answered again elsewhere). */
+  retryNow(): void {
+    if (this.sleepTimer !== undefined) clearTimeout(this.sleepTimer);
+    this.wake?.();
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    let quietCloses = 0;
+    while (this.running) {
+      try {
+        if (this.resourceVersion === "") await this.relist();
+        if (!this.running) break;
+        const outcome = await this.watchOnce();
+        if (outcome.kind === "failed") throw outcome.error;
+        failures = 0;
+        if (outcome.kind === "expired") {
+          this.resourceVersion = "";
+          quietCloses = 0;
+          continue;
+        }
+        // A watch the server keeps closing without sending anything must not become a busy loop.
+        quietCloses = outcome.events === 0 ? quietCloses + 1 : 0;
+        if (quietCloses > 1) await this.sleep(this.delay(quietCloses - 2));
+      } catch (err) {
+        if (!this.running) break;
+        const error = err instanceof Error ? err : new Error(String(err));
+        this.options.sink.failure(error);
+        this.options.log.debug({ resource: this.options.resource, err: error.message }, "list/watch failed; retrying");
+        await this.sleep(this.delay(failures));
+        failures += 1;
+      }
+    }
+  }
+
+  private delay(attempt: number): number {
+    const base = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** Math.min(attempt, 20));
+    // Jitter so that clusters failing together do not retry in lockstep.
+    return Math.round(base * (0.8 + Math.random() * 0.4));
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = () => {
+        this.wake = undefined;
+        this.sleepTimer = undefined;
+        resolve();
+      };
+      this.sleepTimer = setTimeout(() => this.wake?.(), ms);
+    });
+  }
+
+  private async relist(): Promise<void> {
+    const items = new Map<string, T>();
+    let continueToken: string | undefined;
+    let resourceVersion = "";
+    do {
+      this.listAbort = new AbortController();
+      const timer = setTimeout(
+        () => this.listAbort?.abort(new Error(`list ${this.options.resource} timed out`)),
+        this.options.listTimeoutMs ?? 30_000,
+      );
+      let page: ListPage;
+      try {
+        page = await this.options.client.list({
+          ...(continueToken === undefined ? {} : { continueToken }),
+          signal: this.listAbort.signal,
+        });
+      } finally {
+        clearTimeout(timer);
+        this.listAbort = undefined;
+      }
+      if (!this.running) return;
+      this.options.sink.contact();
+      for (const raw of page.items) {
+        const meta = metaOf(raw);
+        const item = this.options.reduce(raw);
+        if (meta === undefined || item === undefined) {
+          this.options.sink.invalid(raw);
+          continue;
+        }
+        items.set(keyOf(meta), item);
+      }
+      resourceVersion = page.resourceVersion;
+      continueToken = page.continueToken;
+    } while (continueToken !== undefined && continueToken !== "");
+    this.resourceVersion = resourceVersion;
+    this.options.sink.replace(items);
+  }
+
+  private watchOnce(): Promise<WatchOutcome> {
+    return new Promise((resolve) => {
+      let events = 0;
+      let expired = false;
+      let done = false;
+      const onEvent = (type: string, raw: unknown): void => {
+        if (done || !this.running) return;
+        events += 1;
+        this.options.sink.contact();
+        this.handleEvent(type, raw, () => {
+          expired = true;
+        });
+      };
+      const onDone = (error: unknown): void => {
+        if (done) return;
+        done = true;
+        this.connection = undefined;
+        this.endWatch = undefined;
+        if (expired || statusOf(error) === 410) {
+          resolve({ kind: "expired" });
+        } else if (error === null || error === undefined || isTimeout(error)) {
+          resolve({ kind: "closed", events });
+        } else {
+          resolve({ kind: "failed", error: error instanceof Error ? error : new Error(String(error)) });
+        }
+      };
+      this.endWatch = () => onDone(null);
+      this.options.client.watch(this.resourceVersion, onEvent, onDone).then(
+        (connection) => {
+          if (done) return;
+          if (!this.running) {
+            connection.abort();
+            return;
+          }
+          this.connection = connection;
+          this.options.sink.contact();
+        },
+        (error: unknown) => onDone(error ?? new Error("watch failed")),
+      );
+    });
+  }
+
+  private handleEvent(type: string, raw: unknown, markExpired: () => void): void {
+    if (type === "ERROR") {
+      const code = (raw as { code?: unknown } | null)?.code;
+      if (code === 410) markExpired();
+      else this.options.log.warn({ resource: this.options.resource, status: raw }, "watch error event");
+      return;
+    }
+    const meta = metaOf(raw);
+    if (meta?.resourceVersion !== undefined) this.resourceVersion = meta.resourceVersion;
+    if (type === "BOOKMARK") return;
+    if (meta === undefined) {
+      this.options.sink.invalid(raw);
+      return;
+    }
+    const key = keyOf(meta);
+    if (type === "DELETED") {
+      this.options.sink.remove(key);
+      return;
+    }
+    if (type !== "ADDED" && type !== "MODIFIED") return;
+    const item = this.options.reduce(raw);
+    if (item === undefined) {
+      // An object we cannot read is treated as absent rather than kept with stale content.
+      this.options.sink.invalid(raw);
+      this.options.sink.remove(key);
+      return;
+    }
+    this.options.sink.upsert(key, item);
+  }
+}
+
+function statusOf(error: unknown): number | undefined {
+  if (typeof error !== "object" || error === null) return undefined;
+  const record = error as { statusCode?: unknown; code?: unknown };
+  if (typeof record.statusCode === "number") return record.statusCode;
+  if (typeof record.code === "number") return record.code;
+  return undefined;
+}
+
+function isTimeout(error: unknown): boolean {
+  return typeof error === "object" && error !== null && (error as { name?: unknown }).name === "TimeoutError";
+}

@@ -1,0 +1,143 @@
+import { expect } from "chai";
+import { Reconciler, type UnitWriter } from "../../../src/controller/reconciler.ts";
+import type { Plan } from "../../../src/federation/state.ts";
+import type { SkydnsService } from "../../../src/records/service.ts";
+import { FakeTimers, flush } from "./fake-timers.ts";
+
+class FakeWriter implements UnitWriter {
+  loads = 0;
+  owned: string[] = [];
+  writes: { unit: string; keys: string[] }[] = [];
+  failNext = 0;
+
+  async load(): Promise<void> {
+    this.loads += 1;
+  }
+
+  async ownedUnits(): Promise<string[]> {
+    return this.owned;
+  }
+
+  async writeUnit(
+    unit: string,
+    desired: ReadonlyMap<string, SkydnsService>,
+  ): Promise<{ puts: number; deletes: number }> {
+    if (this.failNext > 0) {
+      this.failNext -= 1;
+      throw new Error("etcd unavailable");
+    }
+    this.writes.push({ unit, keys: [...desired.keys()] });
+    return { puts: desired.size, deletes: desired.size === 0 ? 1 : 0 };
+  }
+}
+
+function record(host: string): SkydnsService {
+  return { host, ttl: 30, owner: "fedns/f" };
+}
+
+describe("Reconciler", () => {
+  let timers: FakeTimers;
+  let writer: FakeWriter;
+  let desired: Map<string, Map<string, SkydnsService>>;
+  let planCalls: (string[] | "all")[];
+  let reconciler: Reconciler;
+
+  const plan = (only: ReadonlySet<string> | undefined): Plan => {
+    planCalls.push(only === undefined ? "all" : [...only].sort());
+    const services = new Map<string, Map<string, SkydnsService>>();
+    for (const [service, records] of desired) {
+      if (only === undefined || only.has(service)) services.set(service, records);
+    }
+    return { services, warnings: [] };
+  };
+
+  beforeEach(() => {
+    timers = new FakeTimers();
+    writer = new FakeWriter();
+    planCalls = [];
+    desired = new Map([
+      ["default/a", new Map([["/skydns/a/1", record("192.0.2.1")]])],
+      ["default/b", new Map([["/skydns/b/1", record("192.0.2.2")]])],
+    ]);
+    reconciler = new Reconciler({ plan, writer, batchMs: 30, timers });
+  });
+
+  it("does nothing until enabled, then runs one full reconcile that reloads etcd and removes owned leftovers", async () => {
+    reconciler.markDirty(["default/a"]);
+    await timers.advance(1000);
+    expect(planCalls).to.deep.equal([]);
+    writer.owned = ["default/a", "default/gone"];
+    reconciler.enable();
+    await timers.advance(30);
+    expect(writer.loads).to.equal(1);
+    expect(planCalls).to.deep.equal(["all"]);
+    expect(writer.writes.map((w) => w.unit).sort()).to.deep.equal(["default/a", "default/b", "default/gone"]);
+    expect(writer.writes.find((w) => w.unit === "default/gone")?.keys).to.deep.equal([]);
+  });
+
+  it("batches events within the batching delay into one incremental reconcile", async () => {
+    reconciler.enable();
+    await timers.advance(30);
+    writer.writes = [];
+    planCalls = [];
+    desired.set("default/a", new Map([["/skydns/a/2", record("192.0.2.9")]]));
+    reconciler.markDirty(["default/a"]);
+    await timers.advance(10);
+    reconciler.markDirty(["default/b"]);
+    await timers.advance(10);
+    expect(planCalls).to.deep.equal([]);
+    await timers.advance(10);
+    expect(planCalls).to.deep.equal([["default/a", "default/b"]]);
+    // b did not change: only a is written.
+    expect(writer.writes).to.deep.equal([{ unit: "default/a", keys: ["/skydns/a/2"] }]);
+  });
+
+  it("skips services whose desired records did not change, and deletes services that left the plan", async () => {
+    reconciler.enable();
+    await timers.advance(30);
+    writer.writes = [];
+    reconciler.markDirty("all");
+    await timers.advance(30);
+    expect(writer.writes).to.deep.equal([]);
+    desired.delete("default/b");
+    reconciler.markDirty("all");
+    await timers.advance(30);
+    expect(writer.writes).to.deep.equal([{ unit: "default/b", keys: [] }]);
+  });
+
+  it("deletes a dirty service that is absent from an incremental plan", async () => {
+    reconciler.enable();
+    await timers.advance(30);
+    writer.writes = [];
+    desired.delete("default/a");
+    reconciler.markDirty(["default/a"]);
+    await timers.advance(30);
+    expect(writer.writes).to.deep.equal([{ unit: "default/a", keys: [] }]);
+  });
+
+  it("retries a failed write later", async () => {
+    reconciler.enable();
+    await timers.advance(30);
+    writer.writes = [];
+    desired.set("default/a", new Map([["/skydns/a/3", record("192.0.2.3")]]));
+    writer.failNext = 1;
+    reconciler.markDirty(["default/a"]);
+    await timers.advance(30);
+    expect(writer.writes).to.deep.equal([]);
+    await timers.advance(1000);
+    expect(writer.writes).to.deep.equal([{ unit: "default/a", keys: ["/skydns/a/3"] }]);
+  });
+
+  it("stops writing when disabled and resolves whenIdle", async () => {
+    reconciler.enable();
+    await timers.advance(30);
+    reconciler.disable();
+    writer.writes = [];
+    desired.set("default/a", new Map());
+    reconciler.markDirty(["default/a"]);
+    await timers.advance(1000);
+    await flush();
+    expect(writer.writes).to.deep.equal([]);
+    await reconciler.whenIdle();
+  });
+});
