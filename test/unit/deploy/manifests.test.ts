@@ -185,7 +185,7 @@ describe("deploy/ manifests", () => {
         expect(container.args?.[0]).to.equal("serve");
         // Traffic only after the index is loaded; then not withdrawn from every replica at once when etcd is away.
         expect(container.startupProbe?.httpGet?.path).to.equal("/readyz");
-        expect(container.readinessProbe?.httpGet?.path).to.equal("/healthz");
+        expect(container.readinessProbe?.httpGet?.path).to.equal("/readyz?degraded=ok");
         expect(container.livenessProbe?.httpGet?.path).to.equal("/healthz");
         const metrics = namedPort(container, container.readinessProbe!.httpGet!.port);
         expect(metrics, "readiness probe port").to.not.equal(undefined);
