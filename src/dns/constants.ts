@@ -1,0 +1,54 @@
+// DNS protocol numbers used by the server (RFC 1035, 2782, 3596, 6891, 8482).
+
+export const TYPE = {
+  A: 1,
+  NS: 2,
+  CNAME: 5,
+  SOA: 6,
+  PTR: 12,
+  HINFO: 13,
+  MX: 15,
+  TXT: 16,
+  AAAA: 28,
+  SRV: 33,
+  OPT: 41,
+  IXFR: 251,
+  AXFR: 252,
+  ANY: 255,
+} as const;
+
+export const CLASS_IN = 1;
+
+export const RCODE = {
+  NOERROR: 0,
+  FORMERR: 1,
+  SERVFAIL: 2,
+  NXDOMAIN: 3,
+  NOTIMP: 4,
+  REFUSED: 5,
+  /** Extended rcode (12 bits: high 8 in the OPT TTL). */
+  BADVERS: 16,
+} as const;
+
+export const OPCODE_QUERY = 0;
+
+/** Without EDNS a UDP response must fit in 512 bytes (RFC 1035 §4.2.1). */
+export const CLASSIC_UDP_LIMIT = 512;
+/** Our advertised EDNS payload size: the DNS flag day 2020 value. */
+export const DEFAULT_UDP_PAYLOAD_SIZE = 1232;
+export const TCP_LIMIT = 65535;
+/** An OPT record without options: root name, type, class, TTL, rdlength. */
+export const OPT_RECORD_SIZE = 11;
+
+const TYPE_NAMES = new Map<number, string>(Object.entries(TYPE).map(([name, value]) => [value, name]));
+
+/** Bounded label value for metrics: known type names, everything else "other". */
+export function typeName(type: number): string {
+  return TYPE_NAMES.get(type) ?? "other";
+}
+
+const RCODE_NAMES = new Map<number, string>(Object.entries(RCODE).map(([name, value]) => [value, name]));
+
+export function rcodeName(rcode: number): string {
+  return RCODE_NAMES.get(rcode) ?? `RCODE${rcode}`;
+}

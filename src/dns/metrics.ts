@@ -1,0 +1,73 @@
+// DNS server metrics. Query counts are tallied in plain numbers on the hot path and handed to
+// prom-client when the registry is scraped, so a query costs no label hashing.
+import { Counter, Gauge, Histogram, Registry } from "../obs/metrics.ts";
+import { rcodeName, typeName } from "./constants.ts";
+
+export type TransportName = "udp" | "tcp";
+
+export class DnsMetrics {
+  private readonly tallies = new Map<number, number>();
+  private readonly duration: Histogram;
+  private readonly malformedCount: Counter;
+  private readonly truncatedCount: Counter;
+  private readonly tcpGauge: Gauge;
+
+  constructor(registry: Registry = new Registry()) {
+    const tallies = this.tallies;
+    new Counter({
+      name: "fedns_dns_queries_total",
+      help: "DNS queries answered, by question type, response code and transport",
+      labelNames: ["qtype", "rcode", "transport"],
+      registers: [registry],
+      collect(this: Counter) {
+        this.reset();
+        for (const [key, count] of tallies) {
+          const transport = key & 1 ? "tcp" : "udp";
+          const rcode = (key >> 1) & 0xfff;
+          const qtype = Math.floor(key / 8192);
+          this.inc({ qtype: typeName(qtype), rcode: rcodeName(rcode), transport }, count);
+        }
+      },
+    });
+    this.duration = new Histogram({
+      name: "fedns_dns_request_duration_seconds",
+      help: "Time from receiving a DNS query to having its reply ready",
+      buckets: [0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01, 0.1],
+      registers: [registry],
+    });
+    this.malformedCount = new Counter({
+      name: "fedns_dns_malformed_total",
+      help: "Packets that were not a well-formed query (dropped or answered FORMERR/NOTIMP)",
+      registers: [registry],
+    });
+    this.truncatedCount = new Counter({
+      name: "fedns_dns_truncated_total",
+      help: "Replies truncated (TC set) because they exceeded the transport's size limit",
+      registers: [registry],
+    });
+    this.tcpGauge = new Gauge({
+      name: "fedns_dns_tcp_connections",
+      help: "Open DNS-over-TCP connections",
+      registers: [registry],
+    });
+  }
+
+  query(qtype: number, rcode: number, transport: TransportName, seconds: number, truncated: boolean): void {
+    const key = qtype * 8192 + (rcode & 0xfff) * 2 + (transport === "tcp" ? 1 : 0);
+    this.tallies.set(key, (this.tallies.get(key) ?? 0) + 1);
+    this.duration.observe(seconds);
+    if (truncated) this.truncatedCount.inc();
+  }
+
+  malformed(): void {
+    this.malformedCount.inc();
+  }
+
+  tcpConnectionOpened(): void {
+    this.tcpGauge.inc();
+  }
+
+  tcpConnectionClosed(): void {
+    this.tcpGauge.dec();
+  }
+}

@@ -1,0 +1,214 @@
+// Parsing of incoming queries, by hand and without throwing: every length is checked against the
+// packet before it is read. The common shape (one question, optional OPT) allocates nothing but
+// the result object; names are turned into strings only when an answer must be computed.
+
+import { OPCODE_QUERY, TYPE } from "./constants.ts";
+
+export interface Edns {
+  /** Requestor's UDP payload size as sent (may be below 512). */
+  payloadSize: number;
+  version: number;
+  dnssecOk: boolean;
+}
+
+export interface Query {
+  /** The whole packet; the question name is at `QNAME_OFFSET` up to `qnameEnd`. */
+  packet: Buffer;
+  id: number;
+  opcode: number;
+  recursionDesired: boolean;
+  checkingDisabled: boolean;
+  /** Offset just past the question name's terminating zero byte. */
+  qnameEnd: number;
+  qtype: number;
+  qclass: number;
+  edns: Edns | undefined;
+}
+
+/** What to do with a packet that is not a query we can answer. */
+export interface Rejected {
+  /** "drop": no usable header, or a response; "formerr"/"notimp": answer with that rcode. */
+  action: "drop" | "formerr" | "notimp";
+  reason: string;
+  /** Present for formerr/notimp: enough to build the reply header. */
+  id: number;
+  opcode: number;
+  recursionDesired: boolean;
+  checkingDisabled: boolean;
+  /** The question, when it parsed, so the reply can echo it. */
+  question: { qnameEnd: number; qtype: number; qclass: number } | undefined;
+}
+
+export type ParseResult = { ok: true; query: Query } | { ok: false; rejected: Rejected };
+
+export const HEADER_SIZE = 12;
+export const QNAME_OFFSET = 12;
+const MAX_NAME_OCTETS = 255;
+/** The smallest possible resource record: root name, type, class, TTL, rdlength. */
+const MIN_RR_SIZE = 11;
+
+export function parseQuery(packet: Buffer): ParseResult {
+  if (packet.length < HEADER_SIZE) return drop("shorter than a header");
+  const flags = packet[2]!;
+  const flags2 = packet[3]!;
+  const id = (packet[0]! << 8) | packet[1]!;
+  const opcode = (flags >> 3) & 0x0f;
+  const recursionDesired = (flags & 0x01) !== 0;
+  const checkingDisabled = (flags2 & 0x10) !== 0;
+  if ((flags & 0x80) !== 0) return drop("QR set: a response, not a query");
+  const qdcount = packet.readUInt16BE(4);
+  const ancount = packet.readUInt16BE(6);
+  const nscount = packet.readUInt16BE(8);
+  const arcount = packet.readUInt16BE(10);
+  const reject = (
+    action: "formerr" | "notimp",
+    reason: string,
+    question?: Rejected["question"],
+  ): { ok: false; rejected: Rejected } => ({
+    ok: false,
+    rejected: { action, reason, id, opcode, recursionDesired, checkingDisabled, question },
+  });
+
+  let question: Rejected["question"];
+  if (qdcount >= 1) {
+    const qnameEnd = skipQuestionName(packet, QNAME_OFFSET);
+    if (qnameEnd > 0 && qnameEnd + 4 <= packet.length) {
+      question = { qnameEnd, qtype: packet.readUInt16BE(qnameEnd), qclass: packet.readUInt16BE(qnameEnd + 2) };
+    }
+  }
+  if (opcode !== OPCODE_QUERY) return reject("notimp", `opcode ${opcode} not implemented`, question);
+  if (qdcount !== 1) return reject("formerr", `${qdcount} questions`);
+  if (question === undefined) return reject("formerr", "malformed question");
+  if ((ancount + nscount + arcount) * MIN_RR_SIZE > packet.length - question.qnameEnd - 4) {
+    return reject("formerr", "record counts exceed the packet", question);
+  }
+  let offset = question.qnameEnd + 4;
+  for (let i = 0; i < ancount + nscount; i++) {
+    offset = skipRecord(packet, offset);
+    if (offset < 0) return reject("formerr", "malformed answer/authority record", question);
+  }
+  let edns: Edns | undefined;
+  for (let i = 0; i < arcount; i++) {
+    const nameEnd = skipName(packet, offset);
+    if (nameEnd < 0 || nameEnd + 10 > packet.length) return reject("formerr", "malformed additional record", question);
+    const type = packet.readUInt16BE(nameEnd);
+    const rdlength = packet.readUInt16BE(nameEnd + 8);
+    const end = nameEnd + 10 + rdlength;
+    if (end > packet.length) return reject("formerr", "record data runs past the packet", question);
+    if (type === TYPE.OPT) {
+      if (edns !== undefined) return reject("formerr", "more than one OPT record", question);
+      if (nameEnd - offset !== 1) return reject("formerr", "OPT owner is not the root", question);
+      if (!optionsWellFormed(packet, nameEnd + 10, end)) return reject("formerr", "malformed EDNS options", question);
+      edns = {
+        payloadSize: packet.readUInt16BE(nameEnd + 2),
+        version: packet[nameEnd + 5]!,
+        dnssecOk: (packet[nameEnd + 6]! & 0x80) !== 0,
+      };
+    }
+    offset = end;
+  }
+  return {
+    ok: true,
+    query: {
+      packet,
+      id,
+      opcode,
+      recursionDesired,
+      checkingDisabled,
+      qnameEnd: question.qnameEnd,
+      qtype: question.qtype,
+      qclass: question.qclass,
+      edns,
+    },
+  };
+}
+
+function drop(reason: string): ParseResult {
+  return {
+    ok: false,
+    rejected: {
+      action: "drop",
+      reason,
+      id: 0,
+      opcode: 0,
+      recursionDesired: false,
+      checkingDisabled: false,
+      question: undefined,
+    },
+  };
+}
+
+/** End offset of an uncompressed name (the question may not use pointers: nothing precedes it), or -1. */
+function skipQuestionName(packet: Buffer, start: number): number {
+  let offset = start;
+  while (offset < packet.length) {
+    const length = packet[offset]!;
+    if (length === 0) return offset + 1 - start > MAX_NAME_OCTETS ? -1 : offset + 1;
+    if (length > 63) return -1;
+    offset += length + 1;
+    if (offset - start >= MAX_NAME_OCTETS) return -1;
+  }
+  return -1;
+}
+
+/** End offset of a possibly compressed name in the record sections (pointers are not followed), or -1. */
+function skipName(packet: Buffer, start: number): number {
+  let offset = start;
+  while (offset < packet.length) {
+    const length = packet[offset]!;
+    if (length === 0) return offset + 1;
+    if ((length & 0xc0) === 0xc0) {
+      if (offset + 2 > packet.length) return -1;
+      const target = ((length & 0x3f) << 8) | packet[offset + 1]!;
+      return target < offset ? offset + 2 : -1;
+    }
+    if (length > 63) return -1;
+    offset += length + 1;
+    if (offset - start >= MAX_NAME_OCTETS) return -1;
+  }
+  return -1;
+}
+
+function skipRecord(packet: Buffer, start: number): number {
+  const nameEnd = skipName(packet, start);
+  if (nameEnd < 0 || nameEnd + 10 > packet.length) return -1;
+  const end = nameEnd + 10 + packet.readUInt16BE(nameEnd + 8);
+  return end > packet.length ? -1 : end;
+}
+
+function optionsWellFormed(packet: Buffer, start: number, end: number): boolean {
+  let offset = start;
+  while (offset < end) {
+    if (offset + 4 > end) return false;
+    offset += 4 + packet.readUInt16BE(offset + 2);
+  }
+  return offset === end;
+}
+
+/** The question name's labels as sent (latin1, one char per octet). */
+export function questionLabels(packet: Buffer, qnameEnd: number): string[] {
+  const labels: string[] = [];
+  let offset = QNAME_OFFSET;
+  while (offset < qnameEnd - 1) {
+    const length = packet[offset]!;
+    labels.push(packet.toString("latin1", offset + 1, offset + 1 + length));
+    offset += length + 1;
+  }
+  return labels;
+}
+
+const PLAIN_LABEL = /^[A-Za-z0-9_*-]+$/;
+
+/** ASCII-only lowercasing, as DNS compares names (RFC 4343). */
+export function asciiLower(text: string): string {
+  return text.replace(/[A-Z]+/g, (upper) => upper.toLowerCase());
+}
+
+/**
+ * The lowercase dotted name to look up, or undefined when a label holds octets no stored name can
+ * have (dots, spaces, binary): such a name cannot exist in the index and must not alias one that does.
+ */
+export function lookupNameOf(labels: readonly string[]): string | undefined {
+  for (const label of labels) if (!PLAIN_LABEL.test(label)) return undefined;
+  return asciiLower(labels.join("."));
+}

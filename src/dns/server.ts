@@ -1,0 +1,83 @@
+// The DNS server: UDP and TCP on one address, answering from a live RecordIndex.
+import { logger } from "../obs/log.ts";
+import type { Registry } from "../obs/metrics.ts";
+import type { RecordIndex } from "../records/index.ts";
+import { DEFAULT_UDP_PAYLOAD_SIZE } from "./constants.ts";
+import { type Codec, QueryHandler } from "./handler.ts";
+import { DnsMetrics } from "./metrics.ts";
+import { listenTcp, TCP_DEFAULTS, type TcpOptions, type TcpTransport } from "./tcp.ts";
+import { listenUdp, type UdpTransport } from "./udp.ts";
+import { type NameServer, resolveZones, type SoaSettings, type Zone, type ZoneConfig, ZoneSet } from "./zones.ts";
+
+export interface DnsServerOptions {
+  /** Patched live by the record source; answers follow its `generation`. */
+  index: RecordIndex;
+  /** Zone names or per-zone settings; `soa` and `nameservers` below apply where a zone sets none. */
+  zones: (string | ZoneConfig)[];
+  soa?: Partial<SoaSettings>;
+  nameservers?: NameServer[];
+  /** UDP and TCP on the same port; port 0 picks a free one (see `DnsServer.address`). */
+  listen: { host: string; port: number };
+  /** Our EDNS payload size (default 1232). */
+  udpPayloadSize?: number;
+  tcp?: Partial<TcpOptions>;
+  registry?: Registry;
+  codec?: Codec;
+  /** Cached encoded responses, at most (default 100 000). */
+  cacheEntries?: number;
+}
+
+export interface DnsServer {
+  address: { host: string; port: number };
+  zones: Zone[];
+  close(): Promise<void>;
+}
+
+const EPHEMERAL_PORT_ATTEMPTS = 10;
+
+export async function startDnsServer(options: DnsServerOptions): Promise<DnsServer> {
+  const log = logger("dns");
+  const zones = resolveZones(options.zones, { soa: options.soa, nameservers: options.nameservers });
+  const metrics = new DnsMetrics(options.registry);
+  const handler = new QueryHandler({
+    index: options.index,
+    zones: new ZoneSet(zones),
+    udpPayloadSize: options.udpPayloadSize ?? DEFAULT_UDP_PAYLOAD_SIZE,
+    metrics,
+    codec: options.codec,
+    cacheEntries: options.cacheEntries,
+  });
+  const tcpOptions: TcpOptions = { ...TCP_DEFAULTS, ...definedOnly(options.tcp ?? {}) };
+  const { host } = options.listen;
+  let udp: UdpTransport | undefined;
+  let tcp: TcpTransport | undefined;
+  for (let attempt = 1; tcp === undefined; attempt++) {
+    udp = await listenUdp(host, options.listen.port, handler);
+    try {
+      tcp = await listenTcp(host, udp.port, handler, metrics, tcpOptions);
+    } catch (err) {
+      await udp.close();
+      // With port 0 the UDP port the kernel chose may be taken on TCP: try another.
+      const retry = options.listen.port === 0 && (err as NodeJS.ErrnoException).code === "EADDRINUSE";
+      if (!retry || attempt >= EPHEMERAL_PORT_ATTEMPTS) throw err;
+    }
+  }
+  const port = udp?.port ?? 0;
+  log.info(
+    { host, port, zones: zones.map((zone) => zone.name), codec: options.codec ?? "fast" },
+    "DNS server listening",
+  );
+  let closed: Promise<void> | undefined;
+  return {
+    address: { host, port },
+    zones,
+    close: () => {
+      closed ??= Promise.all([udp?.close(), tcp?.close()]).then(() => undefined);
+      return closed;
+    },
+  };
+}
+
+function definedOnly<T extends object>(object: T): Partial<T> {
+  return Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined)) as Partial<T>;
+}
