@@ -3,10 +3,11 @@
 // Exit code: 0 nothing wrong (warnings allowed), 1 something is wrong, 2 the config is invalid.
 import type { Command } from "commander";
 import { ConfigError } from "../config/load.ts";
+import type { FednsConfig } from "../config/schema.ts";
 import { parseHostPort } from "../obs/http.ts";
 import { EXIT_INVALID_CONFIG, error, type Finding, formatFindings, formatJson } from "./check/findings.ts";
 import { type CheckOptions, runCheck } from "./check/run.ts";
-import { collect, resolveConfig } from "./settings.ts";
+import { collect, resolveConfig, runCommand } from "./settings.ts";
 
 export type { Finding, Severity } from "./check/findings.ts";
 export type { CheckOptions, CheckReport } from "./check/run.ts";
@@ -50,11 +51,13 @@ export function registerCheckCommand(program: Command): void {
     .option("--timeout <ms>", "limit of each network step in milliseconds (default 5000)")
     .option("--json", "print the findings as JSON for scripts")
     .option("--verbose", "keep the components' logs (on stdout, mixed with the findings)")
-    .action(async (flags: CheckFlags) => {
-      const outcome = await runCheckCommand(flags);
-      process.stdout.write(outcome.output);
-      process.exitCode = outcome.exitCode;
-    });
+    .action((flags: CheckFlags) =>
+      runCommand(async () => {
+        const outcome = await runCheckCommand(flags);
+        // Exit once the report is out: a watch or etcd connection still winding down must not hold the command.
+        process.stdout.write(outcome.output, () => process.exit(outcome.exitCode));
+      }),
+    );
 }
 
 /** The command without the process around it: resolves the config, runs the check, formats the result. */
@@ -87,7 +90,7 @@ export async function runCheckCommand(
       ]);
     }
   }
-  let config: Awaited<ReturnType<typeof resolveConfig>>;
+  let config: FednsConfig;
   try {
     config = await resolveConfig(flags.config, {
       federation: flags.federation,
@@ -103,7 +106,7 @@ export async function runCheckCommand(
       error(
         "config",
         "config-invalid",
-        err.message.replace(/\n\s*/g, "; "),
+        err.message.replace(/:\n\s*/, ": ").replace(/\n\s*/g, "; "),
         "fix the fields named above (config/ has documented examples)",
       ),
     ]);

@@ -1,5 +1,6 @@
 // The `fedns` command: one subcommand per file in this folder, registered here.
 import { Command } from "commander";
+import { registerCheckCommand } from "./check.ts";
 import { registerControllerCommand } from "./controller.ts";
 import { registerDevCommand } from "./dev.ts";
 import { registerRecordsCommand } from "./records.ts";
@@ -15,6 +16,7 @@ program
 
 registerDevCommand(program);
 registerServeCommand(program);
+registerCheckCommand(program);
 registerControllerCommand(program);
 registerRecordsCommand(program);
 registerSimCommand(program);

@@ -38,7 +38,7 @@ export interface DnsCheckOptions {
   /** A zone the server must answer SOA for (the federation domain). */
   zone: string;
   timeoutMs: number;
-  /** Where the expectations come from, for messages: "etcd" or "the clusters". */
+  /** Where the expectations come from, for messages: "etcd holds" or "the clusters imply". */
   source: string;
   concurrency?: number;
 }
@@ -105,7 +105,7 @@ export async function checkDns(expectations: readonly NameExpectation[], options
   findings.sort((a, b) => (a.subject < b.subject ? -1 : a.subject > b.subject ? 1 : 0));
   if (findings.length === 0) {
     findings.push(
-      ok("dns", "dns-ok", `${checked} names answer as ${options.source} says, from the DNS server at ${address}`),
+      ok("dns", "dns-ok", `${checked} names answer what ${options.source}, from the DNS server at ${address}`),
     );
   }
   return findings;
@@ -129,7 +129,7 @@ async function checkName(resolver: Resolver, expected: NameExpectation, source: 
       error(
         expected.name,
         "dns-mismatch",
-        `${check.type} answers ${got}, but ${source} holds ${check.want.join(", ")}`,
+        `${check.type} answers ${got}, but ${source} ${check.want.join(", ")}`,
         "the DNS server is not serving current etcd data: check fedns serve's /readyz, its etcd endpoints and prefix, and its zones",
         { name: expected.name, type: check.type, expected: check.want, got },
       ),

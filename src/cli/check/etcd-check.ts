@@ -1,6 +1,7 @@
 // Can fedns reach etcd, and what does it hold under the prefix?
 import type { FednsConfig } from "../../config/schema.ts";
 import { normalizePrefix } from "../../records/name.ts";
+import { decodeService, type SkydnsService } from "../../records/service.ts";
 import type { KeyValue, KvBackend } from "../../store/kv.ts";
 import { etcdBackendFromConfig } from "../backend.ts";
 import { describeError, error, type Finding, ok, withTimeout } from "./findings.ts";
@@ -21,6 +22,17 @@ export function ownerOf(raw: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The decodable records of one owner, by key. */
+export function ownedRecords(kvs: readonly KeyValue[], owner: string): Map<string, SkydnsService> {
+  const records = new Map<string, SkydnsService>();
+  for (const kv of kvs) {
+    if (ownerOf(kv.value) !== owner) continue;
+    const decoded = decodeService(kv.value);
+    if (decoded.ok) records.set(kv.key, decoded.service);
+  }
+  return records;
 }
 
 export async function readEtcd(

@@ -8,12 +8,6 @@ import { serviceUnitOf } from "../../store/writer.ts";
 import { ownerOf } from "./etcd-check.ts";
 import { error, type Finding, listed, ok, warn } from "./findings.ts";
 
-export interface RecordsComparison {
-  findings: Finding[];
-  /** The records etcd holds for our owner, decoded, by key (undecodable ones left out). */
-  owned: Map<string, SkydnsService>;
-}
-
 const UNKNOWN = "(no service)";
 const MID_UPDATE = "a running controller may be mid-update: run fedns check again";
 
@@ -26,17 +20,14 @@ export function compareRecords(
   plan: Plan,
   kvs: readonly KeyValue[],
   options: { prefix: string; federation: string; owner: string },
-): RecordsComparison {
+): Finding[] {
   const unitOf = serviceUnitOf(options.prefix, options.federation);
   const stored = new Map<string, { value: string; owner: string | undefined }>();
-  const owned = new Map<string, SkydnsService>();
   const ownedByUnit = new Map<string, string[]>();
   for (const kv of kvs) {
     const owner = ownerOf(kv.value);
     stored.set(kv.key, { value: normalized(kv.value), owner });
     if (owner !== options.owner) continue;
-    const decoded = decodeService(kv.value);
-    if (decoded.ok) owned.set(kv.key, decoded.service);
     const unit = unitOf(kv.key) ?? UNKNOWN;
     ownedByUnit.set(unit, [...(ownedByUnit.get(unit) ?? []), kv.key]);
   }
@@ -125,5 +116,5 @@ export function compareRecords(
       ),
     );
   }
-  return { findings, owned };
+  return findings;
 }

@@ -12,9 +12,9 @@ import type { KvBackend } from "../../store/kv.ts";
 import { clusterSummary, federationFindings, loadBalancerFindings, locationFindings } from "./cluster-findings.ts";
 import { readCluster } from "./cluster-read.ts";
 import { checkDns, expectationsOf } from "./dns-check.ts";
-import { readEtcd } from "./etcd-check.ts";
+import { ownedRecords, readEtcd } from "./etcd-check.ts";
 import { error, exitCodeOf, type Finding, listed, ok, warn, withTimeout } from "./findings.ts";
-import { memberClustersFromConfig } from "./members.ts";
+import { memberClustersOfConfig } from "./members.ts";
 import { compareRecords } from "./records-compare.ts";
 
 export interface CheckOptions {
@@ -50,11 +50,13 @@ export async function runCheck(config: FednsConfig, options: CheckOptions = {}):
   const domain = config.domain;
   const owner = federation === undefined ? undefined : `fedns/${federation}`;
   const zones = config.zones ?? (domain === undefined ? [] : [domain]);
+  /** --context: only some member clusters, so nothing federation-wide can be concluded. */
+  const partial = (options.contexts?.length ?? 0) > 0;
 
   // Config.
   const members =
     options.members === undefined
-      ? memberClustersFromConfig(config, options.contexts === undefined ? {} : { contexts: options.contexts })
+      ? memberClustersOfConfig(config, options.contexts)
       : { members: options.members, findings: [] };
   findings.push(...configFindings(config, zones), ...members.findings);
   if (!findings.some((finding) => finding.severity === "error")) {
@@ -91,7 +93,9 @@ export async function runCheck(config: FednsConfig, options: CheckOptions = {}):
       ...loadBalancerFindings(read.state, namespaces),
     );
   }
-  findings.push(...federationFindings(clusters, namespaces));
+  const unread = reads.filter((read) => read.state === undefined).map((read) => read.name);
+  // Whether a service is healthy somewhere can only be told with every member cluster read.
+  if (unread.length === 0 && !partial) findings.push(...federationFindings(clusters, namespaces));
 
   if (federation === undefined || domain === undefined || owner === undefined) {
     return report(findings);
@@ -107,22 +111,25 @@ export async function runCheck(config: FednsConfig, options: CheckOptions = {}):
     srv: config.controller.srv,
     namespaces,
   };
-  const unread = reads.filter((read) => read.state === undefined).map((read) => read.name);
-  const desired: Plan | undefined = unread.length === 0 ? plan({ clusters: byName(clusters) }, planOptions) : undefined;
+  // Without every member cluster (unreadable, or missing from a broken kubeconfig) the plan would be wrong.
+  const complete = !partial && unread.length === 0 && !members.findings.some((finding) => finding.severity === "error");
+  const desired: Plan | undefined = complete ? plan({ clusters: byName(clusters) }, planOptions) : undefined;
   if (desired !== undefined) findings.push(...planFindings(desired));
-  let owned: Map<string, SkydnsService> | undefined;
+  const owned = etcd.kvs === undefined ? undefined : ownedRecords(etcd.kvs, owner);
   if (desired !== undefined && etcd.kvs !== undefined) {
-    const comparison = compareRecords(desired, etcd.kvs, { prefix, federation, owner });
-    findings.push(...comparison.findings);
-    owned = comparison.owned;
+    findings.push(...compareRecords(desired, etcd.kvs, { prefix, federation, owner }));
   } else {
     findings.push(
       warn(
         "records",
         "records-not-compared",
-        unread.length > 0
-          ? `not compared with what the clusters imply: ${listed(unread)} could not be read`
-          : "not compared: etcd could not be read",
+        partial
+          ? "not compared with what the clusters imply: --context checks only some of the member clusters"
+          : unread.length > 0
+            ? `not compared with what the clusters imply: ${listed(unread)} could not be read`
+            : !complete
+              ? "not compared: the member clusters are not all known (see the config errors)"
+              : "not compared: etcd could not be read",
         "fix the errors above, then run fedns check again",
       ),
     );
@@ -130,7 +137,7 @@ export async function runCheck(config: FednsConfig, options: CheckOptions = {}):
 
   // DNS answers: as etcd holds them (the records check covers etcd against the clusters), else as planned.
   if (options.skipDns !== true) {
-    const source = owned !== undefined ? "etcd" : desired !== undefined ? "the clusters" : undefined;
+    const source = owned !== undefined ? "etcd holds" : desired !== undefined ? "the clusters imply" : undefined;
     const records = owned ?? (desired === undefined ? undefined : allRecords(desired));
     if (source !== undefined && records !== undefined) {
       findings.push(

@@ -68,6 +68,13 @@ describe("end to end: simulated clusters -> fedns controller -> etcd -> fedns se
     serve = await startServe({ etcd: etcd.endpoint, zones: ["example.com"] });
   });
 
+  afterEach(function () {
+    if (this.currentTest?.state === "failed") {
+      console.error(`--- fedns controller output ---\n${controller?.output().slice(-6000)}`);
+      console.error(`--- fedns serve output ---\n${serve?.process.output().slice(-3000)}`);
+    }
+  });
+
   after(async () => {
     await serve?.stop();
     await controller?.stop();

@@ -11,7 +11,7 @@ import { DEV_SCENARIO, waitFor } from "../../support/sim.ts";
 
 const run = promisify(execFile);
 const NODE = "node_modules/.bin/node";
-const CLI = "test/integration/sim/fixtures/sim-cli.ts";
+const CLI = "src/cli/main.ts";
 
 describe("fedns sim (command line)", function () {
   this.timeout(30000);
