@@ -84,6 +84,13 @@ describe("controller leader election (two processes, one etcd)", function () {
       "the follower writes the change",
       10_000,
     );
-    expect(lastStatus(follower)?.leader).to.equal(true);
+    // The fixture prints its status periodically, so the new leader may say so a moment after writing.
+    const status = await eventually(
+      async () => lastStatus(follower),
+      (last) => last?.leader === true,
+      "the follower reports leadership",
+      5_000,
+    );
+    expect(status?.leader).to.equal(true);
   });
 });
