@@ -4,6 +4,8 @@ import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { parseConfig } from "../config/load.ts";
 import type { FednsConfig } from "../config/schema.ts";
+import type { Controller } from "../controller/controller.ts";
+import { formatHostPort, parseHostPort } from "../obs/http.ts";
 import { configureLogging, type LogLevel, logger } from "../obs/log.ts";
 import { loadScenario, type Simulation, startSimulation } from "../sim/index.ts";
 import { createEtcdBackend } from "../store/etcd-kv.ts";
@@ -11,7 +13,7 @@ import type { KvBackend } from "../store/kv.ts";
 import { findEtcdBinary, type LocalEtcd, startLocalEtcd } from "../store/local-etcd.ts";
 import { createMemoryBackend } from "../store/memory-kv.ts";
 import { startControlling } from "./controller.ts";
-import { startServing } from "./serve.ts";
+import { type Serving, startServing } from "./serve.ts";
 import { runCommand, untilSignal } from "./settings.ts";
 
 const DEFAULT_SCENARIO = fileURLToPath(new URL("../../config/dev-scenario.yaml", import.meta.url));
@@ -19,6 +21,7 @@ const DEFAULT_SCENARIO = fileURLToPath(new URL("../../config/dev-scenario.yaml",
 interface DevFlags {
   scenario: string;
   listen: string;
+  metrics: string;
   memory?: boolean;
   logLevel: string;
 }
@@ -29,6 +32,11 @@ export function registerDevCommand(program: Command): void {
     .description("run the whole stack locally: simulated clusters, etcd, controller and DNS server")
     .option("--scenario <file>", "simulated clusters (config/scenario.md)", DEFAULT_SCENARIO)
     .option("--listen <host:port>", "DNS address", "127.0.0.1:5353")
+    .option(
+      "--metrics <host:port>",
+      "DNS server's /metrics address; the controller's is the next port",
+      "127.0.0.1:9153",
+    )
     .option("--memory", "use the in-memory store even when an etcd binary is available")
     .option("--log-level <level>", "log level of the components", "warn")
     .action((flags: DevFlags) => runCommand(() => runDev(flags)));
@@ -61,6 +69,7 @@ async function runDev(flags: DevFlags): Promise<void> {
         log: { level: flags.logLevel },
         etcd: { endpoints: [etcd?.endpoint ?? "http://127.0.0.1:2379"] },
         dns: { listen: flags.listen },
+        metrics: { listen: flags.metrics },
         kubeconfig: sim.kubeconfigPath,
         controller: { gracePeriodSeconds: 20, leaderElection: { enabled: false } },
       },
@@ -70,11 +79,16 @@ async function runDev(flags: DevFlags): Promise<void> {
     const shared: KvBackend =
       etcd !== undefined ? createEtcdBackend({ endpoints: [etcd.endpoint] }) : createMemoryBackend();
     const forServe: KvBackend = etcd !== undefined ? createEtcdBackend({ endpoints: [etcd.endpoint] }) : shared;
-    const controlling = await startControlling(config, shared);
+    const metrics = parseHostPort(flags.metrics);
+    const controlling = await startControlling(
+      { ...config, metrics: { listen: formatHostPort({ ...metrics, port: metrics.port + 1 }) } },
+      shared,
+    );
     cleanups.push(() => controlling.stop());
     const serving = await startServing(config, etcd !== undefined ? forServe : unclosable(shared));
     cleanups.push(() => serving.stop());
 
+    await firstRecordsServed(controlling.controller, serving, shared, config.etcd.prefix);
     process.stdout.write(
       instructions({
         dns: serving.dnsAddress,
@@ -88,6 +102,26 @@ async function runDev(flags: DevFlags): Promise<void> {
     process.stdout.write("\nstopping…\n");
   } finally {
     await cleanup();
+  }
+}
+
+/** Waits until the controller has written what the clusters imply and the DNS server serves it, so the printed digs answer. */
+async function firstRecordsServed(
+  controller: Controller,
+  serving: Serving,
+  store: KvBackend,
+  prefix: string,
+): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!controller.status().ready) {
+    if (Date.now() > deadline) throw new Error("the controller did not sync the simulated clusters within 60 s");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  await controller.whenIdle();
+  const { revision } = await store.range(`${prefix}/`);
+  while (serving.revision() < revision) {
+    if (Date.now() > deadline) throw new Error("the DNS server did not load the records within 60 s");
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 
@@ -115,7 +149,7 @@ function instructions(where: Where): string {
   const lines = [
     "",
     "fedns dev is running: 3 simulated clusters (east-a us-east-1a, east-b us-east-1b, west-a us-west-2a),",
-    `${where.etcd !== undefined ? `etcd at ${where.etcd}` : "the in-memory store (no etcd binary on PATH)"}, the controller and the DNS server on ${where.dns.host}:${where.dns.port}.`,
+    `${where.etcd !== undefined ? `etcd at ${where.etcd}` : "the in-memory store (--memory, or no etcd binary on PATH)"}, the controller and the DNS server on ${where.dns.host}:${where.dns.port}.`,
     "",
     "Ask for a service at each level (nearest first):",
     `  dig ${at} +short web.default.myfed.svc.us-east-1a.us-east-1.example.com   # zone`,

@@ -50,6 +50,8 @@ export function registerServeCommand(program: Command): void {
 
 export interface Serving {
   dnsAddress: { host: string; port: number };
+  /** The store revision the served index reflects. */
+  revision(): number;
   opsAddress: { host: string; port: number };
   stop(): Promise<void>;
 }
@@ -97,6 +99,7 @@ export async function startServing(config: FednsConfig, backend: KvBackend): Pro
   return {
     dnsAddress: dns.address,
     opsAddress: ops.address,
+    revision: () => source.status().revision,
     stop: async () => {
       await dns.close();
       await ops.close();

@@ -88,3 +88,8 @@ export function parseHostPort(value: string): { host: string; port: number } {
   if (port > 65535) throw new Error(`port out of range in ${JSON.stringify(value)}`);
   return { host: (match[1] ?? match[2])!, port };
 }
+
+/** The inverse of parseHostPort (IPv6 hosts in brackets). */
+export function formatHostPort(address: { host: string; port: number }): string {
+  return address.host.includes(":") ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+}
