@@ -48,7 +48,7 @@ export interface ClusterClients {
 const PAGE_SIZE = 500;
 
 /** Per-call options that make the generated client's request abortable (list timeouts, stop). */
-function withSignal(signal: AbortSignal): ConfigurationOptions {
+export function withSignal(signal: AbortSignal): ConfigurationOptions {
   const middleware: ObservableMiddleware = {
     pre: (context) => {
       context.setSignal(signal);

@@ -105,3 +105,15 @@ export function hostType(host: string): HostType {
     return { kind: "invalid", reason: `host is neither an IP address nor a valid name: ${problem}` };
   return { kind: "CNAME", target: normalizeName(host) };
 }
+
+/** The `owner` field of a stored value, read loosely so that a writer's records stay its own even when otherwise invalid. */
+export function ownerOf(raw: string): string | undefined {
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    if (typeof parsed !== "object" || parsed === null) return undefined;
+    const owner = (parsed as Record<string, unknown>).owner;
+    return typeof owner === "string" ? owner : undefined;
+  } catch {
+    return undefined;
+  }
+}

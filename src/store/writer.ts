@@ -4,7 +4,7 @@
 import { logger } from "../obs/log.ts";
 import { Counter, type Registry } from "../obs/metrics.ts";
 import { normalizePrefix } from "../records/name.ts";
-import { decodeService, encodeService, type SkydnsService } from "../records/service.ts";
+import { decodeService, encodeService, ownerOf, type SkydnsService } from "../records/service.ts";
 import type { KvBackend, TxnCompare, TxnOp } from "./kv.ts";
 
 /** The unit a key belongs to, or undefined when it lies outside the layout the writer manages. */
@@ -67,18 +67,6 @@ export function serviceUnitOf(prefix: string, federation: string): UnitOf {
     }
     return undefined;
   };
-}
-
-/** Owner field of a stored value, read loosely so that our own records stay ours even if otherwise invalid. */
-function ownerOf(raw: string): string | undefined {
-  try {
-    const parsed: unknown = JSON.parse(raw);
-    if (typeof parsed !== "object" || parsed === null) return undefined;
-    const owner = (parsed as Record<string, unknown>).owner;
-    return typeof owner === "string" ? owner : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 function normalizeValue(raw: string): string | undefined {

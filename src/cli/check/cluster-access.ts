@@ -1,15 +1,7 @@
 // Can fedns's credentials do what the controller does in a member cluster? For each of services,
 // endpointslices and nodes: a list with limit=1 and a watch with timeoutSeconds=1 from that list's version.
-import {
-  ApiException,
-  type ConfigurationOptions,
-  CoreV1Api,
-  DiscoveryV1Api,
-  type KubeConfig,
-  Observable,
-  type ObservableMiddleware,
-  Watch,
-} from "@kubernetes/client-node";
+import { ApiException, CoreV1Api, DiscoveryV1Api, type KubeConfig, Watch } from "@kubernetes/client-node";
+import { withSignal } from "../../controller/kube-client.ts";
 import { describeError, withTimeout } from "./findings.ts";
 
 export const RESOURCES = ["services", "endpointslices", "nodes"] as const;
@@ -27,18 +19,6 @@ export interface AccessFailure {
   /** HTTP status when the API server answered; undefined when it could not be reached. */
   status: number | undefined;
   message: string;
-}
-
-/** Per-call options that make a generated-client request abortable. */
-function withSignal(signal: AbortSignal): ConfigurationOptions {
-  const middleware: ObservableMiddleware = {
-    pre: (context) => {
-      context.setSignal(signal);
-      return new Observable(Promise.resolve(context));
-    },
-    post: (response) => new Observable(Promise.resolve(response)),
-  };
-  return { middleware: [middleware], middlewareMergeStrategy: "append" };
 }
 
 function statusOf(err: unknown): number | undefined {

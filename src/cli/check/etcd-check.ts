@@ -1,7 +1,7 @@
 // Can fedns reach etcd, and what does it hold under the prefix?
 import type { FednsConfig } from "../../config/schema.ts";
 import { normalizePrefix } from "../../records/name.ts";
-import { decodeService, type SkydnsService } from "../../records/service.ts";
+import { decodeService, ownerOf, type SkydnsService } from "../../records/service.ts";
 import type { KeyValue, KvBackend } from "../../store/kv.ts";
 import { etcdBackendFromConfig } from "../backend.ts";
 import { describeError, error, type Finding, ok, withTimeout } from "./findings.ts";
@@ -10,18 +10,6 @@ export interface EtcdRead {
   /** Every key under the prefix; undefined when etcd could not be read. */
   kvs: KeyValue[] | undefined;
   findings: Finding[];
-}
-
-/** Owner field of a stored value, read loosely so that otherwise invalid records of ours still count as ours. */
-export function ownerOf(raw: string): string | undefined {
-  try {
-    const parsed: unknown = JSON.parse(raw);
-    if (typeof parsed !== "object" || parsed === null) return undefined;
-    const owner = (parsed as Record<string, unknown>).owner;
-    return typeof owner === "string" ? owner : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** The decodable records of one owner, by key. */

@@ -2,10 +2,9 @@
 // (all active) against the keys etcd holds for owner `fedns/<federation>`.
 import type { Plan } from "../../federation/state.ts";
 import { describeRecord } from "../../records/describe.ts";
-import { decodeService, encodeService, type SkydnsService } from "../../records/service.ts";
+import { decodeService, encodeService, ownerOf, type SkydnsService } from "../../records/service.ts";
 import type { KeyValue } from "../../store/kv.ts";
 import { serviceUnitOf } from "../../store/writer.ts";
-import { ownerOf } from "./etcd-check.ts";
 import { error, type Finding, listed, ok, warn } from "./findings.ts";
 
 const UNKNOWN = "(no service)";
