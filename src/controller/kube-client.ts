@@ -46,6 +46,8 @@ export interface ClusterClients {
 }
 
 const PAGE_SIZE = 500;
+const WATCH_TIMEOUT_MIN_S = 300;
+const WATCH_IDLE_TIMEOUT_MS = 2 * WATCH_TIMEOUT_MIN_S * 1000 + 30_000;
 
 /** Per-call options that make the generated client's request abortable (list timeouts, stop). */
 export function withSignal(signal: AbortSignal): ConfigurationOptions {
@@ -75,7 +77,14 @@ function page(list: ListLike): ListPage {
 
 function watcher(watch: Watch, path: string, labelSelector?: string): ResourceClient["watch"] {
   return async (resourceVersion, onEvent, onDone): Promise<WatchConnection> => {
-    const params: Record<string, string | boolean> = { allowWatchBookmarks: true, resourceVersion };
+    // Like client-go: the server ends each watch after 5-10 min (spreading the renewals of many
+    // watchers); bookmarks keep the resource version fresh in between.
+    const timeoutSeconds = WATCH_TIMEOUT_MIN_S + Math.floor(Math.random() * WATCH_TIMEOUT_MIN_S);
+    const params: Record<string, string | boolean | number> = {
+      allowWatchBookmarks: true,
+      resourceVersion,
+      timeoutSeconds,
+    };
     if (labelSelector !== undefined && labelSelector !== "") params.labelSelector = labelSelector;
     const controller = await watch.watch(path, params, (type, object) => onEvent(type, object), onDone);
     return { abort: () => controller.abort() };
@@ -86,6 +95,10 @@ export function clusterClients(config: KubeConfig, options: { serviceLabelSelect
   const core = config.makeApiClient(CoreV1Api);
   const discovery = config.makeApiClient(DiscoveryV1Api);
   const watch = new Watch(config);
+  // client-node aborts a watch after this long without data; API servers send bookmarks about once a
+  // minute, so its 30 s default would cut healthy idle watches. Dead servers are caught by the probe.
+  // (The field is private in client-node's typings; it has no setter.)
+  Reflect.set(watch, "requestTimeoutMs", WATCH_IDLE_TIMEOUT_MS);
   const selector = options.serviceLabelSelector === "" ? undefined : options.serviceLabelSelector;
   return {
     server: config.getCurrentCluster()?.server ?? "",

@@ -47,9 +47,17 @@ export interface ReflectorOptions<T> {
   backoff?: { initialMs: number; maxMs: number };
   listTimeoutMs?: number;
   log: Logger;
+  /** Clock for how long a watch lasted (tests). */
+  now?: () => number;
 }
 
-type WatchOutcome = { kind: "closed"; events: number } | { kind: "expired" } | { kind: "failed"; error: Error };
+/** A watch closed sooner than this without any event counts as the server refusing to keep it open. */
+const QUICK_CLOSE_MS = 5_000;
+
+type WatchOutcome =
+  | { kind: "closed"; events: number; lastedMs: number }
+  | { kind: "expired" }
+  | { kind: "failed"; error: Error };
 
 export class Reflector<T> {
   private readonly options: ReflectorOptions<T>;
@@ -118,8 +126,9 @@ export class Reflector<T> {
           quietCloses = 0;
           continue;
         }
-        // A watch the server keeps closing without sending anything must not become a busy loop.
-        quietCloses = outcome.events === 0 ? quietCloses + 1 : 0;
+        // A watch the server keeps closing at once without sending anything must not become a busy loop;
+        // one that ran its course (server timeout, idle) is renewed at once, or changes would wait.
+        quietCloses = outcome.events === 0 && outcome.lastedMs < QUICK_CLOSE_MS ? quietCloses + 1 : 0;
         if (quietCloses > 1) await this.sleep(this.delay(quietCloses - 2));
       } catch (err) {
         if (!this.running) break;
@@ -190,6 +199,8 @@ export class Reflector<T> {
   private watchOnce(): Promise<WatchOutcome> {
     return new Promise((resolve) => {
       let events = 0;
+      const now = this.options.now ?? Date.now;
+      const opened = now();
       let expired = false;
       let done = false;
       const onEvent = (type: string, raw: unknown): void => {
@@ -208,7 +219,7 @@ export class Reflector<T> {
         if (expired || statusOf(error) === 410) {
           resolve({ kind: "expired" });
         } else if (error === null || error === undefined || isTimeout(error)) {
-          resolve({ kind: "closed", events });
+          resolve({ kind: "closed", events, lastedMs: now() - opened });
         } else {
           resolve({ kind: "failed", error: error instanceof Error ? error : new Error(String(error)) });
         }

@@ -93,6 +93,60 @@ describe("Reflector", () => {
   });
 });
 
+describe("Reflector watch renewal", () => {
+  function reflectorWith(client: FakeClient, clock: { now: number }) {
+    client.lists.push({ items: [], resourceVersion: "1" });
+    return new Reflector({
+      resource: "nodes",
+      client,
+      reduce: reduceNode,
+      log: logger("test"),
+      backoff: { initialMs: 200, maxMs: 200 },
+      now: () => clock.now,
+      sink: {
+        replace: () => {},
+        upsert: () => {},
+        remove: () => {},
+        contact: () => {},
+        failure: () => {},
+        invalid: () => {},
+      },
+    });
+  }
+
+  it("renews at once a watch that ran its course without events (server timeout, idle cluster)", async () => {
+    const client = new FakeClient();
+    const clock = { now: 0 };
+    const reflector = reflectorWith(client, clock);
+    reflector.start();
+    await flush();
+    for (let i = 0; i < 4; i++) {
+      clock.now += 300_000;
+      client.watches.at(-1)!.onDone(null);
+      await flush();
+    }
+    expect(client.watches).to.have.length(5);
+    await reflector.stop();
+  });
+
+  it("backs off when the server keeps closing new watches at once", async () => {
+    const client = new FakeClient();
+    const clock = { now: 0 };
+    const reflector = reflectorWith(client, clock);
+    reflector.start();
+    await flush();
+    for (let i = 0; i < 2; i++) {
+      client.watches.at(-1)!.onDone(null);
+      await flush();
+    }
+    // The first quick close is renewed at once, the second waits for the backoff (200 ms ± jitter).
+    expect(client.watches).to.have.length(2);
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    expect(client.watches).to.have.length(3);
+    await reflector.stop();
+  });
+});
+
 describe("kube-objects", () => {
   it("keeps only what the record rules need from a Service", () => {
     const service = reduceService({
