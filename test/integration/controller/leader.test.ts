@@ -62,8 +62,7 @@ describe("controller leader election (two processes, one etcd)", function () {
     await eventually(records, (all) => hostsOf(all, global).length === 3, "records written");
     const statuses = await eventually(
       async () => replicas.map(lastStatus),
-      (all) =>
-        all.every((status) => status?.ready === true) && all.filter((status) => status?.leader).length === 1,
+      (all) => all.every((status) => status?.ready === true) && all.filter((status) => status?.leader).length === 1,
       "both replicas synced, one of them leading",
     );
     expect(statuses.filter((status) => status?.leader).length).to.equal(1);
