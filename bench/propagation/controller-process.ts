@@ -27,6 +27,11 @@ const report = (): void => {
   process.stdout.write(`STATUS ${JSON.stringify(line)}\n`);
 };
 setInterval(report, 500);
+// SIGUSR2: collect garbage first (run with --expose-gc), so heapUsed is what the controller retains.
+process.on("SIGUSR2", () => {
+  (globalThis as { gc?: () => void }).gc?.();
+  report();
+});
 process.on("SIGTERM", () => {
   void controller.stop().then(() => process.exit(0));
 });

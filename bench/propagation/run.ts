@@ -116,6 +116,7 @@ async function main(): Promise<void> {
     const controller = startProcess(
       NODE,
       [
+        "--expose-gc",
         `${ROOT}bench/propagation/controller-process.ts`,
         JSON.stringify({
           etcd: etcd.endpoint,
@@ -197,6 +198,8 @@ async function main(): Promise<void> {
       ready.push(await timeChange(name, setReady(true), (a) => a.includes(fresh)));
     }
     await new Promise((resolve) => setTimeout(resolve, 1500));
+    controller.child.kill("SIGUSR2");
+    await new Promise((resolve) => setTimeout(resolve, 300));
     const status = lastStatus(controller);
     console.log(summary("LB address changed", addressChange));
     console.log(summary("endpoints -> unready", unready));
@@ -204,7 +207,7 @@ async function main(): Promise<void> {
     console.log(summary("all changes", [...addressChange, ...unready, ...ready]));
     if (status !== undefined) {
       console.log(
-        `controller RSS (steady state): ${(status.rss / 1048576).toFixed(0)} MiB (heap used ${(status.heapUsed / 1048576).toFixed(0)} MiB)`,
+        `controller RSS (steady state): ${(status.rss / 1048576).toFixed(0)} MiB (heap retained after GC ${(status.heapUsed / 1048576).toFixed(0)} MiB)`,
       );
     }
   } finally {
