@@ -57,7 +57,10 @@ export async function runCommand(body: () => Promise<void>): Promise<void> {
       process.stderr.write(`fedns: ${err.message}\n`);
       process.exit(2);
     }
-    process.stderr.write(`fedns: ${(err as Error).stack ?? String(err)}\n`);
+    // Operational failures (etcd unreachable, port taken) read best as one line; stacks are for debugging.
+    const debug = ["debug", "trace"].includes(process.env.FEDNS_LOG_LEVEL ?? "");
+    const message = err instanceof Error ? (debug ? (err.stack ?? err.message) : err.message) : String(err);
+    process.stderr.write(`fedns: ${message}\n`);
     process.exit(1);
   }
 }
