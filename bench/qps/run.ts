@@ -15,6 +15,7 @@ import { newestProfile, nodeBinary, serveAvailable, startFedns } from "./fedns.t
 import { KNOTD, startKnot } from "./knot.ts";
 import { ChildTracker, digA, freePort, type Tracked, waitUntil } from "./processes.ts";
 import { formatRatio, formatTable, qpsRatio, type ServerResult } from "./report.ts";
+import { measureWatchLatency } from "./watch-latency.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const PREFIX = "/skydns";
@@ -218,6 +219,9 @@ async function startKnotTarget(
 }
 
 /** The server under test: etcd loaded with the records, then `fedns serve` over it. */
+/** etcd puts (and deletes) timed until fedns answers them, before the QPS runs. */
+const WATCH_SAMPLES = 50;
+
 async function startFednsTarget(
   dir: string,
   dataset: Dataset,
@@ -256,6 +260,14 @@ async function startFednsTarget(
   );
   await waitForServer(fedns, port, dataset, 60_000);
   await verifyAnswers("fedns", port, dataset);
+  const watch = await measureWatchLatency(etcd.url, PREFIX, port, WATCH_SAMPLES);
+  const ms = (value: number): string => `${value.toFixed(1)} ms`;
+  for (const [what, summary] of [
+    ["put -> answered", watch.put],
+    ["delete -> NXDOMAIN", watch.delete],
+  ] as const) {
+    log(`fedns: etcd ${what}: n=${summary.count} p50 ${ms(summary.p50)} p99 ${ms(summary.p99)} max ${ms(summary.max)}`);
+  }
   return {
     name: "fedns",
     port,

@@ -281,3 +281,12 @@ describe("bench/qps node ceiling server", () => {
     expect(cannedReply(query.subarray(0, 20))).to.equal(undefined);
   });
 });
+
+describe("bench/qps watch latency summary", () => {
+  it("reports nearest-rank percentiles and the maximum", async () => {
+    const { summarizeLatencies } = await import("../../../bench/qps/watch-latency.ts");
+    const samples = Array.from({ length: 100 }, (_, i) => 100 - i);
+    expect(summarizeLatencies(samples)).to.deep.equal({ count: 100, p50: 50, p99: 99, max: 100 });
+    expect(summarizeLatencies([7])).to.deep.equal({ count: 1, p50: 7, p99: 7, max: 7 });
+  });
+});
