@@ -14,9 +14,9 @@ import { RecordWriter } from "../store/writer.ts";
 import { type ClusterChange, ClusterWatch } from "./cluster-watch.ts";
 import { type HostnameLookup, HostnameResolver } from "./hostnames.ts";
 import { type ClusterClients, clusterClients, loadKubeConfig } from "./kube-client.ts";
-import type { ClusterPhase, Timers } from "./lifecycle.ts";
+import { type ClusterPhase, realTimers, type Timers } from "./lifecycle.ts";
 import { ControllerMetrics } from "./metrics.ts";
-import { Reconciler, type UnitWriter } from "./reconciler.ts";
+import { Reconciler, type UnitWriter, type UnsyncedClusters } from "./reconciler.ts";
 
 export interface MemberCluster {
   /** The cluster's name in records (key leaves, `cluster` field). */
@@ -100,6 +100,9 @@ interface Member {
   config: MemberCluster;
   watch: ClusterWatch;
   location: Location;
+  /** When its watch started: its records are held until it syncs or the grace period has passed. */
+  addedAt: number;
+  graceTimer: { cancel(): void };
 }
 
 const DEFAULT_GRACE_MS = 60_000;
@@ -164,6 +167,7 @@ class FederationController implements Controller {
       plan: (only) => this.plan(only),
       writer,
       batchMs: options.batchMs ?? 30,
+      unsynced: () => this.unsyncedClusters(),
       ...(options.timers === undefined ? {} : { timers: options.timers }),
       ...(this.metrics === undefined ? {} : { metrics: this.metrics }),
     });
@@ -234,6 +238,7 @@ class FederationController implements Controller {
       }
       this.log.info({ cluster: name }, next === undefined ? "cluster removed" : "cluster source changed; restarting");
       this.members.delete(name);
+      member.graceTimer.cancel();
       this.metrics?.forgetCluster(name);
       removals.push(member.watch.stop());
     }
@@ -257,6 +262,7 @@ class FederationController implements Controller {
     clearTimeout(this.startupTimer);
     this.resolver.stop();
     await this.reconciler.stop();
+    for (const member of this.members.values()) member.graceTimer.cancel();
     await Promise.all([...this.members.values()].map((member) => member.watch.stop()));
     await this.campaign?.resign().catch((err: unknown) => {
       this.log.warn({ err: (err as Error).message }, "resigning leadership failed");
@@ -283,10 +289,33 @@ class FederationController implements Controller {
       ...(this.options.timers === undefined ? {} : { timers: this.options.timers }),
       ...(this.metrics === undefined ? {} : { metrics: this.metrics }),
       onChange: (change) => this.onClusterChange(watch, change),
-      onPhaseChange: () => this.checkStartup(),
+      onPhaseChange: () => {
+        this.checkStartup();
+        // Units held for this cluster while it was syncing may now be written.
+        if (this.startupDone) this.reconciler.markDirty("all");
+      },
     });
-    this.members.set(config.name, { config, watch, location: locationOf(config) });
+    const timers = this.options.timers ?? realTimers;
+    const graceMs = this.options.graceMs ?? DEFAULT_GRACE_MS;
+    // When the grace period of a cluster that never synced ends, its held records are withdrawn.
+    const graceTimer = timers.setTimeout(() => {
+      if (!watch.synced) this.reconciler.markDirty("all");
+    }, graceMs);
+    this.members.set(config.name, { config, watch, location: locationOf(config), addedAt: timers.now(), graceTimer });
     watch.start();
+  }
+
+  /** Members the plan cannot see yet, split by whether their grace period is over. */
+  private unsyncedClusters(): UnsyncedClusters {
+    const frozen = new Set<string>();
+    const lapsed = new Set<string>();
+    const now = (this.options.timers ?? realTimers).now();
+    const graceMs = this.options.graceMs ?? DEFAULT_GRACE_MS;
+    for (const member of this.members.values()) {
+      if (member.watch.synced) continue;
+      (now - member.addedAt < graceMs ? frozen : lapsed).add(member.config.name);
+    }
+    return { frozen, lapsed };
   }
 
   private onClusterChange(watch: ClusterWatch, change: ClusterChange): void {

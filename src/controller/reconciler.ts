@@ -11,6 +11,8 @@ import type { ControllerMetrics } from "./metrics.ts";
 export interface UnitWriter {
   load(): Promise<void>;
   ownedUnits(): Promise<string[]>;
+  /** The records of ours the store holds for a unit (with their `cluster` fields). */
+  ownedRecords(unit: string): Promise<Map<string, SkydnsService>>;
   writeUnit(unit: string, desired: ReadonlyMap<string, SkydnsService>): Promise<{ puts: number; deletes: number }>;
 }
 
@@ -26,6 +28,18 @@ export interface ReconcilerOptions {
   concurrency?: number;
   timers?: Timers;
   metrics?: ControllerMetrics;
+  /** Member clusters that have not synced (yet): the plan knows nothing of them. */
+  unsynced?: () => UnsyncedClusters;
+}
+
+/**
+ * What the store holds of clusters the plan cannot see, and how to treat it (SPEC §5): records of a
+ * cluster are not changed until it has synced (`frozen`, within the grace period of its start); past
+ * that (`lapsed`) they are withdrawn like an unreachable cluster's, but never the last addresses.
+ */
+export interface UnsyncedClusters {
+  frozen: ReadonlySet<string>;
+  lapsed: ReadonlySet<string>;
 }
 
 export interface ReconcileStats {
@@ -33,6 +47,8 @@ export interface ReconcileStats {
   services: number;
   written: number;
   failed: number;
+  /** Services left as the store has them because of unsynced clusters. */
+  held: number;
 }
 
 export class Reconciler {
@@ -148,7 +164,13 @@ export class Reconciler {
     this.dirtyAll = false;
     this.dirty.clear();
     const started = performance.now();
-    const stats: ReconcileStats = { scope: full ? "full" : "incremental", services: 0, written: 0, failed: 0 };
+    const stats: ReconcileStats = {
+      scope: full ? "full" : "incremental",
+      services: 0,
+      written: 0,
+      failed: 0,
+      held: 0,
+    };
     try {
       if (this.reload) {
         await this.options.writer.load();
@@ -170,7 +192,7 @@ export class Reconciler {
         work.set(service, new Map());
       }
       await this.write(work, absent, stats);
-      if (full && stats.failed === 0) this.cleanupPending = false;
+      if (full && stats.failed === 0 && stats.held === 0) this.cleanupPending = false;
     } catch (err) {
       // Whatever was dirty is dirty again; the next attempt waits a little longer.
       this.failures += 1;
@@ -202,6 +224,12 @@ export class Reconciler {
         if (next === undefined || !this.enabled) return;
         const [service, desired] = next;
         try {
+          if (await this.holdsBack(service, desired)) {
+            // Not recorded as applied: every later reconcile looks at it again.
+            stats.held += 1;
+            this.applied.delete(service);
+            continue;
+          }
           const result = await this.options.writer.writeUnit(service, desired);
           if (absent.has(service)) this.applied.delete(service);
           else this.applied.set(service, fingerprint(desired));
@@ -221,6 +249,20 @@ export class Reconciler {
     };
     const workers = Math.max(1, Math.min(this.options.concurrency ?? 16, queue.length));
     await Promise.all(Array.from({ length: workers }, worker));
+  }
+
+  /** True when the service's stored records must stay as they are because of clusters that have not synced. */
+  private async holdsBack(service: string, desired: ReadonlyMap<string, SkydnsService>): Promise<boolean> {
+    const unsynced = this.options.unsynced?.();
+    if (unsynced === undefined || (unsynced.frozen.size === 0 && unsynced.lapsed.size === 0)) return false;
+    let lapsedAddresses = false;
+    for (const record of (await this.options.writer.ownedRecords(service)).values()) {
+      if (record.cluster === undefined) continue;
+      if (unsynced.frozen.has(record.cluster)) return true;
+      if (unsynced.lapsed.has(record.cluster)) lapsedAddresses = true;
+    }
+    const desiredAddresses = [...desired.values()].some((record) => record.cluster !== undefined);
+    return lapsedAddresses && !desiredAddresses;
   }
 
   /** Logs each warning once while it persists; counts it when it first appears. */

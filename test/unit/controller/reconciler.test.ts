@@ -18,6 +18,12 @@ class FakeWriter implements UnitWriter {
     return this.owned;
   }
 
+  stored = new Map<string, Map<string, SkydnsService>>();
+
+  async ownedRecords(unit: string): Promise<Map<string, SkydnsService>> {
+    return this.stored.get(unit) ?? new Map();
+  }
+
   async writeUnit(
     unit: string,
     desired: ReadonlyMap<string, SkydnsService>,
@@ -73,6 +79,52 @@ describe("Reconciler", () => {
     expect(planCalls).to.deep.equal(["all"]);
     expect(writer.writes.map((w) => w.unit).sort()).to.deep.equal(["default/a", "default/b", "default/gone"]);
     expect(writer.writes.find((w) => w.unit === "default/gone")?.keys).to.deep.equal([]);
+  });
+
+  describe("with member clusters that have not synced", () => {
+    let frozen: Set<string>;
+    let lapsed: Set<string>;
+    const owned = (cluster: string, host: string): SkydnsService => ({ ...record(host), cluster });
+
+    beforeEach(() => {
+      frozen = new Set();
+      lapsed = new Set();
+      reconciler = new Reconciler({ plan, writer, batchMs: 30, timers, unsynced: () => ({ frozen, lapsed }) });
+      // The store holds records of cluster "x" (not synced) for a and for solo (a service only x has).
+      writer.owned = ["default/a", "default/solo"];
+      writer.stored.set("default/a", new Map([["/skydns/a/x", owned("x", "192.0.2.7")]]));
+      writer.stored.set("default/solo", new Map([["/skydns/solo/x", owned("x", "192.0.2.8")]]));
+      desired.set("default/a", new Map([["/skydns/a/y", owned("y", "192.0.2.1")]]));
+    });
+
+    it("leaves every service with records of a syncing cluster untouched within its grace period", async () => {
+      frozen.add("x");
+      reconciler.enable();
+      await timers.advance(30);
+      expect(writer.writes.map((w) => w.unit)).to.deep.equal(["default/b"]);
+      expect(reconciler.lastStats?.held).to.equal(2);
+    });
+
+    it("past the grace period withdraws its records, but never the last addresses of a service", async () => {
+      lapsed.add("x");
+      reconciler.enable();
+      await timers.advance(30);
+      // a still has y's address: x's record goes. solo has nothing else: x's record stays.
+      expect(writer.writes.map((w) => w.unit).sort()).to.deep.equal(["default/a", "default/b"]);
+      expect(writer.writes.find((w) => w.unit === "default/a")?.keys).to.deep.equal(["/skydns/a/y"]);
+      expect(reconciler.lastStats?.held).to.equal(1);
+    });
+
+    it("writes what was held once the cluster has synced", async () => {
+      frozen.add("x");
+      reconciler.enable();
+      await timers.advance(30);
+      writer.writes = [];
+      frozen.clear();
+      reconciler.markDirty("all");
+      await timers.advance(30);
+      expect(writer.writes.map((w) => w.unit).sort()).to.deep.equal(["default/a", "default/solo"]);
+    });
   });
 
   it("batches events within the batching delay into one incremental reconcile", async () => {

@@ -1,0 +1,96 @@
+// A member cluster that never syncs (down since before the controller started, or a standby that
+// never reached it): what the store holds of it is left alone within the grace period, then
+// withdrawn, except where it holds the last addresses of a service (SPEC §5).
+import { KubeConfig } from "@kubernetes/client-node";
+import { expect } from "chai";
+import { type Controller, startController } from "../../../src/controller/controller.ts";
+import type { UnitWriter } from "../../../src/controller/reconciler.ts";
+import type { SkydnsService } from "../../../src/records/service.ts";
+import { type Simulation, startSimulation } from "../../../src/sim/index.ts";
+import { createMemoryBackend } from "../../../src/store/memory-kv.ts";
+import { scenario } from "./support.ts";
+
+/** Records of cluster "east-b" from an earlier run: web (which east-a also has) and solo (only east-b). */
+const STORED = new Map<string, Map<string, SkydnsService>>([
+  [
+    "default/web",
+    new Map([["/skydns/com/example/svc/myfed/default/web/east-b-1", { host: "198.51.100.2", cluster: "east-b" }]]),
+  ],
+  [
+    "default/solo",
+    new Map([["/skydns/com/example/svc/myfed/default/solo/east-b-1", { host: "198.51.100.9", cluster: "east-b" }]]),
+  ],
+]);
+
+class RecordingWriter implements UnitWriter {
+  written = new Map<string, string[]>();
+  async load(): Promise<void> {}
+  async ownedUnits(): Promise<string[]> {
+    return [...STORED.keys()];
+  }
+  async ownedRecords(unit: string): Promise<Map<string, SkydnsService>> {
+    return STORED.get(unit) ?? new Map();
+  }
+  async writeUnit(
+    unit: string,
+    desired: ReadonlyMap<string, SkydnsService>,
+  ): Promise<{ puts: number; deletes: number }> {
+    // The clusters whose addresses the unit's records carry (CNAME and SRV records carry none).
+    const clusters = [...desired.values()].flatMap((record) => (record.cluster === undefined ? [] : [record.cluster]));
+    this.written.set(unit, [...new Set(clusters)].sort());
+    return { puts: desired.size, deletes: 0 };
+  }
+}
+
+describe("controller with a member cluster that never syncs", function () {
+  this.timeout(30_000);
+  let sim: Simulation;
+  let controller: Controller | undefined;
+
+  before(async () => {
+    sim = await startSimulation({ scenario: scenario() });
+  });
+  after(async () => {
+    await controller?.stop();
+    await sim?.stop();
+  });
+
+  it("holds its records for the grace period, then withdraws them except the last addresses", async () => {
+    const unreachable = new KubeConfig();
+    unreachable.loadFromOptions({
+      clusters: [{ name: "gone", server: "https://127.0.0.1:1", skipTLSVerify: true }],
+      users: [{ name: "u" }],
+      contexts: [{ name: "gone", cluster: "gone", user: "u" }],
+      currentContext: "gone",
+    });
+    const writer = new RecordingWriter();
+    controller = await startController({
+      federation: "myfed",
+      domain: "example.com",
+      backend: createMemoryBackend(),
+      writer,
+      clusters: [
+        { name: "east-a", kubeconfig: sim.kubeconfigPath, context: "east-a" },
+        { name: "east-b", kubeConfig: unreachable },
+      ],
+      startupSyncTimeoutMs: 300,
+      graceMs: 2000,
+      batchMs: 10,
+      backoff: { initialMs: 50, maxMs: 200 },
+      leaderElection: { enabled: false, leaseSeconds: 2 },
+      lookup: async () => [],
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await controller.whenIdle();
+    // Within the grace period: east-a's services are written, nothing that holds east-b records is.
+    expect(writer.written.has("default/dual")).to.equal(true);
+    expect(writer.written.has("default/web")).to.equal(false);
+    expect(writer.written.has("default/solo")).to.equal(false);
+
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await controller.whenIdle();
+    // Past it: web is rewritten from east-a alone; solo keeps east-b's address, its last one.
+    expect(writer.written.get("default/web")).to.deep.equal(["east-a"]);
+    expect(writer.written.has("default/solo")).to.equal(false);
+  });
+});
