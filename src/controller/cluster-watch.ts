@@ -6,7 +6,7 @@ import type { ClusterClients } from "./kube-client.ts";
 import { reduceEndpointSlice, reduceNode, reduceService, type ServiceInfo, type SliceInfo } from "./kube-objects.ts";
 import { ClusterLifecycle, type ClusterPhase, realTimers, type Timers } from "./lifecycle.ts";
 import type { ControllerMetrics } from "./metrics.ts";
-import { Reflector, type ReflectorSink, type ResourceClient } from "./reflector.ts";
+import { httpStatusOf, Reflector, type ReflectorSink, type ResourceClient } from "./reflector.ts";
 
 /** What changed in a cluster: some services, or everything (nodes, a full relist, a phase change). */
 export type ClusterChange = { kind: "services"; keys: string[] } | { kind: "all" };
@@ -21,11 +21,32 @@ export interface ClusterWatchOptions {
   backoff?: { initialMs: number; maxMs: number };
   timers?: Timers;
   metrics?: ControllerMetrics;
+  /** Default: the `cluster` component logger. */
+  log?: Logger;
   onChange(change: ClusterChange): void;
   onPhaseChange?(phase: ClusterPhase, previous: ClusterPhase): void;
 }
 
 type Resource = "services" | "endpointslices" | "nodes";
+
+/**
+ * Statuses a proxy or load balancer in front of the API server answers with when the server behind
+ * it does not (or the server itself while starting or shutting down): no contact, as a refused connection.
+ */
+const NO_ANSWER_STATUSES = new Set([502, 503, 504]);
+
+/** Warnings about failures the API server answered (403, 400, 410...) repeat after this, doubling up to the max. */
+const ANSWERED_WARN_INITIAL_MS = 60_000;
+const ANSWERED_WARN_MAX_MS = 30 * 60_000;
+
+/** A resource (or the probe) the API server keeps answering with an error. */
+interface AnsweredFailure {
+  status: number;
+  nextWarnAt: number;
+  intervalMs: number;
+  /** Failures logged at debug level since the last warning. */
+  suppressed: number;
+}
 
 export class ClusterWatch {
   readonly name: string;
@@ -36,6 +57,7 @@ export class ClusterWatch {
   private readonly serviceInfos = new Map<string, ServiceInfo>();
   private readonly slices = new Map<string, SliceInfo>();
   private readonly slicesByService = new Map<string, Set<string>>();
+  private readonly answeredFailures = new Map<string, AnsweredFailure>();
   private readonly reflectors: Reflector<unknown>[] = [];
   private readonly listed = new Set<Resource>();
   private readonly options: ClusterWatchOptions;
@@ -49,7 +71,7 @@ export class ClusterWatch {
     this.options = options;
     this.name = options.name;
     this.timers = options.timers ?? realTimers;
-    this.log = logger("cluster").child({ cluster: options.name });
+    this.log = (options.log ?? logger("cluster")).child({ cluster: options.name });
     this.lifecycle = new ClusterLifecycle({
       graceMs: options.graceMs,
       timers: this.timers,
@@ -77,7 +99,6 @@ export class ClusterWatch {
         replace: (items) => {
           this.nodes.clear();
           for (const node of items.values()) this.nodes.set(node.name, node.location);
-          this.listedOnce("nodes");
           options.onChange({ kind: "all" });
         },
         upsert: (_key, node) => {
@@ -101,6 +122,11 @@ export class ClusterWatch {
   /** When the last watch event arrived. */
   get lastEventAt(): number | undefined {
     return this.lastEvent;
+  }
+
+  /** How many Services the EndpointSlice index holds an entry for (tests: the index must not leak). */
+  get slicedServiceCount(): number {
+    return this.slicesByService.size;
   }
 
   start(): void {
@@ -149,15 +175,18 @@ export class ClusterWatch {
     const labels = { cluster: this.name, resource };
     const sink: ReflectorSink<T> = {
       replace: (items) => {
+        this.answeredOk(resource);
         store.replace(items);
         this.listedOnce(resource);
       },
       upsert: (key, item) => {
+        this.answeredOk(resource);
         this.lastEvent = this.timers.now();
         metrics?.kubeEvents.inc(labels);
         store.upsert(key, item);
       },
       remove: (key) => {
+        this.answeredOk(resource);
         this.lastEvent = this.timers.now();
         metrics?.kubeEvents.inc(labels);
         store.remove(key);
@@ -165,10 +194,7 @@ export class ClusterWatch {
       contact: () => this.contactOk(),
       failure: (error) => {
         metrics?.kubeErrors.inc(labels);
-        // One warning per outage; the retries that follow are debug noise.
-        const level = this.lifecycle.unreachableSince === undefined ? "warn" : "debug";
-        this.log[level]({ resource, err: describeError(error) }, "list/watch failed; retrying with backoff");
-        this.lifecycle.contactFailed();
+        this.failed(resource, error, "list/watch failed; retrying with backoff");
       },
       invalid: (raw) => {
         metrics?.invalidObjects.inc(labels);
@@ -197,6 +223,50 @@ export class ClusterWatch {
     }
   }
 
+  /**
+   * A list, watch or probe failed. Only a failure without an answer from the API server (refused,
+   * reset, timed out, TLS) makes the cluster unreachable. One the server answered (403 after an RBAC
+   * change, 400, 410...) says nothing about reachability: flipping the phase on it would flap with
+   * the next successful probe, so it is only warned about, with backoff, until that source recovers.
+   */
+  private failed(source: Resource | "probe", error: unknown, message: string): void {
+    const status = httpStatusOf(error);
+    if (status === undefined || NO_ANSWER_STATUSES.has(status)) {
+      // One warning per outage; the retries that follow are debug noise.
+      const level = this.lifecycle.unreachableSince === undefined ? "warn" : "debug";
+      this.log[level]({ resource: source, err: describeError(error) }, message);
+      this.lifecycle.contactFailed();
+      return;
+    }
+    const now = this.timers.now();
+    const fields = { resource: source, status, err: describeAnswer(error) };
+    const known = this.answeredFailures.get(source);
+    if (known === undefined || known.status !== status || now >= known.nextWarnAt) {
+      const intervalMs =
+        known === undefined || known.status !== status
+          ? ANSWERED_WARN_INITIAL_MS
+          : Math.min(ANSWERED_WARN_MAX_MS, known.intervalMs * 2);
+      const suppressed = known?.suppressed ?? 0;
+      this.log.warn(
+        suppressed === 0 ? fields : { ...fields, failuresSinceLastWarning: suppressed },
+        `${message}: the API server answered HTTP ${status}`,
+      );
+      this.answeredFailures.set(source, { status, nextWarnAt: now + intervalMs, intervalMs, suppressed: 0 });
+    } else {
+      known.suppressed += 1;
+      this.log.debug(fields, message);
+    }
+  }
+
+  /** `source` works again after failures the API server answered. */
+  private answeredOk(source: Resource | "probe"): void {
+    if (this.answeredFailures.size === 0) return;
+    const known = this.answeredFailures.get(source);
+    if (known === undefined) return;
+    this.answeredFailures.delete(source);
+    this.log.info({ resource: source, status: known.status }, "recovered after failures the API server answered");
+  }
+
   private listedOnce(resource: Resource): void {
     this.listed.add(resource);
     if (this.listed.size === 3) this.lifecycle.synced();
@@ -211,13 +281,14 @@ export class ClusterWatch {
     const timeout = AbortSignal.timeout(this.options.probeTimeoutMs ?? 5000);
     try {
       await this.options.clients.probe(timeout);
-      if (this.running) this.contactOk();
+      if (this.running) {
+        this.answeredOk("probe");
+        this.contactOk();
+      }
     } catch (err) {
       if (this.running) {
         this.options.metrics?.kubeErrors.inc({ cluster: this.name, resource: "probe" });
-        const level = this.lifecycle.unreachableSince === undefined ? "warn" : "debug";
-        this.log[level]({ err: describeError(err) }, "API server probe failed");
-        this.lifecycle.contactFailed();
+        this.failed("probe", err, "API server probe failed");
       }
     }
     this.scheduleProbe();
@@ -248,7 +319,12 @@ export class ClusterWatch {
 
   private setSlice(key: string, slice: SliceInfo | undefined): void {
     const before = this.slices.get(key);
-    if (before?.service !== undefined) this.slicesByService.get(before.service)?.delete(key);
+    if (before?.service !== undefined) {
+      const keys = this.slicesByService.get(before.service);
+      keys?.delete(key);
+      // Services usually go before their slices: an empty entry would stay forever.
+      if (keys?.size === 0) this.slicesByService.delete(before.service);
+    }
     this.slices.delete(key);
     if (slice !== undefined) this.indexSlice(key, slice);
     const affected = new Set<string>();
@@ -276,10 +352,8 @@ export class ClusterWatch {
       return;
     }
     const endpoints: EndpointInfo[] = [];
-    const sliceKeys = this.slicesByService.get(service);
-    if (sliceKeys !== undefined) {
-      if (sliceKeys.size === 0) this.slicesByService.delete(service);
-      for (const sliceKey of [...sliceKeys].sort()) endpoints.push(...(this.slices.get(sliceKey)?.endpoints ?? []));
+    for (const sliceKey of [...(this.slicesByService.get(service) ?? [])].sort()) {
+      endpoints.push(...(this.slices.get(sliceKey)?.endpoints ?? []));
     }
     this.shards.set(service, { ...info, endpoints });
   }
@@ -291,4 +365,11 @@ function describeError(error: unknown): string {
   const cause = error.cause as { code?: unknown; message?: unknown } | undefined;
   const detail = typeof cause?.code === "string" ? cause.code : typeof cause?.message === "string" ? cause.message : "";
   return detail === "" ? error.message : `${error.message} (${detail})`;
+}
+
+/** What the API server said: the Status message in the body (client-node's ApiException), else the error's first line. */
+function describeAnswer(error: unknown): string {
+  const message = (error as { body?: { message?: unknown } } | null)?.body?.message;
+  if (typeof message === "string" && message !== "") return message;
+  return (error instanceof Error ? error.message : String(error)).split("\n")[0] ?? "";
 }

@@ -97,7 +97,6 @@ export function reduceService(raw: unknown): ServiceInfo | undefined {
     name: meta.name,
     type: string(spec.type) ?? "ClusterIP",
     annotations: stringMap(metadata?.annotations, (key) => key.startsWith(ANNOTATION_PREFIX)),
-    labels: stringMap(metadata?.labels),
     ports,
     ingress,
   };

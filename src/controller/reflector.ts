@@ -216,7 +216,7 @@ export class Reflector<T> {
         done = true;
         this.connection = undefined;
         this.endWatch = undefined;
-        if (expired || statusOf(error) === 410) {
+        if (expired || httpStatusOf(error) === 410) {
           resolve({ kind: "expired" });
         } else if (error === null || error === undefined || isTimeout(error)) {
           resolve({ kind: "closed", events, lastedMs: now() - opened });
@@ -271,7 +271,8 @@ export class Reflector<T> {
   }
 }
 
-function statusOf(error: unknown): number | undefined {
+/** The HTTP status of a failed call, when the server answered one (client-node sets `statusCode` or `code`). */
+export function httpStatusOf(error: unknown): number | undefined {
   if (typeof error !== "object" || error === null) return undefined;
   const record = error as { statusCode?: unknown; code?: unknown };
   if (typeof record.statusCode === "number") return record.statusCode;

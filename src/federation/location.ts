@@ -24,7 +24,7 @@ export interface LocationUniverse {
   zoneRegions: Map<string, Set<string>>;
 }
 
-export function placeKey(place: Place): string {
+function placeKey(place: Place): string {
   return place.zone === undefined ? place.region : `${place.zone}.${place.region}`;
 }
 

@@ -35,7 +35,6 @@ export interface ServiceShard {
   type: string;
   /** Only the fedns.io/* annotations are kept. */
   annotations: Record<string, string>;
-  labels: Record<string, string>;
   ports: ServicePort[];
   ingress: LoadBalancerIngress[];
   /** Endpoints from every EndpointSlice of the Service in this cluster. */

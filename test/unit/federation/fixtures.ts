@@ -42,7 +42,6 @@ export function svc(spec: ServiceSpec = {}): ServiceShard {
     name: spec.name ?? "nginx",
     type: spec.type ?? "LoadBalancer",
     annotations: spec.annotations ?? {},
-    labels: {},
     ports: spec.ports ?? [],
     ingress: spec.ingress ?? (spec.ips ?? []).map((ip) => ({ ip })),
     endpoints: spec.endpoints ?? [{ ready: true }],
