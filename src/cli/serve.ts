@@ -1,8 +1,8 @@
 // `fedns serve`: the authoritative DNS server over the skydns records in etcd.
 import type { Command } from "commander";
 import type { FednsConfig } from "../config/schema.ts";
-import { startDnsServer } from "../dns/server.ts";
-import { parseHostPort, startOpsServer } from "../obs/http.ts";
+import { type DnsServer, startDnsServer } from "../dns/server.ts";
+import { formatHostPort, parseHostPort, startOpsServer } from "../obs/http.ts";
 import { logger } from "../obs/log.ts";
 import { newRegistry } from "../obs/metrics.ts";
 import { RecordIndex } from "../records/index.ts";
@@ -63,19 +63,29 @@ export async function startServing(config: FednsConfig, backend: KvBackend): Pro
   if (zoneNames.length === 0) throw new Error("no zone to serve: give --zone, or zones/domain in the config");
   const registry = newRegistry({ defaultMetrics: true });
   const index = new RecordIndex({ prefix: config.etcd.prefix, defaultTtl: config.dns.defaultTtl });
+  const listen = parseHostPort(config.dns.listen);
+  const opsListen = parseHostPort(config.metrics.listen ?? DEFAULT_SERVE_METRICS);
   const source = startRecordSource({ backend, prefix: config.etcd.prefix, index, registry });
+  // A failed start (a port taken) leaves nothing running: the caller gets no handle to stop it with.
+  const abandon = async (err: unknown, dnsStarted?: DnsServer): Promise<never> => {
+    await settleAll([() => dnsStarted?.close(), () => source.stop(), () => backend.close()], log);
+    throw err;
+  };
   const dns = await startDnsServer({
     index,
     zones: zoneNames,
     soa: config.dns.soa,
     nameservers: config.dns.nameservers,
-    listen: parseHostPort(config.dns.listen),
+    listen,
     udpPayloadSize: config.dns.udpPayloadSize,
     tcp: config.dns.tcp,
     registry,
+  }).catch((err: unknown) => {
+    const reason = err instanceof Error ? err.message : String(err);
+    return abandon(new Error(`cannot listen on ${formatHostPort(listen)} for DNS: ${reason}`, { cause: err }));
   });
   const ops = await startOpsServer({
-    ...parseHostPort(config.metrics.listen ?? DEFAULT_SERVE_METRICS),
+    ...opsListen,
     registry,
     readiness: () => {
       const status = source.status();
@@ -86,7 +96,7 @@ export async function startServing(config: FednsConfig, backend: KvBackend): Pro
         degraded: status.revision > 0,
       };
     },
-  });
+  }).catch((err: unknown) => abandon(err, dns));
   log.info(
     {
       zones: dns.zones.map((zone) => zone.name),
@@ -108,4 +118,15 @@ export async function startServing(config: FednsConfig, backend: KvBackend): Pro
       log.info("fedns serve stopped");
     },
   };
+}
+
+/** Runs each cleanup step in turn, logging (not throwing) a failure so the remaining steps still run. */
+async function settleAll(steps: (() => Promise<void> | undefined)[], log: ReturnType<typeof logger>): Promise<void> {
+  for (const step of steps) {
+    try {
+      await step();
+    } catch (err) {
+      log.warn({ err }, "cleanup after a failed start failed");
+    }
+  }
 }

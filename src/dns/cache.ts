@@ -1,6 +1,7 @@
 // Encoded responses for repeated questions. Entries are valid for one index generation: the first
-// lookup after the index changes drops them all. A full cache is simply emptied (no LRU bookkeeping
-// on the hot path); a flood of distinct names costs misses, never memory.
+// lookup after the index changes drops them all. The cache is bounded both in entries and in bytes
+// (TCP replies reach 64 KiB each); a full cache is simply emptied (no LRU bookkeeping on the hot
+// path), so a flood of distinct names costs misses, never memory.
 
 export interface CachedResponse {
   /** The encoded reply to the first asker; id, RD/CD bits and question case are patched per query. */
@@ -8,6 +9,10 @@ export interface CachedResponse {
   rcode: number;
   truncated: boolean;
 }
+
+export const DEFAULT_CACHE_ENTRIES = 100_000;
+/** 64 MiB: a thousand full-size TCP replies, or far more typical ones. */
+export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
 
 /**
  * Keyed by a variant number (what besides the question shapes the reply: size limit, EDNS, transport)
@@ -17,10 +22,14 @@ export class ResponseCache {
   private readonly variants = new Map<number, Map<string, CachedResponse>>();
   private generation = -1;
   private entries = 0;
+  private storedBytes = 0;
   private readonly maxEntries: number;
+  private readonly maxBytes: number;
 
-  constructor(maxEntries = 100_000) {
+  /** At most `maxEntries` entries whose replies total at most `maxBytes` bytes. */
+  constructor(maxEntries = DEFAULT_CACHE_ENTRIES, maxBytes = DEFAULT_CACHE_BYTES) {
     this.maxEntries = maxEntries;
+    this.maxBytes = maxBytes;
   }
 
   get(variant: number, key: string, generation: number): CachedResponse | undefined {
@@ -32,23 +41,38 @@ export class ResponseCache {
   }
 
   set(variant: number, key: string, generation: number, response: CachedResponse): void {
-    if (generation !== this.generation || this.entries >= this.maxEntries) this.clear(generation);
+    const length = response.bytes.length;
+    if (length > this.maxBytes) return;
+    if (generation !== this.generation) this.clear(generation);
+    const previous = this.variants.get(variant)?.get(key);
+    if (previous !== undefined) {
+      this.entries--;
+      this.storedBytes -= previous.bytes.length;
+    }
+    if (this.entries >= this.maxEntries || this.storedBytes + length > this.maxBytes) this.clear(generation);
     let entries = this.variants.get(variant);
     if (entries === undefined) {
       entries = new Map();
       this.variants.set(variant, entries);
     }
-    if (!entries.has(key)) this.entries++;
     entries.set(key, response);
+    this.entries++;
+    this.storedBytes += length;
   }
 
   get size(): number {
     return this.entries;
   }
 
+  /** Bytes of the cached replies. */
+  get bytes(): number {
+    return this.storedBytes;
+  }
+
   private clear(generation: number): void {
     this.variants.clear();
     this.entries = 0;
+    this.storedBytes = 0;
     this.generation = generation;
   }
 }

@@ -23,6 +23,8 @@ export interface HandlerOptions {
   /** "fast" (default): the hand-written encoder plus response cache; "dns2": dns2 encoding, no cache. */
   codec?: Codec;
   cacheEntries?: number;
+  /** Total size of the cached replies, at most (default 64 MiB). */
+  cacheBytes?: number;
 }
 
 export class QueryHandler {
@@ -40,7 +42,7 @@ export class QueryHandler {
     this.metrics = options.metrics;
     const codec = options.codec ?? "fast";
     this.encode = codec === "dns2" ? encodeWithDns2 : encodeResponse;
-    this.cache = codec === "fast" ? new ResponseCache(options.cacheEntries) : undefined;
+    this.cache = codec === "fast" ? new ResponseCache(options.cacheEntries, options.cacheBytes) : undefined;
   }
 
   handle(packet: Buffer, transport: Transport): Buffer | undefined {

@@ -25,9 +25,14 @@ export async function listenUdp(host: string, port: number, handler: QueryHandle
     if (reply !== undefined) socket.send(reply, remote.port, remote.address);
   });
   await new Promise<void>((resolve, reject) => {
-    socket.once("error", reject);
+    const failed = (err: Error): void => {
+      // Bind failed (port taken): release the socket rather than leave it open behind the error.
+      socket.close();
+      reject(err);
+    };
+    socket.once("error", failed);
     socket.bind(port, host, () => {
-      socket.off("error", reject);
+      socket.off("error", failed);
       resolve();
     });
   });
