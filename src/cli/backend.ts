@@ -11,7 +11,9 @@ export function etcdBackendFromConfig(etcd: EtcdConfig): KvBackend {
     try {
       password = readFileSync(etcd.passwordFile, "utf8").trim();
     } catch (err) {
-      throw new ConfigError(`etcd.passwordFile: cannot read ${etcd.passwordFile}: ${(err as Error).message}`);
+      // The path is not echoed: a password pasted into passwordFile would otherwise be printed.
+      const code = (err as NodeJS.ErrnoException).code ?? "read error";
+      throw new ConfigError(`etcd.passwordFile: the file cannot be read (${code})`);
     }
   }
   if (password !== undefined && etcd.username === undefined) {

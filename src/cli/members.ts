@@ -2,7 +2,7 @@
 // plus the explicit `clusters` list (which wins for a name that appears in both).
 import { KubeConfig } from "@kubernetes/client-node";
 import { ConfigError } from "../config/load.ts";
-import type { FednsConfig } from "../config/schema.ts";
+import { clusterNameTooLong, type FednsConfig, MAX_CLUSTER_NAME_LENGTH } from "../config/schema.ts";
 import type { MemberCluster } from "../controller/controller.ts";
 import { isValidLabel } from "../records/name.ts";
 
@@ -23,10 +23,15 @@ export function memberClusters(config: FednsConfig, onlyContexts: string[] = [])
         );
       }
     }
+    // Every context chosen becomes a member named after it, so each must be a usable cluster name.
+    const instead = `pick other contexts with --context, or list the cluster under clusters: with a name, kubeconfig and context`;
     for (const context of onlyContexts.length > 0 ? onlyContexts : contexts) {
       if (!isValidLabel(context) || context.includes("_")) {
+        throw new ConfigError(`kubeconfig: context "${context}" is not a valid cluster name (a DNS label); ${instead}`);
+      }
+      if (context.length > MAX_CLUSTER_NAME_LENGTH) {
         throw new ConfigError(
-          `kubeconfig: context "${context}" is not a valid cluster name (a DNS label); list it under clusters: with a name`,
+          `kubeconfig: context "${context}" cannot be a cluster name: it ${clusterNameTooLong(context)}; ${instead}`,
         );
       }
       members.set(context, { name: context, kubeconfig: config.kubeconfig, context });

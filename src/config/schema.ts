@@ -23,6 +23,189 @@ const dnsLabel = z
 
 const seconds = z.number().int().min(1);
 
+/**
+ * Longest cluster name: each of a cluster's records lives under the etcd key leaf `<cluster>-<8 hex>`
+ * (federation/names.ts addressLeaf), which must fit one 63-character DNS label: 63 - 1 - 8 = 54.
+ */
+export const MAX_CLUSTER_NAME_LENGTH = 54;
+
+/** Why `name` cannot name a member cluster, or undefined when it can. */
+export function clusterNameProblem(name: string): string | undefined {
+  if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(name)) return "must be a lowercase DNS label (a-z, 0-9, '-')";
+  if (name.length > MAX_CLUSTER_NAME_LENGTH) return clusterNameTooLong(name);
+  return undefined;
+}
+
+/** The message for a cluster name over MAX_CLUSTER_NAME_LENGTH (shared with kubeconfig context names). */
+export function clusterNameTooLong(name: string): string {
+  return (
+    `must be at most ${MAX_CLUSTER_NAME_LENGTH} characters (has ${name.length}): the cluster's etcd key leaf ` +
+    `"<cluster>-<8 hex>" must fit in one 63-character DNS label`
+  );
+}
+
+const clusterName = z.string().superRefine((value, ctx) => {
+  const problem = clusterNameProblem(value);
+  if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+});
+
+// Kubernetes label selectors, checked with the grammar of apimachinery's labels.Parse (the API server
+// answers 400 to anything else): comma-separated requirements `k`, `!k`, `k=v`, `k==v`, `k!=v`,
+// `k in (v1,v2)`, `k notin (v)`, and `k>n`, `k<n` with integer n.
+
+const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const SELECTOR_SYMBOLS = "=!(),<>";
+const SELECTOR_SPACE = " \t\r\n";
+
+type SelectorToken = { kind: "identifier" | "symbol"; text: string } | { kind: "end"; text: "" };
+
+function selectorTokens(selector: string): SelectorToken[] {
+  const tokens: SelectorToken[] = [];
+  let i = 0;
+  while (i < selector.length) {
+    const ch = selector[i]!;
+    if (SELECTOR_SPACE.includes(ch)) {
+      i++;
+    } else if (SELECTOR_SYMBOLS.includes(ch)) {
+      const two = selector.slice(i, i + 2);
+      const text = two === "==" || two === "!=" ? two : ch;
+      tokens.push({ kind: "symbol", text });
+      i += text.length;
+    } else {
+      let j = i;
+      while (j < selector.length && !SELECTOR_SPACE.includes(selector[j]!) && !SELECTOR_SYMBOLS.includes(selector[j]!))
+        j++;
+      tokens.push({ kind: "identifier", text: selector.slice(i, j) });
+      i = j;
+    }
+  }
+  tokens.push({ kind: "end", text: "" });
+  return tokens;
+}
+
+function labelKeyProblem(key: string): string | undefined {
+  const parts = key.split("/");
+  if (parts.length > 2) return `invalid label key "${key}": at most one '/'`;
+  const name = parts[parts.length - 1]!;
+  if (parts.length === 2) {
+    const prefix = parts[0]!;
+    if (prefix.length === 0) return `invalid label key "${key}": the prefix before '/' must not be empty`;
+    if (prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix)) {
+      return `invalid label key "${key}": the prefix must be a lowercase DNS subdomain of at most 253 characters`;
+    }
+  }
+  if (name.length > 63 || !LABEL_NAME.test(name)) {
+    return `invalid label key "${key}": the name must be 1-63 characters of [A-Za-z0-9-_.], starting and ending alphanumeric`;
+  }
+  return undefined;
+}
+
+function labelValueProblem(value: string): string | undefined {
+  if (value.length > 63 || !LABEL_VALUE.test(value)) {
+    return `invalid label value "${value}": must be at most 63 characters of [A-Za-z0-9-_.], starting and ending alphanumeric`;
+  }
+  return undefined;
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+function describe(token: SelectorToken): string {
+  return token.kind === "end" ? "end of selector" : `"${token.text}"`;
+}
+
+/** Why `selector` is not a Kubernetes label selector, or undefined when it is ("" selects everything). */
+export function labelSelectorProblem(selector: string): string | undefined {
+  const tokens = selectorTokens(selector);
+  let at = 0;
+  const peek = (): SelectorToken => tokens[at]!;
+  const next = (): SelectorToken => tokens[Math.min(at++, tokens.length - 1)]!;
+  const endOfRequirement = (token: SelectorToken): boolean =>
+    token.kind === "end" || (token.kind === "symbol" && token.text === ",");
+
+  if (peek().kind === "end") return undefined;
+  for (;;) {
+    // One requirement: [!]key [operator value(s)].
+    let token = next();
+    const negated = token.kind === "symbol" && token.text === "!";
+    if (negated) token = next();
+    if (token.kind !== "identifier") return `expected a label key, found ${describe(token)}`;
+    const key = token.text;
+    const keyProblem = labelKeyProblem(key);
+    if (keyProblem !== undefined) return keyProblem;
+    if (!negated && !endOfRequirement(peek())) {
+      const operator = next();
+      const op = operator.text;
+      if (op === "in" || op === "notin") {
+        const open = next();
+        if (open.text !== "(" || open.kind !== "symbol")
+          return `expected "(" after "${key} ${op}", found ${describe(open)}`;
+        const values: string[] = [];
+        let expectValue = true;
+        for (;;) {
+          const item = next();
+          if (item.kind === "identifier" && expectValue) {
+            values.push(item.text);
+            expectValue = false;
+          } else if (item.kind === "symbol" && item.text === ",") {
+            if (expectValue) values.push("");
+            expectValue = true;
+          } else if (item.kind === "symbol" && item.text === ")") {
+            if (expectValue && values.length > 0) values.push("");
+            break;
+          } else {
+            return `expected a value, "," or ")" in "${key} ${op} (...)", found ${describe(item)}`;
+          }
+        }
+        if (values.length === 0) return `"${key} ${op} ()" needs at least one value`;
+        for (const value of values) {
+          const problem = labelValueProblem(value);
+          if (problem !== undefined) return problem;
+        }
+      } else if (operator.kind === "symbol" && ["=", "==", "!=", ">", "<"].includes(op)) {
+        let value = "";
+        if (!endOfRequirement(peek())) {
+          const item = next();
+          if (item.kind !== "identifier") return `expected a value after "${key}${op}", found ${describe(item)}`;
+          value = item.text;
+        }
+        if (op === ">" || op === "<") {
+          if (!/^[+-]?[0-9]+$/.test(value) || BigInt(value) < INT64_MIN || BigInt(value) > INT64_MAX) {
+            return `"${key}${op}" needs an integer value, found "${value}"`;
+          }
+        } else {
+          const problem = labelValueProblem(value);
+          if (problem !== undefined) return problem;
+        }
+      } else {
+        return `expected an operator (=, ==, !=, in, notin, >, <) after "${key}", found ${describe(operator)}`;
+      }
+    }
+    const separator = next();
+    if (separator.kind === "end") return undefined;
+    if (separator.kind !== "symbol" || separator.text !== ",") {
+      return `expected "," or end of selector after a requirement, found ${describe(separator)}`;
+    }
+    const following = peek();
+    if (following.kind !== "identifier" && !(following.kind === "symbol" && following.text === "!")) {
+      return `expected a requirement after ",", found ${describe(following)}`;
+    }
+  }
+}
+
+const labelSelector = z.string().superRefine((value, ctx) => {
+  const problem = labelSelectorProblem(value);
+  if (problem !== undefined) ctx.addIssue({ code: "custom", message: `not a valid label selector: ${problem}` });
+});
+
+/** A PEM file's path: pasting the PEM itself here would put key material into the config (and errors). */
+const pemFile = z
+  .string()
+  .min(1)
+  .refine((value) => !value.includes("-----BEGIN") && !/[\r\n]/.test(value), "must be a file path, not PEM contents");
+
 const etcdSchema = z
   .object({
     endpoints: z
@@ -39,9 +222,9 @@ const etcdSchema = z
     dialTimeoutMs: z.number().int().min(100).default(3000),
     tls: z
       .object({
-        ca: z.string().min(1).optional(),
-        cert: z.string().min(1).optional(),
-        key: z.string().min(1).optional(),
+        ca: pemFile.optional(),
+        cert: pemFile.optional(),
+        key: pemFile.optional(),
       })
       .strict()
       .refine((tls) => (tls.cert === undefined) === (tls.key === undefined), "cert and key go together")
@@ -96,7 +279,7 @@ const controllerSchema = z
     hostnameRefreshSeconds: seconds.default(60),
     batchMs: z.number().int().min(0).max(10_000).default(30),
     namespaces: z.array(dnsLabel).default([]),
-    labelSelector: z.string().default(""),
+    labelSelector: labelSelector.default(""),
     leaderElection: z
       .object({ enabled: z.boolean().default(true), leaseSeconds: z.number().int().min(2).default(10) })
       .strict()
@@ -106,7 +289,7 @@ const controllerSchema = z
 
 const clusterSchema = z
   .object({
-    name: dnsLabel,
+    name: clusterName,
     kubeconfig: z.string().min(1).optional(),
     context: z.string().min(1).optional(),
     zone: dnsLabel.optional(),
