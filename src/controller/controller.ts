@@ -162,6 +162,8 @@ class FederationController implements Controller {
         prefix,
         owner: this.planOptions.owner,
         ...(options.registry === undefined ? {} : { registry: options.registry }),
+        // Every write carries the leader key as a compare: a deposed leader's writes fail in etcd.
+        ...((options.leaderElection?.enabled ?? true) ? { fence: () => this.campaign?.fence() } : {}),
       });
     this.reconciler = new Reconciler({
       plan: (only) => this.plan(only),

@@ -2,7 +2,7 @@
 // key per candidate; the oldest key leads). Retries until elected; reports a loss of leadership once.
 import type { Campaign, Etcd3 } from "etcd3";
 import { logger } from "../obs/log.ts";
-import type { LeaderCampaign } from "./kv.ts";
+import type { LeaderCampaign, TxnCompare } from "./kv.ts";
 
 const RETRY_MIN_MS = 200;
 const RETRY_MAX_MS = 5000;
@@ -31,6 +31,8 @@ class EtcdCampaign implements LeaderCampaign {
   private resolveElected: () => void = () => {};
   private current: Campaign | undefined;
   private leader = false;
+  /** This candidate's election key as it stood when elected; set while leader. */
+  private leaderKey: TxnCompare | undefined;
   private finished = false;
   private attempts = 0;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -52,6 +54,10 @@ class EtcdCampaign implements LeaderCampaign {
     return this.leader;
   }
 
+  fence(): TxnCompare | undefined {
+    return this.leader ? this.leaderKey : undefined;
+  }
+
   onLost(listener: (reason: Error) => void): void {
     this.lostListeners.push(listener);
   }
@@ -60,6 +66,7 @@ class EtcdCampaign implements LeaderCampaign {
     if (this.finished) return;
     this.finished = true;
     this.leader = false;
+    this.leaderKey = undefined;
     clearTimeout(this.retryTimer);
     clearInterval(this.leaseTimer);
     const campaign = this.current;
@@ -80,14 +87,32 @@ class EtcdCampaign implements LeaderCampaign {
     });
     campaign.on("elected", () => {
       if (this.current !== campaign || this.finished) return;
-      this.attempts = 0;
-      this.leader = true;
-      this.lastKeepalive = Date.now();
-      this.log.info({ election: this.electionName, candidate: this.candidate }, "elected leader");
-      this.watchLease(campaign);
-      this.resolveElected();
+      void this.readLeaderKey(campaign).then(
+        (leaderKey) => this.becomeLeader(campaign, leaderKey),
+        (err: Error) => this.failed(campaign, err),
+      );
     });
     campaign.on("error", (err: Error) => this.failed(campaign, err));
+  }
+
+  /** The campaign's key and its mod revision, read back after winning (etcd3 keeps its revision private). */
+  private async readLeaderKey(campaign: Campaign): Promise<TxnCompare> {
+    const key = await campaign.getCampaignKey();
+    const response = await this.client.get(key).exec();
+    const kv = response.kvs[0];
+    if (kv === undefined) throw new Error(`election key ${key} vanished right after winning`);
+    return { key, modRevision: Number(kv.mod_revision) };
+  }
+
+  private becomeLeader(campaign: Campaign, leaderKey: TxnCompare): void {
+    if (this.current !== campaign || this.finished) return;
+    this.attempts = 0;
+    this.leaderKey = leaderKey;
+    this.leader = true;
+    this.lastKeepalive = Date.now();
+    this.log.info({ election: this.electionName, candidate: this.candidate, key: leaderKey.key }, "elected leader");
+    this.watchLease(campaign);
+    this.resolveElected();
   }
 
   private watchLease(campaign: Campaign): void {
@@ -113,6 +138,7 @@ class EtcdCampaign implements LeaderCampaign {
     if (this.leader) {
       // Leadership lost: this campaign is over; the owner decides whether to campaign again.
       this.leader = false;
+      this.leaderKey = undefined;
       this.finished = true;
       this.log.warn({ err, election: this.electionName, candidate: this.candidate }, "leadership lost");
       for (const listener of this.lostListeners) listener(err);

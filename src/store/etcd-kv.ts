@@ -48,6 +48,24 @@ const COMPACTED = /compacted|^Watcher canceled: *$/i;
 type Policy = NonNullable<NonNullable<IOptions["faultHandling"]>["host"]> extends (host: string) => infer P ? P : never;
 type Backoff = NonNullable<NonNullable<IOptions["faultHandling"]>["watchBackoff"]>;
 
+/**
+ * The revision a watch resumes from after a response carrying `events`, given it would have resumed from
+ * `current` before. During catch-up etcd sends the history in batches (up to 1000 revisions each) stamped
+ * with the store's current revision, not the batch's last one, so only the events tell how far delivery has
+ * got; the header revision counts only for responses without events (progress notifications, sent to watches
+ * that have caught up). As etcd's Go client does.
+ */
+export function nextWatchRevision(
+  current: number,
+  events: readonly { modRevision: number }[],
+  headerRevision: number,
+): number {
+  if (events.length === 0) return Math.max(current, headerRevision + 1);
+  let last = current - 1;
+  for (const event of events) last = Math.max(last, event.modRevision);
+  return last + 1;
+}
+
 export function createEtcdBackend(options: EtcdOptions): KvBackend {
   return new EtcdKv(options);
 }
@@ -184,13 +202,12 @@ class EtcdKv implements KvBackend {
           const key = event.kv.key.toString();
           if (event.type === "Put") events.push({ type: "put", key, value: event.kv.value.toString(), modRevision });
           else events.push({ type: "delete", key, modRevision });
-          next = Math.max(next, modRevision + 1);
         }
-        const revision = Number(response.header.revision);
-        next = Math.max(next, revision + 1);
+        next = nextWatchRevision(next, events, Number(response.header.revision));
         watcher.request.start_revision = String(next);
-        // Empty event lists are progress notifications: they still tell how far the store has got.
-        guarded("events", () => handlers.onEvents(events, revision));
+        // Everything up to next - 1 has been delivered; empty event lists (progress notifications) still tell
+        // how far the store has got.
+        guarded("events", () => handlers.onEvents(events, next - 1));
       });
       watcher.on("error", (err: Error) => {
         if (closed || current !== watcher) return;

@@ -48,6 +48,12 @@ export interface LeaderCampaign {
   isLeader(): boolean;
   /** Called once if leadership is lost after being won (lease expired, session gone). */
   onLost(listener: (reason: Error) => void): void;
+  /**
+   * While leader: a compare that holds only as long as this candidate's leadership does (its election key
+   * at the mod revision it had when elected). Added to writes, it keeps a deposed leader that has not noticed
+   * yet (GC pause, partition) from committing anything. Undefined when not leader.
+   */
+  fence(): TxnCompare | undefined;
   resign(): Promise<void>;
 }
 

@@ -64,6 +64,8 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): MemoryB
 
 class MemoryCampaign implements LeaderCampaign {
   readonly elected: Promise<void>;
+  /** This candidate's election key (see MemoryKv.electionKeys). */
+  private readonly key: TxnCompare;
   private leader = false;
   private done = false;
   private lost = false;
@@ -71,7 +73,8 @@ class MemoryCampaign implements LeaderCampaign {
   private resolveElected: () => void = () => {};
   private readonly onResign: (campaign: MemoryCampaign) => void;
 
-  constructor(onResign: (campaign: MemoryCampaign) => void) {
+  constructor(key: TxnCompare, onResign: (campaign: MemoryCampaign) => void) {
+    this.key = key;
     this.onResign = onResign;
     this.elected = new Promise((resolve) => {
       this.resolveElected = resolve;
@@ -80,6 +83,10 @@ class MemoryCampaign implements LeaderCampaign {
 
   isLeader(): boolean {
     return this.leader;
+  }
+
+  fence(): TxnCompare | undefined {
+    return this.leader ? this.key : undefined;
   }
 
   onLost(listener: (reason: Error) => void): void {
@@ -121,6 +128,12 @@ class MemoryKv implements MemoryBackend {
   private closed = false;
   private watches = new Set<MemoryWatch>();
   private elections = new Map<string, Candidate[]>();
+  /**
+   * Candidates' election keys (`election/<name>/<n>`) and their mod revisions, which txn compares see. Kept
+   * apart from the data so campaigns take no revisions; the "revision" is a positive number unique per key.
+   */
+  private electionKeys = new Map<string, number>();
+  private electionSeq = 0;
 
   constructor(maxTxnOps: number) {
     this.maxTxnOps = maxTxnOps;
@@ -169,7 +182,7 @@ class MemoryKv implements MemoryBackend {
       seen.add(op.key);
     }
     for (const compare of compares) {
-      const current = this.data.get(compare.key)?.modRevision ?? 0;
+      const current = this.data.get(compare.key)?.modRevision ?? this.electionKeys.get(compare.key) ?? 0;
       if (current !== compare.modRevision) return { succeeded: false, revision: this.rev };
     }
     this.commit(ops);
@@ -217,7 +230,11 @@ class MemoryKv implements MemoryBackend {
     this.checkOpen();
     const queue = this.elections.get(electionName) ?? [];
     this.elections.set(electionName, queue);
-    const campaign = new MemoryCampaign((resigned) => {
+    const seq = ++this.electionSeq;
+    const key = { key: `election/${electionName}/${seq}`, modRevision: seq };
+    this.electionKeys.set(key.key, key.modRevision);
+    const campaign = new MemoryCampaign(key, (resigned) => {
+      this.electionKeys.delete(key.key);
       const index = queue.findIndex((entry) => entry.campaign === resigned);
       if (index === -1) return;
       queue.splice(index, 1);
@@ -237,6 +254,7 @@ class MemoryKv implements MemoryBackend {
       for (const entry of queue) entry.campaign.lose(new Error("memory backend closed"));
     }
     this.elections.clear();
+    this.electionKeys.clear();
   }
 
   private commit(ops: TxnOp[]): void {

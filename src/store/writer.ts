@@ -24,6 +24,17 @@ export interface RecordWriterOptions {
   registry?: Registry;
   /** Attempts per unit when compares fail because someone else wrote meanwhile (default 5). */
   maxAttempts?: number;
+  /**
+   * Leader fencing: when given, every txn also compares what this returns (LeaderCampaign.fence()), so a
+   * deposed leader commits nothing; writes throw NotLeaderError when it returns undefined or the fence no
+   * longer holds in the store. Without it, writes are guarded by the keys' own revisions only.
+   */
+  fence?: () => TxnCompare | undefined;
+}
+
+/** A write was refused or rejected because this writer's candidate is not (or no longer) the leader. */
+export class NotLeaderError extends Error {
+  override readonly name = "NotLeaderError";
 }
 
 export interface WriteResult {
@@ -86,6 +97,7 @@ export class RecordWriter {
   private readonly owner: string;
   private readonly unitOf: UnitOf;
   private readonly maxAttempts: number;
+  private readonly fence: (() => TxnCompare | undefined) | undefined;
   private readonly log = logger("store.writer");
   private readonly metrics: WriterMetrics;
   /** Every key under the prefix as last read or written. */
@@ -104,6 +116,7 @@ export class RecordWriter {
     const federation = options.owner.startsWith("fedns/") ? options.owner.slice("fedns/".length) : options.owner;
     this.unitOf = options.unitOf ?? serviceUnitOf(options.prefix, federation);
     this.maxAttempts = options.maxAttempts ?? 5;
+    this.fence = options.fence;
     const registers = options.registry === undefined ? [] : [options.registry];
     this.metrics = {
       written: new Counter({
@@ -114,7 +127,7 @@ export class RecordWriter {
       }),
       txns: new Counter({
         name: "fedns_controller_txn_total",
-        help: "Store transactions by result (success, conflict, error)",
+        help: "Store transactions by result (success, conflict, not-leader, error)",
         labelNames: ["result"],
         registers,
       }),
@@ -214,25 +227,40 @@ export class RecordWriter {
 
   private async writeUnitNow(unit: string, desired: ReadonlyMap<string, SkydnsService>): Promise<WriteResult> {
     const result: WriteResult = { puts: 0, deletes: 0, txns: 0, skipped: 0 };
+    // One leadership term per call: a fence that changes meanwhile no longer holds and stops the write.
+    const fence = this.fence?.();
+    if (this.fence !== undefined && fence === undefined) {
+      throw new NotLeaderError(`writing unit ${JSON.stringify(unit)}: not the leader`);
+    }
     const wanted = this.prepare(unit, desired, result);
+    // etcd counts compares against --max-txn-ops too, and the fence is one more.
+    const batchSize = Math.max(1, this.backend.maxTxnOps - (fence === undefined ? 0 : 1));
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
       await this.ensureLoaded();
       const { puts, deletes } = this.diff(unit, wanted, attempt === 1 ? result : undefined);
       if (puts.length + deletes.length === 0) return result;
       // New records go in before old ones go out, should the unit need more than one txn.
-      const batches = chunk<TxnOp>([...puts, ...deletes], this.backend.maxTxnOps);
+      const batches = chunk<TxnOp>([...puts, ...deletes], batchSize);
       let conflict = false;
       for (const ops of batches) {
         const compares: TxnCompare[] = ops.map((op) => ({
           key: op.key,
           modRevision: this.stored.get(op.key)?.modRevision ?? 0,
         }));
+        if (fence !== undefined) compares.push(fence);
         let outcome: { succeeded: boolean; revision: number };
         try {
           outcome = await this.backend.txn(compares, ops);
         } catch (err) {
           this.metrics.txns.inc({ result: "error" });
           throw new Error(`writing unit ${JSON.stringify(unit)}: ${(err as Error).message}`, { cause: err });
+        }
+        if (!outcome.succeeded && fence !== undefined && !(await this.fenceHolds(unit, fence))) {
+          this.metrics.txns.inc({ result: "not-leader" });
+          this.log.warn({ unit, fence: fence.key }, "leadership fence no longer holds: not writing");
+          throw new NotLeaderError(
+            `writing unit ${JSON.stringify(unit)}: no longer the leader (${fence.key} changed since elected)`,
+          );
         }
         if (!outcome.succeeded) {
           this.metrics.txns.inc({ result: "conflict" });
@@ -248,6 +276,18 @@ export class RecordWriter {
       await this.load();
     }
     throw new Error(`writing unit ${JSON.stringify(unit)}: still conflicting after ${this.maxAttempts} attempts`);
+  }
+
+  /** Whether the fence still holds in the store: a txn comparing only it, with no ops (writes nothing). */
+  private async fenceHolds(unit: string, fence: TxnCompare): Promise<boolean> {
+    try {
+      return (await this.backend.txn([fence], [])).succeeded;
+    } catch (err) {
+      this.metrics.txns.inc({ result: "error" });
+      throw new Error(`writing unit ${JSON.stringify(unit)}: checking leadership: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
   }
 
   /** Desired values in their stored form; keys that must not be written are counted and dropped. */

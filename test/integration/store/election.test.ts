@@ -42,10 +42,16 @@ describe("store: leader election on a real etcd", function () {
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(a.isLeader()).to.equal(true);
     expect(b.isLeader()).to.equal(false);
+    const fenceA = a.fence();
+    expect(fenceA?.key).to.match(/^election\/fedns\/test\/resign\//);
+    expect(fenceA?.modRevision).to.be.greaterThan(0);
+    expect(b.fence()).to.equal(undefined);
     await a.resign();
     await b.elected;
     expect(b.isLeader()).to.equal(true);
     expect(a.isLeader()).to.equal(false);
+    expect(a.fence()).to.equal(undefined);
+    expect(b.fence()?.key).to.not.equal(fenceA?.key);
     await b.resign();
   });
 
@@ -90,6 +96,7 @@ describe("store: leader election on a real etcd", function () {
     try {
       await eventually(() => lost.length === 1, "the loss", 10_000);
       expect(a.isLeader()).to.equal(false);
+      expect(a.fence()).to.equal(undefined);
     } finally {
       await etcd.start();
     }

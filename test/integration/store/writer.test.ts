@@ -3,7 +3,7 @@ import { configureLogging } from "../../../src/obs/log.ts";
 import type { SkydnsService } from "../../../src/records/service.ts";
 import { createEtcdBackend } from "../../../src/store/etcd-kv.ts";
 import type { KvBackend } from "../../../src/store/kv.ts";
-import { RecordWriter } from "../../../src/store/writer.ts";
+import { NotLeaderError, RecordWriter } from "../../../src/store/writer.ts";
 import { type EtcdProcess, startEtcd } from "../../support/etcd.ts";
 
 const OWNER = "fedns/myfed";
@@ -107,5 +107,60 @@ describe("store: RecordWriter on a real etcd", function () {
       .split("\n")
       .filter((key) => key.includes("/big/"));
     expect(keys).to.have.length(20);
+  });
+
+  describe("leader fencing", () => {
+    const keysOf = async (service: string): Promise<string[]> =>
+      (await etcd.etcdctl(["get", "--prefix", "/skydns/com/example/", "--keys-only"]))
+        .split("\n")
+        .filter((key) => key.includes(`/myfed/default/${service}/`));
+
+    it("writes while elected, and fails with NotLeaderError once another candidate took over", async () => {
+      const a = backend.campaign("fedns/test/fence-resign", "a", 5);
+      await a.elected;
+      const writer = new RecordWriter({ backend, prefix: "/skydns", owner: OWNER, fence: () => a.fence() });
+      expect((await writer.writeUnit("default/fenced", records("fenced", 1))).txns).to.equal(1);
+
+      await a.resign();
+      const b = backend.campaign("fedns/test/fence-resign", "b", 5);
+      await b.elected;
+      const revision = await etcd.revision();
+      const failed = await writer.writeUnit("default/fenced", records("fenced", 2)).catch((err: unknown) => err);
+      expect(failed).to.be.instanceOf(NotLeaderError);
+      expect(await etcd.revision()).to.equal(revision);
+      expect(await keysOf("fenced")).to.have.length(2);
+      await b.resign();
+    });
+
+    it("keeps a deposed leader that has not noticed from committing anything", async () => {
+      const a = backend.campaign("fedns/test/fence-deposed", "a", 5);
+      await a.elected;
+      const fenceA = a.fence();
+      if (fenceA === undefined) throw new Error("no fence while leader");
+      expect(fenceA.key).to.match(/^election\/fedns\/test\/fence-deposed\//);
+      const writer = new RecordWriter({ backend, prefix: "/skydns", owner: OWNER, fence: () => a.fence() });
+      expect((await writer.writeUnit("default/deposed", records("deposed", 1))).txns).to.equal(1);
+
+      // A's election key goes away behind its back (as when its lease expired during a pause or partition):
+      // A still believes it leads, B wins.
+      await etcd.etcdctl(["del", fenceA.key]);
+      const b = backend.campaign("fedns/test/fence-deposed", "b", 5);
+      await b.elected;
+      expect(a.isLeader()).to.equal(true);
+      expect(a.fence()).to.deep.equal(fenceA);
+
+      const revision = await etcd.revision();
+      const failed = await writer.writeUnit("default/deposed", records("deposed", 2)).catch((err: unknown) => err);
+      expect(failed).to.be.instanceOf(NotLeaderError);
+      expect(await etcd.revision()).to.equal(revision);
+      expect(await keysOf("deposed")).to.have.length(2);
+
+      // B's writer, fenced by B, writes the same change.
+      const writerB = new RecordWriter({ backend, prefix: "/skydns", owner: OWNER, fence: () => b.fence() });
+      expect((await writerB.writeUnit("default/deposed", records("deposed", 2))).puts).to.equal(2);
+      expect(await keysOf("deposed")).to.have.length(4);
+      await a.resign();
+      await b.resign();
+    });
   });
 });

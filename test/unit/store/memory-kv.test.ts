@@ -190,4 +190,24 @@ describe("store: memory backend", () => {
     expect(second.isLeader()).to.equal(false);
     expect(lost).to.have.length(1);
   });
+
+  it("fences writes with the leader's election key, without taking revisions", async () => {
+    const kv = createMemoryBackend();
+    const first = kv.campaign("e", "one", 5);
+    const second = kv.campaign("e", "two", 5);
+    await first.elected;
+    const fence = first.fence();
+    expect(fence).to.not.equal(undefined);
+    expect(second.fence()).to.equal(undefined);
+    expect(kv.revision).to.equal(0);
+    if (fence === undefined) return;
+    expect((await kv.txn([fence], [{ type: "put", key: "/k", value: "1" }])).succeeded).to.equal(true);
+    await first.resign();
+    await second.elected;
+    expect(first.fence()).to.equal(undefined);
+    expect(second.fence()).to.not.deep.equal(fence);
+    expect((await kv.txn([fence], [{ type: "put", key: "/k", value: "2" }])).succeeded).to.equal(false);
+    expect(kv.get("/k")?.value).to.equal("1");
+    expect(kv.revision).to.equal(1);
+  });
 });

@@ -2,8 +2,9 @@ import { expect } from "chai";
 import { configureLogging } from "../../../src/obs/log.ts";
 import { newRegistry } from "../../../src/obs/metrics.ts";
 import type { SkydnsService } from "../../../src/records/service.ts";
+import type { TxnCompare } from "../../../src/store/kv.ts";
 import { createMemoryBackend, type MemoryBackend } from "../../../src/store/memory-kv.ts";
-import { RecordWriter, serviceUnitOf } from "../../../src/store/writer.ts";
+import { NotLeaderError, RecordWriter, serviceUnitOf } from "../../../src/store/writer.ts";
 
 const OWNER = "fedns/myfed";
 const GLOBAL = "/skydns/com/example/svc/myfed/default/nginx";
@@ -213,5 +214,90 @@ describe("store: RecordWriter (memory backend)", () => {
     const b = desired([[`${GLOBAL}/east-a-00000002`, record("198.51.100.2")]]);
     await Promise.all([writer.writeUnit("default/nginx", a), writer.writeUnit("default/nginx", b)]);
     expect((await kv.range(`${GLOBAL}/`)).kvs.map((entry) => entry.key)).to.deep.equal([`${GLOBAL}/east-a-00000002`]);
+  });
+
+  describe("leader fencing", () => {
+    const nginx = desired([[`${GLOBAL}/east-a-00000001`, record("198.51.100.1")]]);
+    const nginx2 = desired([[`${GLOBAL}/east-a-00000002`, record("198.51.100.2")]]);
+
+    it("writes while the fence holds, and refuses without a txn when the campaign is not leader", async () => {
+      const a = kv.campaign("fedns/myfed/leader", "a", 5);
+      await a.elected;
+      const writer = new RecordWriter({ backend: kv, prefix: "/skydns", owner: OWNER, fence: () => a.fence() });
+      expect((await writer.writeUnit("default/nginx", nginx)).txns).to.equal(1);
+      await a.resign();
+      let txns = 0;
+      const originalTxn = kv.txn.bind(kv);
+      kv.txn = async (compares, ops) => {
+        txns++;
+        return originalTxn(compares, ops);
+      };
+      const revision = kv.revision;
+      const refused = await writer.writeUnit("default/nginx", nginx2).catch((err: unknown) => err);
+      expect(refused).to.be.instanceOf(NotLeaderError);
+      expect(txns).to.equal(0);
+      expect(kv.revision).to.equal(revision);
+    });
+
+    it("stops with NotLeaderError, writing nothing and not retrying, once another candidate leads", async () => {
+      const registry = newRegistry();
+      const a = kv.campaign("fedns/myfed/leader", "a", 5);
+      await a.elected;
+      const fenceA = a.fence();
+      expect(fenceA).to.not.equal(undefined);
+      // A deposed leader that has not noticed yet (GC pause, partition) still hands out its old fence.
+      let stale: TxnCompare | undefined = fenceA;
+      const writer = new RecordWriter({
+        backend: kv,
+        prefix: "/skydns",
+        owner: OWNER,
+        registry,
+        fence: () => stale,
+      });
+      expect((await writer.writeUnit("default/nginx", nginx)).txns).to.equal(1);
+      const b = kv.campaign("fedns/myfed/leader", "b", 5);
+      await a.resign();
+      await b.elected;
+      expect(b.fence()).to.not.deep.equal(fenceA);
+      expect(a.fence()).to.equal(undefined);
+
+      let txns = 0;
+      const originalTxn = kv.txn.bind(kv);
+      kv.txn = async (compares, ops) => {
+        txns++;
+        return originalTxn(compares, ops);
+      };
+      const revision = kv.revision;
+      const failed = await writer.writeUnit("default/nginx", nginx2).catch((err: unknown) => err);
+      expect(failed).to.be.instanceOf(NotLeaderError);
+      expect(kv.revision).to.equal(revision);
+      expect(kv.get(`${GLOBAL}/east-a-00000001`)).to.not.equal(undefined);
+      // The write and the check of the fence alone; no reload-and-retry rounds.
+      expect(txns).to.equal(2);
+      expect(await metric(registry, "fedns_controller_txn_total", { result: "not-leader" })).to.equal(1);
+      expect(await metric(registry, "fedns_controller_txn_total", { result: "conflict" })).to.equal(0);
+
+      // The new leader's writer, fenced by b, writes; a conflict on a key is still retried as before.
+      stale = undefined;
+      const writerB = new RecordWriter({ backend: kv, prefix: "/skydns", owner: OWNER, fence: () => b.fence() });
+      await writerB.load();
+      await kv.put(`${GLOBAL}/east-a-00000001`, JSON.stringify({ host: "198.51.100.9", owner: OWNER }));
+      const result = await writerB.writeUnit("default/nginx", nginx2);
+      expect(result).to.deep.equal({ puts: 1, deletes: 1, txns: 1, skipped: 0 });
+      expect((await kv.range(`${GLOBAL}/`)).kvs.map((entry) => entry.key)).to.deep.equal([`${GLOBAL}/east-a-00000002`]);
+    });
+
+    it("leaves room for the fence compare within the backend's op limit", async () => {
+      kv = createMemoryBackend({ maxTxnOps: 4 });
+      const a = kv.campaign("fedns/myfed/leader", "a", 5);
+      await a.elected;
+      const writer = new RecordWriter({ backend: kv, prefix: "/skydns", owner: OWNER, fence: () => a.fence() });
+      const keys = Array.from({ length: 4 }, (_, i) => `${GLOBAL}/east-a-0000000${i}`);
+      const result = await writer.writeUnit(
+        "default/nginx",
+        desired(keys.map((key, i) => [key, record(`198.51.100.${i}`)])),
+      );
+      expect(result).to.deep.equal({ puts: 4, deletes: 0, txns: 2, skipped: 0 });
+    });
   });
 });
