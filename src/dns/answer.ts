@@ -5,9 +5,10 @@ import type { DnsResponse, ResourceRecord } from "./message.ts";
 import type { Edns } from "./query.ts";
 import { asciiLower, lookupNameOf } from "./query.ts";
 import {
-  kindOf,
+  cnameAt,
   type Lookup,
   mxRecords,
+  nameExists,
   nsRecords,
   RecordSet,
   recordsAt,
@@ -87,9 +88,9 @@ function answerInZone(
     case TYPE.CNAME: {
       const stored = recordsAt(context, name);
       if (stored === undefined) return negative(response, context, zone, true);
-      const cname = stored.find((record) => kindOf(record) === "CNAME");
-      if (cname === undefined || cname.host.kind !== "CNAME") return negative(response, context, zone, false);
-      response.answer.push({ name, ttl: cname.ttl, data: { type: TYPE.CNAME, target: cname.host.target } });
+      const cname = cnameAt(name, stored);
+      if (cname === undefined) return negative(response, context, zone, false);
+      response.answer.push({ name, ttl: cname.ttl, data: { type: TYPE.CNAME, target: cname.target } });
       return response;
     }
     case TYPE.SRV:
@@ -97,16 +98,16 @@ function answerInZone(
     case TYPE.MX:
       return withAdditional(response, context, zone, mxRecords(context, name));
     case TYPE.SOA:
-      if (!apex) return negative(response, context, zone, recordsAt(context, name) === undefined);
+      if (!apex) return negative(response, context, zone, !nameExists(context, name));
       response.answer.push(soaRecord(context, zone));
       return response;
     case TYPE.NS:
-      if (!apex) return negative(response, context, zone, recordsAt(context, name) === undefined);
+      if (!apex) return negative(response, context, zone, !nameExists(context, name));
       return withAdditional(response, context, zone, nsRecords(context, zone));
     case TYPE.ANY:
       return any(response, context, zone, name, question.transport);
     default:
-      return negative(response, context, zone, recordsAt(context, name) === undefined);
+      return negative(response, context, zone, !nameExists(context, name));
   }
 }
 
@@ -142,7 +143,7 @@ function any(
   transport: Transport,
 ): DnsResponse {
   const apex = name === zone.name;
-  if (!apex && recordsAt(context, name) === undefined) return negative(response, context, zone, true);
+  if (!nameExists(context, name)) return negative(response, context, zone, true);
   if (transport === "udp") {
     response.answer.push({ name, ttl: zone.soa.minimum, data: { type: TYPE.HINFO, cpu: "RFC8482", os: "" } });
     return response;

@@ -12,7 +12,7 @@
 // (so FORMERR cannot be detected) and reads names bit by bit; query.ts parses every query.
 import { Packet } from "dns2";
 import { TYPE } from "./constants.ts";
-import { clampTtl, type Encoded, headerFlags, optTtl } from "./encode.ts";
+import { clampTtl, type Encoded, headerFlags, optTtl, recordFits } from "./encode.ts";
 import { type DnsResponse, type ReplyTo, type ResourceRecord, rrsets } from "./message.ts";
 
 /** The parts of dns2's BufferWriter this wrapper relies on (not in dns2's type declarations). */
@@ -36,7 +36,7 @@ export function encodeWithDns2(reply: ReplyTo, response: DnsResponse, limit: num
   const chosen: Sections = { answer: [], authority: [], additional: [] };
   let truncated = false;
   for (const section of ["answer", "authority"] as const) {
-    for (const set of rrsets(response[section])) {
+    for (const set of rrsets(response[section].filter(recordFits))) {
       const trial = { ...chosen, [section]: [...chosen[section], ...set] };
       if (build(reply, response, trial, false).length > limit) {
         truncated = true;
@@ -47,7 +47,7 @@ export function encodeWithDns2(reply: ReplyTo, response: DnsResponse, limit: num
     if (truncated) break;
   }
   if (!truncated) {
-    for (const set of rrsets(response.additional)) {
+    for (const set of rrsets(response.additional.filter(recordFits))) {
       const trial = { ...chosen, additional: [...chosen.additional, ...set] };
       if (build(reply, response, trial, false).length > limit) break;
       chosen.additional = trial.additional;

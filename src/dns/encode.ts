@@ -2,6 +2,7 @@
 // names (RFC 1035 §4.1.4) and truncates by whole RRsets. Byte-for-byte the same output as the
 // dns2-based encoder (dns2-codec.ts); a differential test holds the two together.
 import ipaddr from "ipaddr.js";
+import { logger } from "../obs/log.ts";
 import { OPT_RECORD_SIZE, TYPE } from "./constants.ts";
 import { type DnsResponse, type Rdata, type ReplyTo, type ResourceRecord, rrsets } from "./message.ts";
 import { QNAME_OFFSET } from "./query.ts";
@@ -44,6 +45,8 @@ class Writer {
 
   /** A lowercase dotted name; suffixes already written become pointers, new ones are remembered. */
   name(name: string, compress: boolean): void {
+    // Last line of defence: writeRecord checks every record first, so this never throws on served data.
+    if (!fitsWire(name)) throw new Error(`name cannot be encoded: ${JSON.stringify(name.slice(0, 80))}`);
     let start = 0;
     while (start < name.length) {
       let end = name.indexOf(".", start);
@@ -84,25 +87,27 @@ export function encodeResponse(reply: ReplyTo, response: DnsResponse, limit: num
   for (let section = 0; section < 2 && !truncated; section++) {
     for (const set of rrsets(sections[section] ?? [])) {
       const mark = writer.pos;
-      for (const record of set) writeRecord(writer, record);
+      let written = 0;
+      for (const record of set) if (writeRecord(writer, record)) written++;
       if (writer.pos + reserve > limit) {
         writer.pos = mark;
         truncated = true;
         break;
       }
-      counts[section]! += set.length;
+      counts[section]! += written;
     }
   }
   if (!truncated) {
     for (const set of rrsets(response.additional)) {
       const mark = writer.pos;
-      for (const record of set) writeRecord(writer, record);
+      let written = 0;
+      for (const record of set) if (writeRecord(writer, record)) written++;
       if (writer.pos + reserve > limit) {
         // Additional data is optional (RFC 2181 §9): leave the rest out without setting TC.
         writer.pos = mark;
         break;
       }
-      counts[2]! += set.length;
+      counts[2]! += written;
     }
   }
   if (response.edns !== undefined) {
@@ -152,11 +157,30 @@ function rememberQuestionSuffixes(writer: Writer, labels: readonly string[]): vo
   }
 }
 
-function writeRecord(writer: Writer, record: ResourceRecord): void {
+/** Records left out of responses because they could not be encoded (a bug upstream: see recordFits). */
+export const encoderStats = { droppedRecords: 0 };
+const log = logger("dns");
+let lastDropLog = 0;
+
+/**
+ * Writes one record; false when it was left out because a name or string in it cannot be encoded.
+ * Such a record is dropped rather than the whole answer failed: the rest of the answer (other records
+ * of the name, the SOA of a negative answer) stays good, and nothing malformed is ever sent.
+ */
+function writeRecord(writer: Writer, record: ResourceRecord): boolean {
+  if (!recordFits(record)) {
+    encoderStats.droppedRecords++;
+    const now = Date.now();
+    if (now - lastDropLog > 1000) {
+      lastDropLog = now;
+      log.error({ name: record.name.slice(0, 300), type: record.data.type }, "record cannot be encoded; left out");
+    }
+    return false;
+  }
   if (writer.pos + sizeBound(record) > scratch.length) {
     // Cannot fit even in a TCP message: mark the overflow so the caller rolls the RRset back.
     writer.pos = scratch.length;
-    return;
+    return true;
   }
   writer.name(record.name, true);
   writer.u16(record.data.type);
@@ -166,6 +190,50 @@ function writeRecord(writer: Writer, record: ResourceRecord): void {
   writer.u16(0);
   writeRdata(writer, record.data);
   scratch.writeUInt16BE(writer.pos - lengthAt - 2, lengthAt);
+  return true;
+}
+
+const MAX_LABEL = 63;
+const MAX_WIRE_NAME = 255;
+const MAX_STRING = 255;
+
+/** Whether a dotted name can be written: labels of at most 63 octets, at most 255 octets in wire form. */
+export function fitsWire(name: string): boolean {
+  let label = 0;
+  let wire = 1;
+  for (let i = 0; i < name.length; i++) {
+    if (name.charCodeAt(i) === 46) {
+      if (label > 0) wire += label + 1;
+      label = 0;
+    } else if (++label > MAX_LABEL) {
+      return false;
+    }
+  }
+  if (label > 0) wire += label + 1;
+  return wire <= MAX_WIRE_NAME;
+}
+
+/** Whether every name and character-string of a record can be written (checked before writing any of it). */
+export function recordFits(record: ResourceRecord): boolean {
+  if (!fitsWire(record.name)) return false;
+  const data = record.data;
+  switch (data.type) {
+    case TYPE.CNAME:
+    case TYPE.NS:
+      return fitsWire(data.target);
+    case TYPE.MX:
+      return fitsWire(data.exchange);
+    case TYPE.SRV:
+      return fitsWire(data.target);
+    case TYPE.SOA:
+      return fitsWire(data.mname) && fitsWire(data.rname);
+    case TYPE.TXT:
+      return data.strings.every((text) => text.length <= MAX_STRING);
+    case TYPE.HINFO:
+      return data.cpu.length <= MAX_STRING && data.os.length <= MAX_STRING;
+    default:
+      return true;
+  }
 }
 
 /** An upper bound of a record's encoded size (names uncompressed). */

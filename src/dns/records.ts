@@ -2,6 +2,7 @@
 // (plugin/backend_lookup.go): type from `host`, CNAME chasing inside our zones, SRV weights as
 // percentages per priority, MX from `mail`, TXT from `text`, NS from ns.dns.<zone>, apex from apex.dns.<zone>.
 import type { IndexedRecord, RecordIndex } from "../records/index.ts";
+import { normalizeName } from "../records/name.ts";
 import { TYPE } from "./constants.ts";
 import type { Rdata, ResourceRecord } from "./message.ts";
 import type { Zone, ZoneSet } from "./zones.ts";
@@ -26,12 +27,39 @@ export function kindOf(record: IndexedRecord): Kind {
 }
 
 /** Stored records answering for a name; the apex reads apex.dns.<zone> first and always exists. Undefined = NXDOMAIN. */
-export function recordsAt(lookup: Lookup, name: string): IndexedRecord[] | undefined {
+export function recordsAt(lookup: Lookup, name: string): readonly IndexedRecord[] | undefined {
   const zone = lookup.zones.find(name);
   if (zone !== undefined && zone.name === name) {
     return lookup.index.lookup(`apex.dns.${name}`) ?? lookup.index.lookup(name) ?? [];
   }
   return lookup.index.lookup(name);
+}
+
+/** Whether the name exists (recordsAt would not be undefined), in time proportional to its depth. */
+export function nameExists(lookup: Lookup, name: string): boolean {
+  const zone = lookup.zones.find(name);
+  if (zone !== undefined && zone.name === name) return true;
+  return lookup.index.exists(name);
+}
+
+/**
+ * The CNAME a name holds, if any: from a record that belongs to the name (its `group` is the name,
+ * or it has none, as in plain CoreDNS data), not pointing at the name itself, and only when no other
+ * data answers at the name (a CNAME cannot stand beside other data, RFC 1034 §3.6.2). At an empty
+ * non-terminal whose children's groups disagree, a child's CNAME is therefore never taken.
+ */
+export function cnameAt(name: string, stored: readonly IndexedRecord[]): { target: string; ttl: number } | undefined {
+  let found: { target: string; ttl: number } | undefined;
+  for (const record of stored) {
+    const kind = kindOf(record);
+    if (kind === "none") continue;
+    if (kind !== "CNAME") return undefined;
+    if (found !== undefined || record.host.kind !== "CNAME" || record.host.target === name) continue;
+    const group = record.service.group;
+    if (group !== undefined && group !== "" && normalizeName(group) !== name) continue;
+    found = { target: record.host.target, ttl: record.ttl };
+  }
+  return found;
 }
 
 export type ChainEnd = "answer" | "nodata" | "nxdomain" | "external" | "stopped";
@@ -51,25 +79,20 @@ export function resolveChain(lookup: Lookup, name: string, qtype: number): Chain
   for (let hops = 0; ; hops++) {
     const stored = recordsAt(lookup, current);
     if (stored === undefined) return { records, end: "nxdomain", lastName: current };
-    let direct = false;
-    let next: string | undefined;
-    const texts = new Set<string>();
-    for (const record of stored) {
-      const kind = kindOf(record);
-      if (kind === "CNAME" && record.host.kind === "CNAME") {
-        const target = record.host.target;
-        if (target === current || next !== undefined) continue;
-        records.push({ name: current, ttl: record.ttl, data: { type: TYPE.CNAME, target } });
-        next = target;
-        continue;
+    const cname = cnameAt(current, stored);
+    if (cname === undefined) {
+      let direct = false;
+      const texts = new Set<string>();
+      for (const record of stored) {
+        const data = directData(record, kindOf(record), qtype, texts);
+        if (data === undefined) continue;
+        records.push({ name: current, ttl: record.ttl, data });
+        direct = true;
       }
-      const data = directData(record, kind, qtype, texts);
-      if (data === undefined) continue;
-      records.push({ name: current, ttl: record.ttl, data });
-      direct = true;
+      return { records, end: direct ? "answer" : "nodata", lastName: current };
     }
-    if (direct) return { records, end: "answer", lastName: current };
-    if (next === undefined) return { records, end: "nodata", lastName: current };
+    const next = cname.target;
+    records.push({ name: current, ttl: cname.ttl, data: { type: TYPE.CNAME, target: next } });
     if (lookup.zones.find(next) === undefined) return { records, end: "external", lastName: next };
     if (visited.has(next) || hops + 1 >= MAX_CHAIN) return { records, end: "stopped", lastName: next };
     visited.add(next);

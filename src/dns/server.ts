@@ -7,7 +7,15 @@ import { type Codec, QueryHandler } from "./handler.ts";
 import { DnsMetrics } from "./metrics.ts";
 import { listenTcp, TCP_DEFAULTS, type TcpOptions, type TcpTransport } from "./tcp.ts";
 import { listenUdp, type UdpTransport } from "./udp.ts";
-import { type NameServer, resolveZones, type SoaSettings, type Zone, type ZoneConfig, ZoneSet } from "./zones.ts";
+import {
+  definedOnly,
+  type NameServer,
+  resolveZones,
+  type SoaSettings,
+  type Zone,
+  type ZoneConfig,
+  ZoneSet,
+} from "./zones.ts";
 
 export interface DnsServerOptions {
   /** Patched live by the record source; answers follow its `generation`. */
@@ -25,6 +33,8 @@ export interface DnsServerOptions {
   codec?: Codec;
   /** Cached encoded responses, at most (default 100 000). */
   cacheEntries?: number;
+  /** Total size of the cached responses, at most (default 64 MiB; TCP replies reach 64 KiB each). */
+  cacheBytes?: number;
 }
 
 export interface DnsServer {
@@ -46,6 +56,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     metrics,
     codec: options.codec,
     cacheEntries: options.cacheEntries,
+    cacheBytes: options.cacheBytes,
   });
   const tcpOptions: TcpOptions = { ...TCP_DEFAULTS, ...definedOnly(options.tcp ?? {}) };
   const { host } = options.listen;
@@ -76,8 +87,4 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
       return closed;
     },
   };
-}
-
-function definedOnly<T extends object>(object: T): Partial<T> {
-  return Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined)) as Partial<T>;
 }

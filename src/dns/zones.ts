@@ -58,7 +58,8 @@ export function resolveZones(
   });
 }
 
-function definedOnly<T extends object>(object: T): Partial<T> {
+/** The object without its undefined fields, so spreading it over defaults keeps them. */
+export function definedOnly<T extends object>(object: T): Partial<T> {
   return Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 

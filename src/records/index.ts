@@ -1,12 +1,18 @@
 // The in-memory record index: every skydns key under the prefix, arranged as a tree of
 // reversed labels, answering lookups with the CoreDNS etcd plugin's semantics
 // (plugin/etcd Records + msg.Group). Built and patched by the store's source; read by answer().
-import { labelsOf, normalizePrefix } from "./name.ts";
+import { keySegments, labelsOf, nameOfSegments, normalizeName, normalizePrefix, wireNameProblem } from "./name.ts";
 import { decodeService, type HostType, hostType, type SkydnsService } from "./service.ts";
 
 export const DEFAULT_RECORD_TTL = 300;
 /** CoreDNS fills a zero priority with 10 when reading records. */
 const DEFAULT_PRIORITY = 10;
+/** A lookup visiting at least this many nodes is remembered until the generation moves. */
+const MEMO_MIN_VISITS = 32;
+/** Remembered lookups, at most (oldest dropped first)… */
+const MEMO_MAX_ENTRIES = 4096;
+/** …and records referenced by them, at most, so memory stays bounded whatever is asked. */
+const MEMO_MAX_RECORDS = 1_000_000;
 
 export interface IndexedRecord {
   readonly key: string;
@@ -66,6 +72,11 @@ export class RecordIndex {
   private values = new Map<string, string>();
   private revisionSeen = 0;
   private gen = 0;
+  /** Remembered lookups of this generation (null: the name does not exist). */
+  private memo = new Map<string, readonly IndexedRecord[] | null>();
+  private memoGeneration = 0;
+  private memoRecords = 0;
+  private visits = 0;
 
   constructor(options: RecordIndexOptions) {
     this.prefix = normalizePrefix(options.prefix);
@@ -133,34 +144,35 @@ export class RecordIndex {
    * The records for a name as CoreDNS's etcd plugin finds them: everything below the name's path,
    * or the key of the name itself when nothing is below; `*`/`any` labels match any label;
    * then the `group` filter. Undefined when no key matches: the name does not exist (NXDOMAIN).
+   * Lookups that walk a big subtree are remembered until the generation moves: do not modify the result.
    */
-  lookup(name: string): IndexedRecord[] | undefined {
-    const labels = labelsOf(name).reverse();
-    const star = labels.findIndex((label) => label === "*" || label === "any");
-    const fixed = star === -1 ? labels : labels.slice(0, star);
-    let node: Node | undefined = this.root;
-    for (const segment of fixed) {
-      node = node.children.get(segment);
-      if (node === undefined) return undefined;
+  lookup(name: string): readonly IndexedRecord[] | undefined {
+    const normal = normalizeName(name);
+    if (this.memoGeneration !== this.gen) {
+      this.memo.clear();
+      this.memoRecords = 0;
+      this.memoGeneration = this.gen;
     }
-    let found: IndexedRecord[];
-    if (star === -1) {
-      found = [];
-      for (const child of node.children.values()) collect(child, found);
-      if (found.length === 0 && node.record !== undefined) found.push(node.record);
-    } else {
-      found = [];
-      for (const child of node.children.values()) collect(child, found);
-      found = found.filter((record) => matchesWildcard(labels, record, this.prefixDepth()));
-    }
-    if (found.length === 0) return undefined;
-    found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    return groupFilter(found);
+    const remembered = this.memo.get(normal);
+    if (remembered !== undefined) return remembered === null ? undefined : remembered;
+    const visitsBefore = this.visits;
+    const found = this.search(labelsOf(normal).reverse());
+    if (this.visits - visitsBefore >= MEMO_MIN_VISITS) this.remember(normal, found);
+    return found;
   }
 
-  /** True when some key lies at or below the name (so the name exists, perhaps as an empty non-terminal). */
+  /**
+   * True when the name exists (lookup() would not return undefined): some key lies at or below it,
+   * or below a match of its wildcard labels. Walks the name's path (branching only where a wildcard
+   * label matches several children) and stops at the first match: never the subtree below the name.
+   */
   exists(name: string): boolean {
-    return this.lookup(name) !== undefined;
+    return this.matches(this.root, labelsOf(name).reverse(), 0);
+  }
+
+  /** Tree nodes visited by lookups and existence checks so far: for tests that bound the work per question. */
+  get nodeVisits(): number {
+    return this.visits;
   }
 
   /** Highest revision of a change at or below the name (or its nearest existing ancestor). */
@@ -177,20 +189,80 @@ export class RecordIndex {
   /** Every record, in key order: for `fedns records` and diagnostics. */
   all(): IndexedRecord[] {
     const found: IndexedRecord[] = [];
-    collect(this.root, found);
+    this.collect(this.root, found);
     return found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
-  private prefixDepth(): number {
-    return this.prefix.split("/").length;
+  private search(labels: readonly string[]): readonly IndexedRecord[] | undefined {
+    const star = labels.findIndex(isWildcard);
+    let node: Node | undefined = this.root;
+    const fixed = star === -1 ? labels.length : star;
+    for (let depth = 0; depth < fixed; depth++) {
+      this.visits++;
+      node = node.children.get(labels[depth]!);
+      if (node === undefined) return undefined;
+    }
+    if (node.count === 0) return undefined;
+    const found: IndexedRecord[] = [];
+    if (star === -1) {
+      for (const child of node.children.values()) this.collect(child, found);
+      if (found.length === 0 && node.record !== undefined) found.push(node.record);
+    } else {
+      // CoreDNS loopNodes: every non-wildcard label must equal the key's segment at its depth, and the
+      // key must be at least as deep as the question; so walk the pattern and take whole subtrees at its end.
+      this.collectMatching(node, labels, star, found);
+    }
+    if (found.length === 0) return undefined;
+    found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return groupFilter(found);
   }
 
-  private segmentsOf(key: string): string[] | { error: string } {
-    const base = `${this.prefix}/`;
-    if (!key.startsWith(base)) return { error: `key is not below ${base}` };
-    const reversedLabels = key.slice(base.length).split("/");
-    if (reversedLabels.some((segment) => segment.length === 0)) return { error: "key has an empty path segment" };
-    return reversedLabels;
+  private collect(node: Node, into: IndexedRecord[]): void {
+    this.visits++;
+    if (node.record !== undefined) into.push(node.record);
+    for (const child of node.children.values()) this.collect(child, into);
+  }
+
+  private collectMatching(node: Node, labels: readonly string[], depth: number, into: IndexedRecord[]): void {
+    if (depth === labels.length) {
+      this.collect(node, into);
+      return;
+    }
+    this.visits++;
+    const label = labels[depth]!;
+    if (isWildcard(label)) {
+      for (const child of node.children.values()) this.collectMatching(child, labels, depth + 1, into);
+      return;
+    }
+    const child = node.children.get(label);
+    if (child !== undefined) this.collectMatching(child, labels, depth + 1, into);
+  }
+
+  /** Whether some record lies at or below a node matching labels[depth..] (wildcards match any child). */
+  private matches(node: Node, labels: readonly string[], depth: number): boolean {
+    this.visits++;
+    if (node.count === 0) return false;
+    if (depth === labels.length) return true;
+    const label = labels[depth]!;
+    if (isWildcard(label)) {
+      for (const child of node.children.values()) if (this.matches(child, labels, depth + 1)) return true;
+      return false;
+    }
+    const child = node.children.get(label);
+    return child !== undefined && this.matches(child, labels, depth + 1);
+  }
+
+  private remember(name: string, found: readonly IndexedRecord[] | undefined): void {
+    const size = found?.length ?? 0;
+    if (size > MEMO_MAX_RECORDS) return;
+    while (this.memo.size >= MEMO_MAX_ENTRIES || this.memoRecords + size > MEMO_MAX_RECORDS) {
+      const oldest = this.memo.entries().next();
+      if (oldest.done === true) break;
+      this.memo.delete(oldest.value[0]);
+      this.memoRecords -= oldest.value[1]?.length ?? 0;
+    }
+    this.memo.set(name, found ?? null);
+    this.memoRecords += size;
   }
 
   private build(
@@ -198,14 +270,18 @@ export class RecordIndex {
     value: string,
     revision: number,
   ): { segments: string[]; record: IndexedRecord } | { error: string } {
-    const segments = this.segmentsOf(key);
+    const segments = keySegments(this.prefix, key);
     if ("error" in segments) return segments;
+    // The key's name goes on the wire (SRV/MX/NS targets of address records): it must fit there.
+    const name = nameOfSegments(segments);
+    const problem = wireNameProblem(name);
+    if (problem !== undefined) return { error: `key is not a valid DNS name: ${problem}` };
     const decoded = decodeService(value);
     if (!decoded.ok) return { error: decoded.error };
     const service = decoded.service;
     const record: IndexedRecord = {
       key,
-      name: [...segments].reverse().join(".").toLowerCase(),
+      name,
       service,
       host: service.host === "" ? { kind: "invalid", reason: "no host" } : hostType(service.host),
       ttl: service.ttl !== undefined && service.ttl > 0 ? service.ttl : this.defaultTtl,
@@ -239,7 +315,7 @@ export class RecordIndex {
   private remove(key: string, revision: number): boolean {
     if (!this.values.has(key)) return false;
     this.values.delete(key);
-    const segments = this.segmentsOf(key);
+    const segments = keySegments(this.prefix, key);
     if ("error" in segments) return true;
     const path: Node[] = [this.root];
     let node = this.root;
@@ -263,23 +339,15 @@ export class RecordIndex {
   }
 }
 
-function collect(node: Node, into: IndexedRecord[]): void {
-  if (node.record !== undefined) into.push(node.record);
-  for (const child of node.children.values()) collect(child, into);
-}
-
-/** CoreDNS loopNodes with a wildcard: every non-wildcard label of the question must equal the key's segment. */
-function matchesWildcard(reversedLabels: string[], record: IndexedRecord, prefixDepth: number): boolean {
-  const keyParts = record.key.split("/").slice(prefixDepth);
-  if (keyParts.length < reversedLabels.length) return false;
-  return reversedLabels.every((label, i) => label === "*" || label === "any" || keyParts[i] === label);
+function isWildcard(label: string): boolean {
+  return label === "*" || label === "any";
 }
 
 /**
  * CoreDNS msg.Group: the shortest key carrying a `group` sets the group; records of other groups are
  * dropped (those without a group stay), unless keys of the shortest length disagree on it.
  */
-export function groupFilter(records: IndexedRecord[]): IndexedRecord[] {
+function groupFilter(records: IndexedRecord[]): IndexedRecord[] {
   const first = records[0];
   if (first === undefined) return records;
   let group = first.service.group ?? "";

@@ -44,13 +44,42 @@ export function pathOfName(prefix: string, name: string): string {
   return [normalizePrefix(prefix), ...labels].join("/");
 }
 
+/** The path segments of a key below the prefix (reversed labels: `com`, `example`, …), or why there are none. */
+export function keySegments(prefix: string, key: string): string[] | { error: string } {
+  const base = `${normalizePrefix(prefix)}/`;
+  if (!key.startsWith(base)) return { error: `key is not below ${base}` };
+  const segments = key.slice(base.length).split("/");
+  if (segments.some((segment) => segment.length === 0)) return { error: "key has an empty path segment" };
+  return segments;
+}
+
+/** The DNS name of key segments (leaf included): `com`, `example`, `web` → `web.example.com`. */
+export function nameOfSegments(segments: readonly string[]): string {
+  return [...segments].reverse().join(".").toLowerCase();
+}
+
 /** The DNS name a key stands for (leaf included), or undefined when the key is not below the prefix. */
 export function nameOfKey(prefix: string, key: string): string | undefined {
-  const base = `${normalizePrefix(prefix)}/`;
-  if (!key.startsWith(base)) return undefined;
-  const segments = key.slice(base.length).split("/");
-  if (segments.some((segment) => segment.length === 0)) return undefined;
-  return segments.reverse().join(".").toLowerCase();
+  const segments = keySegments(prefix, key);
+  return Array.isArray(segments) ? nameOfSegments(segments) : undefined;
+}
+
+const MAX_LABEL_OCTETS = 63;
+const MAX_NAME_OCTETS = 253;
+
+/**
+ * Why a name (a stored key's, say) cannot go on the wire, or undefined when it can: a label over
+ * 63 octets or a name over 253 (255 in wire form). Octets are counted as UTF-8, at least what any
+ * encoder writes. Looser than nameProblem: any octets are allowed, as CoreDNS serves them.
+ */
+export function wireNameProblem(name: string): string | undefined {
+  if (Buffer.byteLength(name, "utf8") > MAX_NAME_OCTETS) return `name longer than ${MAX_NAME_OCTETS} octets`;
+  for (const label of name.split(".")) {
+    if (Buffer.byteLength(label, "utf8") > MAX_LABEL_OCTETS) {
+      return `label longer than ${MAX_LABEL_OCTETS} octets: ${JSON.stringify(label.slice(0, 20))}…`;
+    }
+  }
+  return undefined;
 }
 
 /** True when `name` equals `zone` or lies below it. */

@@ -9,8 +9,10 @@ import { QueryHandler } from "../../../src/dns/handler.ts";
 import { DnsMetrics } from "../../../src/dns/metrics.ts";
 import { type DnsServer, startDnsServer } from "../../../src/dns/server.ts";
 import { resolveZones, ZoneSet } from "../../../src/dns/zones.ts";
-import type { RecordIndex } from "../../../src/records/index.ts";
+import { type IndexChange, RecordIndex } from "../../../src/records/index.ts";
+import { nameOfKey } from "../../../src/records/name.ts";
 import { buildQuery, frame, indexWith, replyHeader, sendUdp, TcpDnsClient } from "../../support/dns.ts";
+import { checkWire } from "../../unit/dns/wire.ts";
 
 const NAMES = ["web.example.com", "Web.EXAMPLE.com", "big.example.com", "nope.example.com", "example.com", "x.org", ""];
 
@@ -161,5 +163,116 @@ describe("DNS server under hostile input", function () {
       socket.close();
       await server.close();
     }
+  });
+});
+
+/** Path segments a careless or hostile writer might store: long, dotted, unicode, wildcard, odd characters. */
+const segmentArb: fc.Arbitrary<string> = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom("a", "b", "web", "_tcp", "_http", "dns", "ns", "apex", "*", "any", "X") },
+  { weight: 2, arbitrary: fc.integer({ min: 55, max: 75 }).map((length) => "q".repeat(length)) },
+  { weight: 1, arbitrary: fc.integer({ min: 30, max: 40 }).map((length) => "\u00e9".repeat(length)) },
+  { weight: 2, arbitrary: fc.string({ minLength: 0, maxLength: 70 }) },
+  { weight: 1, arbitrary: fc.string({ unit: "grapheme", minLength: 1, maxLength: 20 }) },
+);
+const hostArb: fc.Arbitrary<string> = fc.oneof(
+  fc.ipV4(),
+  fc.constantFrom("2001:db8::1", "::ffff:192.0.2.1", "web.example.com", "a.b.example.com", "elsewhere.net", ""),
+  fc.integer({ min: 55, max: 75 }).map((length) => `${"h".repeat(length)}.example.com`),
+  fc.integer({ min: 20, max: 40 }).map((count) => Array.from({ length: count }, () => "abcdefgh").join(".")),
+  fc.string({ maxLength: 40 }),
+);
+const storedValueArb: fc.Arbitrary<string> = fc.oneof(
+  {
+    weight: 8,
+    arbitrary: fc
+      .record(
+        {
+          host: hostArb,
+          port: fc.integer({ min: -2, max: 70000 }),
+          priority: fc.integer({ min: 0, max: 30 }),
+          weight: fc.integer({ min: 0, max: 100 }),
+          text: fc.string({ maxLength: 600 }),
+          mail: fc.boolean(),
+          ttl: fc.integer({ min: 0, max: 3600 }),
+          targetstrip: fc.integer({ min: 0, max: 5 }),
+          group: fc.oneof(fc.constantFrom("web.example.com", "a.example.com", ""), fc.string({ maxLength: 300 })),
+        },
+        { requiredKeys: [] },
+      )
+      .map((value) => JSON.stringify(value)),
+  },
+  { weight: 1, arbitrary: fc.string({ maxLength: 60 }) },
+);
+const storeArb = fc.array(
+  fc.record({
+    below: fc.constantFrom(
+      "/skydns/com/example/",
+      "/skydns/com/example/",
+      "/skydns/org/other/",
+      "/skydns/",
+      "/elsewhere/",
+    ),
+    segments: fc.array(segmentArb, { minLength: 1, maxLength: 35 }),
+    value: storedValueArb,
+  }),
+  { minLength: 1, maxLength: 30 },
+);
+const QTYPES = [TYPE.A, TYPE.AAAA, TYPE.TXT, TYPE.CNAME, TYPE.SRV, TYPE.MX, TYPE.NS, TYPE.SOA, TYPE.ANY, 99];
+
+describe("DNS answers from hostile store data", function () {
+  this.timeout(120_000);
+
+  it("every reply is a well-formed message, whatever keys and values the store holds (property)", () => {
+    const zones = new ZoneSet(resolveZones(["example.com", "other.org"]));
+    fc.assert(
+      fc.property(storeArb, fc.integer({ min: 0, max: 0xffff }), (entries, seed) => {
+        const index = new RecordIndex({ prefix: "/skydns" });
+        const changes: IndexChange[] = entries.map((entry, i) => ({
+          type: "put",
+          key: `${entry.below}${entry.segments.join("/")}`,
+          value: entry.value,
+          revision: i + 1,
+        }));
+        const result = index.apply(changes);
+        // Whatever was accepted has a name that fits on the wire.
+        for (const record of index.all()) {
+          expect(record.name.split(".").every((label) => Buffer.byteLength(label) <= 63)).to.equal(true);
+          expect(Buffer.byteLength(record.name)).to.be.at.most(253);
+        }
+        expect(result.rejected.length + index.size).to.be.at.least(new Set(changes.map((c) => c.key)).size);
+        const names = new Set(["example.com", "other.org", "web.example.com", "*.example.com", "x.any.example.com"]);
+        for (const change of changes) {
+          const name = nameOfKey("/skydns", change.key);
+          if (name === undefined) continue;
+          const labels = name.split(".");
+          // Questions: the key's name and its ancestors, as far as they can be asked on the wire.
+          for (let i = 0; i < labels.length - 1; i++) names.add(labels.slice(i).join("."));
+        }
+        const handlers = [
+          new QueryHandler({ index, zones, udpPayloadSize: 1232, metrics: new DnsMetrics() }),
+          new QueryHandler({ index, zones, udpPayloadSize: 1232, metrics: new DnsMetrics(), codec: "dns2" }),
+        ];
+        let question = 0;
+        for (const name of names) {
+          const labels = name.split(".");
+          if (labels.some((label) => label.length === 0 || Buffer.byteLength(label, "latin1") > 63)) continue;
+          if (labels.reduce((sum, label) => sum + label.length + 1, 1) > 255) continue;
+          if ([...name].some((c) => c.charCodeAt(0) > 0xff)) continue;
+          for (const transport of ["udp", "tcp"] as const) {
+            const qtype = QTYPES[(seed + question++) % QTYPES.length]!;
+            const packet = buildQuery(name, qtype, { id: question, ednsPayload: question % 2 ? 1232 : undefined });
+            // The dns2 codec is slow: it answers every fourth question.
+            for (const handler of question % 4 === 0 ? handlers : handlers.slice(0, 1)) {
+              const reply = handler.handle(packet, transport);
+              expect(reply, `${name} ${qtype} ${transport}`).to.not.equal(undefined);
+              const parsed = checkWire(reply as Buffer);
+              expect(parsed.id).to.equal(question);
+            }
+          }
+        }
+        for (const handler of handlers) expect(handler.internalErrors).to.equal(0);
+      }),
+      { numRuns: 300 },
+    );
   });
 });

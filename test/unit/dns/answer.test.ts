@@ -329,4 +329,91 @@ describe("answer()", () => {
       expect(response.authority).to.have.length(1);
     });
   });
+
+  describe("CNAMEs beside other data (B6)", () => {
+    const ENT = "default.myfed.svc.us-east-1.example.com";
+    const KEY = "/skydns/com/example/us-east-1/svc/myfed/default";
+
+    it("never answers a child's CNAME at an empty non-terminal whose groups disagree", async () => {
+      const ctx = context(
+        await indexWith({
+          [`${KEY}/nginx/east-a-1`]: { host: "10.0.0.1", group: `nginx.${ENT}` },
+          [`${KEY}/cart/cname`]: { host: "cart.default.myfed.svc.example.com", group: `cart.${ENT}` },
+          "/skydns/com/example/svc/myfed/default/cart/east-b-1": { host: "10.0.0.2" },
+        }),
+      );
+      expect(data(ask(ctx, ENT, TYPE.A).answer)).to.deep.equal([{ name: ENT, type: TYPE.A, address: "10.0.0.1" }]);
+      const cname = ask(ctx, ENT, TYPE.CNAME);
+      expect(cname.rcode).to.equal(RCODE.NOERROR);
+      expect(cname.answer).to.deep.equal([]);
+      // The CNAME still serves its own name, chased.
+      expect(data(ask(ctx, `cart.${ENT}`, TYPE.A).answer)).to.deep.equal([
+        { name: `cart.${ENT}`, type: TYPE.CNAME, target: "cart.default.myfed.svc.example.com" },
+        { name: "cart.default.myfed.svc.example.com", type: TYPE.A, address: "10.0.0.2" },
+      ]);
+      // Only the CNAME under the empty non-terminal: it is not the name's own, so NODATA.
+      const alone = context(
+        await indexWith({
+          [`${KEY}/cart/cname`]: { host: "cart.default.myfed.svc.example.com", group: `cart.${ENT}` },
+          [`${KEY}/shop/cname`]: { host: "shop.default.myfed.svc.example.com", group: `shop.${ENT}` },
+        }),
+      );
+      const nodata = ask(alone, ENT, TYPE.A);
+      expect(nodata.rcode).to.equal(RCODE.NOERROR);
+      expect(nodata.answer).to.deep.equal([]);
+      expect(nodata.authority.map((record) => record.data.type)).to.deep.equal([TYPE.SOA]);
+    });
+
+    it("drops a name's own CNAME when other data answers at the name", async () => {
+      const ctx = context(
+        await indexWith({
+          "/skydns/com/example/web/a": { host: "10.0.0.1", group: "web.example.com" },
+          "/skydns/com/example/web/cname": { host: "other.example.com", group: "web.example.com" },
+          "/skydns/com/example/other": { host: "10.0.0.9" },
+          "/skydns/com/example/plain/a": { host: "2001:db8::1" },
+          "/skydns/com/example/plain/b": { host: "other.example.com" },
+        }),
+      );
+      expect(data(ask(ctx, "web.example.com", TYPE.A).answer)).to.deep.equal([
+        { name: "web.example.com", type: TYPE.A, address: "10.0.0.1" },
+      ]);
+      expect(ask(ctx, "web.example.com", TYPE.CNAME).answer).to.deep.equal([]);
+      // Ungrouped (plain CoreDNS) data: an AAAA beside the CNAME makes an A question NODATA, not a chase.
+      const plain = ask(ctx, "plain.example.com", TYPE.A);
+      expect(plain.rcode).to.equal(RCODE.NOERROR);
+      expect(plain.answer).to.deep.equal([]);
+    });
+  });
+
+  describe("cost at big subtrees", () => {
+    it("answers unknown types, SOA, NS and UDP ANY at the apex and at empty non-terminals without walking the subtree", async () => {
+      const { RecordIndex } = await import("../../../src/records/index.ts");
+      const index = new RecordIndex({ prefix: "/skydns" });
+      const changes = [];
+      for (let i = 0; i < 50_000; i++) {
+        const key = `/skydns/com/example/svc/myfed/ns${i % 100}/s${i}/east-a-1`;
+        changes.push({ type: "put" as const, key, value: JSON.stringify({ host: "10.0.0.1" }), revision: i + 1 });
+      }
+      index.apply(changes);
+      const ctx = context(index);
+      const visits = (name: string, qtype: number): number => {
+        const before = index.nodeVisits;
+        ask(ctx, name, qtype);
+        return index.nodeVisits - before;
+      };
+      for (const name of ["example.com", "svc.example.com", "myfed.svc.example.com", "ns7.myfed.svc.example.com"]) {
+        for (const qtype of [99, TYPE.PTR, TYPE.SOA, TYPE.NS, TYPE.ANY]) {
+          expect(visits(name, qtype), `${name} ${qtype}`).to.be.below(20);
+        }
+        expect(ask(ctx, name, 99).rcode, name).to.equal(RCODE.NOERROR);
+      }
+      expect(visits("nope.svc.example.com", 99)).to.be.below(20);
+      expect(ask(ctx, "nope.svc.example.com", 99).rcode).to.equal(RCODE.NXDOMAIN);
+      // Questions that need the subtree read it once per generation.
+      expect(visits("svc.example.com", TYPE.A)).to.be.above(50_000);
+      expect(visits("svc.example.com", TYPE.A)).to.be.below(20);
+      expect(visits("svc.example.com", TYPE.TXT)).to.be.below(20);
+      expect(visits("svc.example.com", TYPE.SRV)).to.be.below(20);
+    });
+  });
 });

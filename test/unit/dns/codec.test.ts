@@ -3,13 +3,14 @@ import { Packet } from "dns2";
 import fc from "fast-check";
 import { RCODE, TYPE } from "../../../src/dns/constants.ts";
 import { encodeWithDns2 } from "../../../src/dns/dns2-codec.ts";
-import { encodeResponse } from "../../../src/dns/encode.ts";
+import { encodeResponse, encoderStats, fitsWire } from "../../../src/dns/encode.ts";
 import { QueryHandler } from "../../../src/dns/handler.ts";
 import type { DnsResponse, ReplyTo } from "../../../src/dns/message.ts";
 import { DnsMetrics } from "../../../src/dns/metrics.ts";
 import { resolveZones, ZoneSet } from "../../../src/dns/zones.ts";
 import type { RecordIndex } from "../../../src/records/index.ts";
 import { buildQuery, indexWith, replyHeader } from "../../support/dns.ts";
+import { checkWire } from "./wire.ts";
 
 function handlers(index: RecordIndex): { fast: QueryHandler; dns2: QueryHandler } {
   const zones = new ZoneSet(resolveZones(["example.com", "other.org"]));
@@ -195,5 +196,49 @@ describe("codec: hand-written encoder vs dns2", () => {
     expect(parsed.authorities[0]).to.include({ primary: "ns.dns.example.com", serial: 9, minimum: 30 });
     // RFC 2782: the SRV target is written in full even though example.com appeared before.
     expect(fastBytes.includes(Buffer.from("\x01t\x07example\x03com\x00", "latin1"))).to.equal(true);
+  });
+
+  it("leaves out records whose names cannot be encoded, never sending a malformed message", () => {
+    const reply: ReplyTo = {
+      id: 9,
+      opcode: 0,
+      recursionDesired: false,
+      checkingDisabled: false,
+      questionWire: buildQuery("x.example.com", TYPE.SRV).subarray(12),
+      questionLabels: ["x", "example", "com"],
+      questionPlain: true,
+      qtype: TYPE.SRV,
+      qclass: 1,
+    };
+    const longLabel = `${"a".repeat(64)}.example.com`;
+    const longName = Array.from({ length: 26 }, () => "abcdefghi").join(".");
+    const srv = (target: string) => ({
+      name: "x.example.com",
+      ttl: 5,
+      data: { type: TYPE.SRV, priority: 10, weight: 50, port: 80, target } as const,
+    });
+    const response: DnsResponse = {
+      rcode: RCODE.NOERROR,
+      authoritative: true,
+      echoQuestion: true,
+      answer: [srv(longLabel), srv("ok.example.com"), srv(longName)],
+      authority: [],
+      additional: [
+        { name: longLabel, ttl: 5, data: { type: TYPE.A, address: "192.0.2.1" } },
+        { name: "ok.example.com", ttl: 5, data: { type: TYPE.A, address: "192.0.2.2" } },
+      ],
+      edns: undefined,
+    };
+    const before = encoderStats.droppedRecords;
+    const bytes = encodeResponse(reply, response, 512).bytes;
+    const parsed = checkWire(bytes);
+    expect(parsed.answer.map((record) => record.rdata.subarray(6).toString("latin1"))).to.deep.equal([
+      "\x02ok\x07example\x03com\x00",
+    ]);
+    expect(parsed.additional.map((record) => record.name)).to.deep.equal(["ok.example.com"]);
+    expect(encoderStats.droppedRecords - before).to.equal(3);
+    expect(fitsWire(`${"a".repeat(63)}.example.com`)).to.equal(true);
+    expect(fitsWire(Array.from({ length: 25 }, () => "abcdefghi").join("."))).to.equal(true);
+    expect(fitsWire(longName)).to.equal(false);
   });
 });

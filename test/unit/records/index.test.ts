@@ -128,4 +128,76 @@ describe("records/index", () => {
     expect(index.all().map((r) => r.key)).to.deep.equal(["/skydns/com/example/a", "/skydns/com/example/c"]);
     expect(index.revision).to.equal(21);
   });
+
+  it("rejects keys that are not valid DNS names on the wire: a label over 63 octets, a name over 253", () => {
+    const index = new RecordIndex({ prefix: "/skydns" });
+    const longLeaf = `/skydns/com/example/${"a".repeat(70)}`;
+    const longName = `/skydns/com/example/${Array.from({ length: 30 }, (_, i) => `label${i}xx`).join("/")}`;
+    const wideLeaf = `/skydns/com/example/${"é".repeat(40)}`; // 40 characters, 80 octets in UTF-8
+    const result = index.apply([
+      put(longLeaf, { host: "198.51.100.1" }),
+      put(longName, { host: "198.51.100.2" }),
+      put(wideLeaf, { host: "198.51.100.3" }),
+      put(`/skydns/com/example/${"b".repeat(63)}`, { host: "198.51.100.4" }),
+    ]);
+    expect(result.rejected.map((r) => r.key)).to.deep.equal([longLeaf, longName, wideLeaf]);
+    expect(result.rejected[0]?.error).to.match(/label longer than 63/);
+    expect(result.rejected[1]?.error).to.match(/name longer than 253/);
+    expect(index.size).to.equal(1);
+    expect(index.lookup("example.com")?.map((r) => r.service.host)).to.deep.equal(["198.51.100.4"]);
+    expect(index.exists(`${"a".repeat(70)}.example.com`)).to.equal(false);
+  });
+
+  it("answers existence from the path alone, as lookup() would", () => {
+    const index = new RecordIndex({ prefix: "/skydns" });
+    index.apply([
+      put("/skydns/com/example/svc/myfed/default/nginx/a", { host: "198.51.100.1" }),
+      put("/skydns/com/example/svc/myfed/shop/cart/c", { host: "198.51.100.3" }),
+    ]);
+    const questions = [
+      "example.com",
+      "svc.example.com",
+      "myfed.svc.example.com",
+      "a.nginx.default.myfed.svc.example.com",
+      "b.nginx.default.myfed.svc.example.com",
+      "nginx.*.myfed.svc.example.com",
+      "cart.any.myfed.svc.example.com",
+      "nothing.*.myfed.svc.example.com",
+      "*.*.*.*.*.*.*.example.com",
+      "*.*.*.*.*.*.example.com",
+      "other.org",
+      "com",
+    ];
+    for (const name of questions) expect(index.exists(name), name).to.equal(index.lookup(name) !== undefined);
+  });
+
+  it("checks existence without walking the subtree, and walks a big subtree once per generation", () => {
+    const index = new RecordIndex({ prefix: "/skydns" });
+    const changes: IndexChange[] = [];
+    for (let i = 0; i < 50_000; i++) {
+      changes.push(put(`/skydns/com/example/svc/myfed/ns${i % 100}/s${i}/c1`, { host: "198.51.100.1" }));
+    }
+    index.apply(changes);
+    const visits = (run: () => unknown): number => {
+      const before = index.nodeVisits;
+      run();
+      return index.nodeVisits - before;
+    };
+    expect(visits(() => index.exists("example.com"))).to.be.at.most(5);
+    expect(visits(() => index.exists("svc.example.com"))).to.be.at.most(5);
+    expect(visits(() => index.exists("s7.ns7.myfed.svc.example.com"))).to.be.at.most(8);
+    expect(visits(() => index.exists("nothing.*.myfed.svc.example.com"))).to.be.at.most(200);
+    // A subtree read costs the subtree the first time, nothing more in the same generation.
+    expect(visits(() => index.lookup("svc.example.com"))).to.be.above(50_000);
+    const memoized = index.lookup("SVC.example.com.");
+    expect(visits(() => index.lookup("svc.example.com"))).to.equal(0);
+    expect(index.lookup("svc.example.com")).to.equal(memoized);
+    expect(memoized).to.have.length(50_000);
+    // A change moves the generation: the next read sees it.
+    index.apply([put("/skydns/com/example/svc/extra", { host: "198.51.100.2" }, 2)]);
+    expect(visits(() => index.lookup("svc.example.com"))).to.be.above(50_000);
+    expect(index.lookup("svc.example.com")).to.have.length(50_001);
+    // Small lookups are not remembered (nothing to save), and still cheap.
+    expect(visits(() => index.lookup("s7.ns7.myfed.svc.example.com"))).to.be.at.most(10);
+  });
 });
