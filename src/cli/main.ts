@@ -13,6 +13,7 @@ import { registerSimCommand } from "./sim.ts";
 for (const event of ["uncaughtException", "unhandledRejection"] as const) {
   process.on(event, (err: unknown) => {
     logger("fedns").fatal({ err, event }, "unexpected error; exiting");
+    process.stderr.write(`fedns: unexpected error: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);
   });
 }

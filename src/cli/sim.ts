@@ -1,6 +1,7 @@
 // `fedns sim`: simulated member clusters (a Kubernetes API server of our own), and fault injection into them.
 import type { Command } from "commander";
 import { FAULT_ACTIONS, isFaultAction, loadScenario, sendFault, startSimulation } from "../sim/index.ts";
+import { runCommand } from "./settings.ts";
 
 interface RunOptions {
   scenario?: string;
@@ -38,9 +39,7 @@ export function registerSimCommand(program: Command): void {
     .option("--dir <dir>", "where to write the kubeconfig, certificates and state file (default: a temp dir)")
     .option("--plain-http", "serve plain HTTP instead of HTTPS")
     .option("--host <address>", "address to listen on", "127.0.0.1")
-    .action(async (options: RunOptions) => {
-      await run(options);
-    });
+    .action((options: RunOptions) => runCommand(() => run(options)));
 
   sim
     .command("fault")
@@ -51,14 +50,16 @@ export function registerSimCommand(program: Command): void {
       "after",
       "\nThe --dir of the running simulation is required: fedns sim fault --dir DIR --cluster NAME ACTION",
     )
-    .action(async (action: string, _options: unknown, command: Command) => {
-      // --dir belongs to `sim` (commander parses it there), so it is read with the parent's options.
-      const options = command.optsWithGlobals<{ dir?: string; cluster: string }>();
-      if (options.dir === undefined)
-        throw new Error("fedns sim fault: --dir DIR (of the running simulation) is required");
-      if (!isFaultAction(action)) {
-        throw new Error(`unknown fault "${action}" (one of ${FAULT_ACTIONS.join(", ")})`);
-      }
-      process.stdout.write(`${await sendFault(options.dir, options.cluster, action)}\n`);
-    });
+    .action((action: string, _options: unknown, command: Command) =>
+      runCommand(async () => {
+        // --dir belongs to `sim` (commander parses it there), so it is read with the parent's options.
+        const options = command.optsWithGlobals<{ dir?: string; cluster: string }>();
+        if (options.dir === undefined)
+          throw new Error("fedns sim fault: --dir DIR (of the running simulation) is required");
+        if (!isFaultAction(action)) {
+          throw new Error(`unknown fault "${action}" (one of ${FAULT_ACTIONS.join(", ")})`);
+        }
+        process.stdout.write(`${await sendFault(options.dir, options.cluster, action)}\n`);
+      }),
+    );
 }
