@@ -126,6 +126,8 @@ class FederationController implements Controller {
   private startupDone = false;
   private startupTimer: NodeJS.Timeout | undefined;
   private leader = false;
+  /** Ends the current term early: etcd refused a write because another candidate holds the leader key. */
+  private deposed: ((reason: Error) => void) | undefined;
   private campaign: LeaderCampaign | undefined;
   private stopped = false;
   private leading: Promise<void> | undefined;
@@ -170,6 +172,7 @@ class FederationController implements Controller {
       writer,
       batchMs: options.batchMs ?? 30,
       unsynced: () => this.unsyncedClusters(),
+      onNotLeader: (err) => this.deposed?.(err),
       ...(options.timers === undefined ? {} : { timers: options.timers }),
       ...(this.metrics === undefined ? {} : { metrics: this.metrics }),
     });
@@ -388,7 +391,11 @@ class FederationController implements Controller {
       await Promise.race([campaign.elected, this.stoppedSignal]);
       if (this.stopped) break;
       this.setLeader(true);
-      const reason = await Promise.race([lost, this.stoppedSignal]);
+      const deposed = new Promise<Error>((resolve) => {
+        this.deposed = resolve;
+      });
+      const reason = await Promise.race([lost, deposed, this.stoppedSignal]);
+      this.deposed = undefined;
       this.setLeader(false);
       if (this.stopped || reason === undefined) break;
       this.log.warn({ err: reason.message }, "leadership lost: stopped writing; campaigning again");

@@ -4,6 +4,7 @@
 import type { Plan, PlanWarning } from "../federation/state.ts";
 import { type Logger, logger } from "../obs/log.ts";
 import { encodeService, type SkydnsService } from "../records/service.ts";
+import { NotLeaderError } from "../store/writer.ts";
 import { realTimers, type Timers } from "./lifecycle.ts";
 import type { ControllerMetrics } from "./metrics.ts";
 
@@ -30,6 +31,8 @@ export interface ReconcilerOptions {
   metrics?: ControllerMetrics;
   /** Member clusters that have not synced (yet): the plan knows nothing of them. */
   unsynced?: () => UnsyncedClusters;
+  /** A write was refused because this replica no longer holds leadership (fenced in etcd). */
+  onNotLeader?: (err: Error) => void;
 }
 
 /**
@@ -243,6 +246,10 @@ export class Reconciler {
           this.applied.delete(service);
           this.dirty.add(service);
           this.options.metrics?.writeErrors.inc();
+          if (err instanceof NotLeaderError) {
+            this.options.onNotLeader?.(err);
+            return;
+          }
           this.log.warn({ service, err: (err as Error).message }, "writing service records failed; will retry");
         }
       }

@@ -2,6 +2,7 @@ import { expect } from "chai";
 import { Reconciler, type UnitWriter } from "../../../src/controller/reconciler.ts";
 import type { Plan } from "../../../src/federation/state.ts";
 import type { SkydnsService } from "../../../src/records/service.ts";
+import { NotLeaderError } from "../../../src/store/writer.ts";
 import { FakeTimers, flush } from "./fake-timers.ts";
 
 class FakeWriter implements UnitWriter {
@@ -9,6 +10,7 @@ class FakeWriter implements UnitWriter {
   owned: string[] = [];
   writes: { unit: string; keys: string[] }[] = [];
   failNext = 0;
+  notLeader = false;
 
   async load(): Promise<void> {
     this.loads += 1;
@@ -28,6 +30,7 @@ class FakeWriter implements UnitWriter {
     unit: string,
     desired: ReadonlyMap<string, SkydnsService>,
   ): Promise<{ puts: number; deletes: number }> {
+    if (this.notLeader) throw new NotLeaderError("the leader key is held by another candidate");
     if (this.failNext > 0) {
       this.failNext -= 1;
       throw new Error("etcd unavailable");
@@ -79,6 +82,16 @@ describe("Reconciler", () => {
     expect(planCalls).to.deep.equal(["all"]);
     expect(writer.writes.map((w) => w.unit).sort()).to.deep.equal(["default/a", "default/b", "default/gone"]);
     expect(writer.writes.find((w) => w.unit === "default/gone")?.keys).to.deep.equal([]);
+  });
+
+  it("reports a write refused for lack of leadership instead of retrying it", async () => {
+    const refused: Error[] = [];
+    reconciler = new Reconciler({ plan, writer, batchMs: 30, timers, onNotLeader: (err) => refused.push(err) });
+    writer.notLeader = true;
+    reconciler.enable();
+    await timers.advance(30);
+    expect(refused.map((err) => err.name)).to.include("NotLeaderError");
+    expect(writer.writes).to.deep.equal([]);
   });
 
   describe("with member clusters that have not synced", () => {
