@@ -56,6 +56,13 @@ export function registerControllerCommand(program: Command): void {
             ? () => {}
             : reloadOnChange(flags.config, async () => {
                 const next = await resolveConfig(flags.config, overrides);
+                const needRestart = restartOnlyChanges(config, next);
+                if (needRestart.length > 0) {
+                  logger("config").warn(
+                    { fields: needRestart },
+                    "these settings changed but take effect only after a restart; member clusters were reloaded",
+                  );
+                }
                 await running.controller.updateClusters(memberClusters(next, contexts));
               });
         await untilSignal();
@@ -122,6 +129,15 @@ export async function startControlling(
       await backend.close();
     },
   };
+}
+
+/** Top-level settings other than the member clusters whose change a running controller cannot apply. */
+export function restartOnlyChanges(before: FednsConfig, after: FednsConfig): string[] {
+  const reloadable = new Set(["clusters", "kubeconfig", "log"]);
+  return (Object.keys(after) as (keyof FednsConfig)[])
+    .filter((field) => !reloadable.has(field))
+    .filter((field) => JSON.stringify(before[field]) !== JSON.stringify(after[field]))
+    .sort();
 }
 
 /** Calls `reload` when the config file changes (editors replace files, so the folder is watched) or on SIGHUP. */
