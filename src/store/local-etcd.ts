@@ -41,14 +41,22 @@ export async function startLocalEtcd(binary: string, options: { clientPort?: num
       "--log-level=warn",
       "--logger=zap",
     ],
-    { stdio: ["ignore", "pipe", "pipe"] },
+    // Its own process group: a Ctrl-C in the terminal reaches `fedns dev`, which stops the DNS server
+    // and the controller before etcd, instead of etcd dying under them mid-shutdown.
+    { stdio: ["ignore", "pipe", "pipe"], detached: true },
   );
+  // If the parent exits without stop() (a crash), etcd must not outlive it.
+  const killOnExit = (): void => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  };
+  process.once("exit", killOnExit);
   const keep = (chunk: Buffer): void => {
     output = (output + chunk.toString()).slice(-20_000);
   };
   child.stdout?.on("data", keep);
   child.stderr?.on("data", keep);
   const stop = async (): Promise<void> => {
+    process.off("exit", killOnExit);
     if (child.exitCode === null && child.signalCode === null) {
       const exited = once(child, "exit");
       child.kill("SIGTERM");
