@@ -113,7 +113,7 @@ async function firstRecordsServed(
   prefix: string,
 ): Promise<void> {
   const deadline = Date.now() + 60_000;
-  while (!controller.status().ready) {
+  while (!controller.status().writing) {
     if (Date.now() > deadline) throw new Error("the controller did not sync the simulated clusters within 60 s");
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

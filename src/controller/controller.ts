@@ -80,6 +80,8 @@ export interface ControllerStatus {
   /** Start-up sync is over (every cluster synced, or the deadline passed). */
   ready: boolean;
   leader: boolean;
+  /** Leader, start-up done and first LB hostname lookups settled: records are being written. */
+  writing: boolean;
   candidate: string;
   clusters: ClusterStatusReport[];
 }
@@ -214,6 +216,7 @@ class FederationController implements Controller {
     return {
       ready: this.startupDone,
       leader: this.leader,
+      writing: this.reconciler.isEnabled,
       candidate: this.candidate,
       clusters: [...this.members.values()].map(({ watch }) => ({
         name: watch.name,

@@ -1,6 +1,6 @@
 // The whole product as users run it: simulated member clusters (3 clusters, 2 regions, 3 zones),
 // a real etcd, `fedns controller` and `fedns serve` as child processes, answers checked with dig.
-import { writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
@@ -80,6 +80,7 @@ describe("end to end: simulated clusters -> fedns controller -> etcd -> fedns se
     await controller?.stop();
     await sim?.stop();
     await etcd?.destroy();
+    if (configPath !== undefined) await rm(configPath, { force: true });
   });
 
   it("answers every level of a healthy service, nearest first, in both families and with SRV", async () => {
