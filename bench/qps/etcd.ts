@@ -2,8 +2,9 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { Etcd3 } from "etcd3";
+import { etcdArgs, waitForEtcd } from "../../src/store/local-etcd.ts";
 import type { EtcdRecord } from "./dataset.ts";
-import { type ChildTracker, freePort, type Tracked, waitUntil } from "./processes.ts";
+import { type ChildTracker, freePort, type Tracked } from "./processes.ts";
 
 export const ETCD = "/usr/bin/etcd";
 /** etcd's default --max-txn-ops. */
@@ -18,47 +19,13 @@ export async function startEtcd(dir: string, cpu: number, tracker: ChildTracker)
   const clientPort = await freePort();
   const peerPort = await freePort(new Set([clientPort]));
   const url = `http://127.0.0.1:${clientPort}`;
-  const peerUrl = `http://127.0.0.1:${peerPort}`;
   const child = spawn(
     "taskset",
-    [
-      "-c",
-      String(cpu),
-      ETCD,
-      "--name",
-      "bench",
-      "--data-dir",
-      join(dir, "etcd"),
-      "--listen-client-urls",
-      url,
-      "--advertise-client-urls",
-      url,
-      "--listen-peer-urls",
-      peerUrl,
-      "--initial-advertise-peer-urls",
-      peerUrl,
-      "--initial-cluster",
-      `bench=${peerUrl}`,
-      "--log-level",
-      "warn",
-    ],
+    ["-c", String(cpu), ETCD, ...etcdArgs({ name: "bench", dataDir: join(dir, "etcd"), clientPort, peerPort })],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   const server = tracker.track(child, "etcd");
-  const client = new Etcd3({ hosts: url });
-  try {
-    await waitUntil(
-      "etcd to answer",
-      async () => {
-        await client.get("/health-probe").string();
-        return true;
-      },
-      20_000,
-      server,
-    );
-  } finally {
-    client.close();
-  }
+  await waitForEtcd(url, { exitCode: () => child.exitCode, output: server.output });
   return { url, server };
 }
 

@@ -26,21 +26,10 @@ export async function startLocalEtcd(binary: string, options: { clientPort?: num
   let peerPort = await freeLoopbackPort();
   while (peerPort === clientPort) peerPort = await freeLoopbackPort();
   const endpoint = `http://127.0.0.1:${clientPort}`;
-  const peer = `http://127.0.0.1:${peerPort}`;
   let output = "";
   const child: ChildProcess = spawn(
     binary,
-    [
-      "--name=fedns-local",
-      `--data-dir=${dataDir}`,
-      `--listen-client-urls=${endpoint}`,
-      `--advertise-client-urls=${endpoint}`,
-      `--listen-peer-urls=${peer}`,
-      `--initial-advertise-peer-urls=${peer}`,
-      `--initial-cluster=fedns-local=${peer}`,
-      "--log-level=warn",
-      "--logger=zap",
-    ],
+    etcdArgs({ name: "fedns-local", dataDir, clientPort, peerPort }),
     // Its own process group: a Ctrl-C in the terminal reaches `fedns dev`, which stops the DNS server
     // and the controller before etcd, instead of etcd dying under them mid-shutdown.
     { stdio: ["ignore", "pipe", "pipe"], detached: true },
@@ -66,25 +55,63 @@ export async function startLocalEtcd(binary: string, options: { clientPort?: num
     }
     await rm(dataDir, { recursive: true, force: true });
   };
-  const deadline = Date.now() + 20_000;
+  try {
+    await waitForEtcd(endpoint, { exitCode: () => child.exitCode, output: () => output });
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { endpoint, dataDir, stop };
+}
+
+export interface EtcdArgsOptions {
+  name: string;
+  dataDir: string;
+  clientPort: number;
+  peerPort: number;
+  /** Further flags, e.g. `--max-txn-ops=64`. */
+  extra?: string[];
+}
+
+/** The command line of a single-member etcd on loopback (shared by `fedns dev`, the test harness, the benchmarks). */
+export function etcdArgs(options: EtcdArgsOptions): string[] {
+  const client = `http://127.0.0.1:${options.clientPort}`;
+  const peer = `http://127.0.0.1:${options.peerPort}`;
+  return [
+    `--name=${options.name}`,
+    `--data-dir=${options.dataDir}`,
+    `--listen-client-urls=${client}`,
+    `--advertise-client-urls=${client}`,
+    `--listen-peer-urls=${peer}`,
+    `--initial-advertise-peer-urls=${peer}`,
+    `--initial-cluster=${options.name}=${peer}`,
+    "--log-level=warn",
+    "--logger=zap",
+    ...(options.extra ?? []),
+  ];
+}
+
+/** Resolves once etcd's /health says true; fails if the process exits first or after the timeout. */
+export async function waitForEtcd(
+  endpoint: string,
+  process: { exitCode: () => number | null; output: () => string },
+  timeoutMs = 20_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (child.exitCode !== null) {
-      await stop();
-      throw new Error(`etcd exited with code ${child.exitCode}: ${output.trim()}`);
-    }
+    const code = process.exitCode();
+    if (code !== null) throw new Error(`etcd exited with code ${code}: ${process.output().trim()}`);
     try {
       const response = await fetch(`${endpoint}/health`);
-      if (((await response.json()) as { health?: string }).health === "true") break;
+      if (((await response.json()) as { health?: string }).health === "true") return;
     } catch {
       // not listening yet
     }
     if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`etcd did not become healthy within 20 s: ${output.trim()}`);
+      throw new Error(`etcd did not become healthy within ${timeoutMs / 1000} s: ${process.output().trim()}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  return { endpoint, dataDir, stop };
 }
 
 /** A TCP port on 127.0.0.1 the kernel just handed out. */

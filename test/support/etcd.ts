@@ -5,6 +5,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { etcdArgs, waitForEtcd } from "../../src/store/local-etcd.ts";
 import { freePort } from "./ports.ts";
 import { type Started, startProcess } from "./processes.ts";
 
@@ -45,28 +46,13 @@ export async function startEtcd(options: EtcdStartOptions = {}): Promise<EtcdPro
   let peerPort = await freePort();
   while (peerPort === clientPort) peerPort = await freePort();
   const endpoint = `http://127.0.0.1:${clientPort}`;
-  const peerUrl = `http://127.0.0.1:${peerPort}`;
-  const args = [
-    "--name",
-    "fedns-test",
-    "--data-dir",
+  const args = etcdArgs({
+    name: "fedns-test",
     dataDir,
-    "--listen-client-urls",
-    endpoint,
-    "--advertise-client-urls",
-    endpoint,
-    "--listen-peer-urls",
-    peerUrl,
-    "--initial-advertise-peer-urls",
-    peerUrl,
-    "--initial-cluster",
-    `fedns-test=${peerUrl}`,
-    "--log-level",
-    "warn",
-    "--logger",
-    "zap",
-  ];
-  if (options.maxTxnOps !== undefined) args.push("--max-txn-ops", String(options.maxTxnOps));
+    clientPort,
+    peerPort,
+    extra: options.maxTxnOps === undefined ? [] : [`--max-txn-ops=${options.maxTxnOps}`],
+  });
 
   let current: Started | undefined;
   let history = "";
@@ -83,28 +69,11 @@ export async function startEtcd(options: EtcdStartOptions = {}): Promise<EtcdPro
     }
   };
 
-  const waitHealthy = async (): Promise<void> => {
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      if (current?.child.exitCode !== null && current?.child.exitCode !== undefined) {
-        throw new Error(`etcd exited with ${current.child.exitCode}:\n${current.output()}`);
-      }
-      try {
-        const response = await fetch(`${endpoint}/health`);
-        const body = (await response.json()) as { health?: string };
-        if (body.health === "true") return;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > deadline) throw new Error(`etcd did not become healthy:\n${current?.output() ?? ""}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  };
-
   const start = async (): Promise<void> => {
     if (current !== undefined) return;
-    current = startProcess(ETCD_BINARY, args);
-    await waitHealthy();
+    const started = startProcess(ETCD_BINARY, args);
+    current = started;
+    await waitForEtcd(endpoint, { exitCode: () => started.child.exitCode, output: started.output });
   };
 
   const stop = async (): Promise<void> => {
