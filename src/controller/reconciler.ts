@@ -1,6 +1,7 @@
 // The reconcile loop: events only mark services (or everything) dirty; after a short batching
 // delay one reconcile computes the desired records of what is dirty and hands the services whose
 // records changed to the writer. Safe to run any number of times: the writer diffs against etcd.
+import { createHash } from "node:crypto";
 import type { Plan, PlanWarning } from "../federation/state.ts";
 import { type Logger, logger } from "../obs/log.ts";
 import { encodeService, type SkydnsService } from "../records/service.ts";
@@ -181,10 +182,11 @@ export class Reconciler {
       }
       const plan = this.options.plan(only);
       this.report(plan.warnings, full);
-      const work = new Map<string, ReadonlyMap<string, SkydnsService>>();
+      const work = new Map<string, Work>();
       for (const [service, desired] of plan.services) {
         stats.services += 1;
-        if (this.applied.get(service) !== fingerprint(desired)) work.set(service, desired);
+        const print = fingerprint(desired);
+        if (this.applied.get(service) !== print) work.set(service, { desired, print });
       }
       const gone = full ? [...this.applied.keys()] : [...(only ?? [])];
       if (full && this.cleanupPending) gone.push(...(await this.options.writer.ownedUnits()));
@@ -192,7 +194,7 @@ export class Reconciler {
       for (const service of gone) {
         if (plan.services.has(service)) continue;
         absent.add(service);
-        work.set(service, new Map());
+        work.set(service, { desired: new Map(), print: "" });
       }
       await this.write(work, absent, stats);
       if (full && stats.failed === 0 && stats.held === 0) this.cleanupPending = false;
@@ -215,17 +217,13 @@ export class Reconciler {
     return stats;
   }
 
-  private async write(
-    work: Map<string, ReadonlyMap<string, SkydnsService>>,
-    absent: ReadonlySet<string>,
-    stats: ReconcileStats,
-  ): Promise<void> {
+  private async write(work: Map<string, Work>, absent: ReadonlySet<string>, stats: ReconcileStats): Promise<void> {
     const queue = [...work.entries()];
     const worker = async (): Promise<void> => {
       for (;;) {
         const next = queue.shift();
         if (next === undefined || !this.enabled) return;
-        const [service, desired] = next;
+        const [service, { desired, print }] = next;
         try {
           if (await this.holdsBack(service, desired)) {
             // Not recorded as applied: every later reconcile looks at it again.
@@ -235,7 +233,7 @@ export class Reconciler {
           }
           const result = await this.options.writer.writeUnit(service, desired);
           if (absent.has(service)) this.applied.delete(service);
-          else this.applied.set(service, fingerprint(desired));
+          else this.applied.set(service, print);
           if (result.puts + result.deletes > 0) {
             stats.written += 1;
             this.options.metrics?.servicesWritten.inc();
@@ -288,9 +286,15 @@ export class Reconciler {
   }
 }
 
-/** A compact identity of a desired record set (same records, same string). */
+/** A service's desired records and their fingerprint, computed once per reconcile. */
+interface Work {
+  desired: ReadonlyMap<string, SkydnsService>;
+  print: string;
+}
+
+/** A compact identity of a desired record set: a digest, so the map of applied sets stays small. */
 export function fingerprint(records: ReadonlyMap<string, SkydnsService>): string {
-  let out = "";
-  for (const [key, service] of records) out += `${key}\n${encodeService(service)}\n`;
-  return out;
+  const hash = createHash("sha256");
+  for (const [key, service] of records) hash.update(`${key}\n${encodeService(service)}\n`);
+  return hash.digest("base64");
 }
