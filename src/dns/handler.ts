@@ -15,6 +15,12 @@ import type { ZoneSet } from "./zones.ts";
 
 export type Codec = "fast" | "dns2";
 
+/** Where a query came from: RRL, cookies, transfer ACLs and short-name answers depend on it. */
+export interface ClientAddress {
+  address: string;
+  port: number;
+}
+
 export interface HandlerOptions {
   index: RecordIndex;
   zones: ZoneSet;
@@ -45,7 +51,7 @@ export class QueryHandler {
     this.cache = codec === "fast" ? new ResponseCache(options.cacheEntries, options.cacheBytes) : undefined;
   }
 
-  handle(packet: Buffer, transport: Transport): Buffer | undefined {
+  handle(packet: Buffer, transport: Transport, _client?: ClientAddress): Buffer | undefined {
     const started = performance.now();
     try {
       const parsed = parseQuery(packet);

@@ -4,7 +4,7 @@
 // queries already received wait (at most one read's worth plus one frame) until the socket drains.
 import { createServer, type Server, type Socket } from "node:net";
 import { logger } from "../obs/log.ts";
-import type { QueryHandler } from "./handler.ts";
+import type { ClientAddress, QueryHandler } from "./handler.ts";
 import type { DnsMetrics } from "./metrics.ts";
 
 export interface TcpOptions {
@@ -89,6 +89,7 @@ function serveConnection(socket: Socket, handler: QueryHandler, idleTimeoutMs: n
   let offset = 0;
   /** True while replies wait for 'drain': reading is paused and held-back frames stay in `input`. */
   let blocked = false;
+  const client: ClientAddress = { address: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 };
 
   const answerPending = (): void => {
     while (!socket.destroyed) {
@@ -103,7 +104,7 @@ function serveConnection(socket: Socket, handler: QueryHandler, idleTimeoutMs: n
       if (available < 2) break;
       const length = input.readUInt16BE(offset);
       if (available - 2 < length) break;
-      const reply = handler.handle(input.subarray(offset + 2, offset + 2 + length), "tcp");
+      const reply = handler.handle(input.subarray(offset + 2, offset + 2 + length), "tcp", client);
       offset += 2 + length;
       if (reply !== undefined) {
         const framed = Buffer.allocUnsafe(reply.length + 2);

@@ -20,7 +20,7 @@ export async function listenUdp(host: string, port: number, handler: QueryHandle
     lookup: (address, _options, callback) => callback(null, address, family),
   });
   socket.on("message", (packet, remote) => {
-    const reply = handler.handle(packet, "udp");
+    const reply = handler.handle(packet, "udp", remote);
     // Without a callback a failed send surfaces as an "error" event (logged below, rate-limited).
     if (reply !== undefined) socket.send(reply, remote.port, remote.address);
   });
