@@ -254,9 +254,13 @@ const dnsSchema = z
       .object({
         idleTimeoutMs: z.number().int().min(100).default(10_000),
         maxConnections: z.number().int().min(1).default(1000),
+        /** Per source address; keeps one address from taking every slot. */
+        maxConnectionsPerSource: z.number().int().min(1).default(32),
+        /** A started message must complete within this time (Knot's tcp-io-timeout). */
+        messageTimeoutMs: z.number().int().min(10).default(500),
       })
       .strict()
-      .default({ idleTimeoutMs: 10_000, maxConnections: 1000 }),
+      .default({ idleTimeoutMs: 10_000, maxConnections: 1000, maxConnectionsPerSource: 32, messageTimeoutMs: 500 }),
   })
   .strict();
 

@@ -11,6 +11,8 @@ export class DnsMetrics {
   private readonly malformedCount: Counter;
   private readonly truncatedCount: Counter;
   private readonly tcpGauge: Gauge;
+  private readonly tcpRefusedCount: Counter;
+  private readonly tcpTimeoutCount: Counter;
 
   constructor(registry: Registry = new Registry()) {
     const tallies = this.tallies;
@@ -50,6 +52,17 @@ export class DnsMetrics {
       help: "Open DNS-over-TCP connections",
       registers: [registry],
     });
+    this.tcpRefusedCount = new Counter({
+      name: "fedns_dns_tcp_refused_total",
+      help: "TCP connections closed on arrival because a connection cap was reached, by cap (global, source)",
+      labelNames: ["cap"],
+      registers: [registry],
+    });
+    this.tcpTimeoutCount = new Counter({
+      name: "fedns_dns_tcp_message_timeouts_total",
+      help: "TCP connections closed because a started message did not complete within the message deadline",
+      registers: [registry],
+    });
   }
 
   query(qtype: number, rcode: number, transport: TransportName, seconds: number, truncated: boolean): void {
@@ -69,5 +82,13 @@ export class DnsMetrics {
 
   tcpConnectionClosed(): void {
     this.tcpGauge.dec();
+  }
+
+  tcpRefused(cap: "global" | "source"): void {
+    this.tcpRefusedCount.inc({ cap });
+  }
+
+  tcpMessageTimeout(): void {
+    this.tcpTimeoutCount.inc();
   }
 }

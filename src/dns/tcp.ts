@@ -1,18 +1,35 @@
 // DNS over TCP (RFC 7766): 2-byte length framing, several queries per connection answered in
-// order (pipelining), an idle timeout, a cap on connections, and bounded buffering both ways: once
-// replies the client has not read pass a high-water mark we stop answering and stop reading; the
-// queries already received wait (at most one read's worth plus one frame) until the socket drains.
+// order (pipelining), an idle timeout, caps on connections (overall and per source address), a
+// per-message deadline, and bounded buffering both ways: once replies the client has not read pass
+// a high-water mark we stop answering and stop reading; the queries already received wait (at most
+// one read's worth plus one frame) until the socket drains.
+//
+// The deadline (Knot's tcp-io-timeout): once the first byte of a message (its length prefix) has
+// arrived, the whole message must arrive within `messageTimeoutMs`, or the connection is closed. A
+// client trickling a byte at a time cannot hold a connection for longer than that, and the
+// per-source cap keeps one address from taking every slot meanwhile.
 import { createServer, type Server, type Socket } from "node:net";
 import { logger } from "../obs/log.ts";
 import type { ClientAddress, QueryHandler } from "./handler.ts";
 import type { DnsMetrics } from "./metrics.ts";
 
 export interface TcpOptions {
+  /** No byte received (and nothing pending) for this long: the connection is closed. */
   idleTimeoutMs: number;
+  /** Open connections, at most (new ones past the cap are closed at once). */
   maxConnections: number;
+  /** Open connections from one source address, at most. */
+  maxConnectionsPerSource: number;
+  /** A started message (length prefix included) must be complete within this time. */
+  messageTimeoutMs: number;
 }
 
-export const TCP_DEFAULTS: TcpOptions = { idleTimeoutMs: 10_000, maxConnections: 1000 };
+export const TCP_DEFAULTS: TcpOptions = {
+  idleTimeoutMs: 10_000,
+  maxConnections: 1000,
+  maxConnectionsPerSource: 32,
+  messageTimeoutMs: 500,
+};
 
 /** Replies queued for a slow reader before we stop answering (and reading) its queries. */
 export const WRITE_HIGH_WATER = 256 * 1024;
@@ -47,20 +64,31 @@ export async function listenTcp(
 ): Promise<TcpTransport> {
   const log = logger("dns-tcp");
   const sockets = new Set<Socket>();
+  /** Open connections per source address (entries removed at zero, so bounded by the global cap). */
+  const perSource = new Map<string, number>();
   const stats: TcpBufferStats = { maxQueuedReplyBytes: 0, maxPendingQueryBytes: 0 };
   const server: Server = createServer({ noDelay: true }, (socket) => {
-    if (sockets.size >= options.maxConnections) {
-      log.debug({ remote: socket.remoteAddress }, "TCP connection cap reached; closing new connection");
+    const source = socket.remoteAddress ?? "";
+    const fromSource = perSource.get(source) ?? 0;
+    const refused =
+      sockets.size >= options.maxConnections ? "global" : fromSource >= options.maxConnectionsPerSource ? "source" : "";
+    if (refused !== "") {
+      metrics.tcpRefused(refused);
+      log.debug({ remote: source, cap: refused }, "TCP connection cap reached; closing new connection");
       socket.destroy();
       return;
     }
     sockets.add(socket);
+    perSource.set(source, fromSource + 1);
     metrics.tcpConnectionOpened();
     socket.once("close", () => {
       sockets.delete(socket);
+      const left = (perSource.get(source) ?? 1) - 1;
+      if (left > 0) perSource.set(source, left);
+      else perSource.delete(source);
       metrics.tcpConnectionClosed();
     });
-    serveConnection(socket, handler, options.idleTimeoutMs, stats);
+    serveConnection(socket, handler, metrics, options, stats);
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -82,23 +110,46 @@ export async function listenTcp(
   };
 }
 
-function serveConnection(socket: Socket, handler: QueryHandler, idleTimeoutMs: number, stats: TcpBufferStats): void {
+function serveConnection(
+  socket: Socket,
+  handler: QueryHandler,
+  metrics: DnsMetrics,
+  options: TcpOptions,
+  stats: TcpBufferStats,
+): void {
   // Received bytes from `offset` on are not answered yet: complete frames held back while the client
   // is not reading, and/or the start of an unfinished frame.
   let input: Buffer = Buffer.alloc(0);
   let offset = 0;
   /** True while replies wait for 'drain': reading is paused and held-back frames stay in `input`. */
   let blocked = false;
+  /** Frames answered so far (tells a new partial message from the one the deadline already runs for). */
+  let consumed = 0;
   const client: ClientAddress = { address: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 };
+  /** Runs while a message is partly received; restarted for each new message. */
+  let messageTimer: NodeJS.Timeout | undefined;
+  const stopMessageTimer = (): void => {
+    if (messageTimer !== undefined) clearTimeout(messageTimer);
+    messageTimer = undefined;
+  };
+  const startMessageTimer = (): void => {
+    stopMessageTimer();
+    messageTimer = setTimeout(() => {
+      metrics.tcpMessageTimeout();
+      socket.destroy();
+    }, options.messageTimeoutMs);
+  };
 
-  const answerPending = (): void => {
+  /** Answers the complete frames received; true when at least one frame was consumed. */
+  const answerPending = (): boolean => {
+    const consumedBefore = consumed;
     while (!socket.destroyed) {
       if (socket.writableLength > WRITE_HIGH_WATER) {
         // The client is not reading its replies: answer nothing more until the socket drains
         // ('drain' follows, since the write that got us here returned false).
         blocked = true;
         socket.pause();
-        return;
+        return consumed !== consumedBefore;
       }
       const available = input.length - offset;
       if (available < 2) break;
@@ -106,6 +157,7 @@ function serveConnection(socket: Socket, handler: QueryHandler, idleTimeoutMs: n
       if (available - 2 < length) break;
       const reply = handler.handle(input.subarray(offset + 2, offset + 2 + length), "tcp", client);
       offset += 2 + length;
+      consumed++;
       if (reply !== undefined) {
         const framed = Buffer.allocUnsafe(reply.length + 2);
         framed.writeUInt16BE(reply.length, 0);
@@ -121,12 +173,21 @@ function serveConnection(socket: Socket, handler: QueryHandler, idleTimeoutMs: n
       blocked = false;
       socket.resume();
     }
+    return consumed !== consumedBefore;
   };
 
-  socket.setTimeout(idleTimeoutMs, () => socket.destroy());
+  /** After answering: a partly received message keeps (or, when it is a new one, restarts) the deadline. */
+  const answerAndTime = (): void => {
+    const progressed = answerPending();
+    if (blocked || input.length === offset) stopMessageTimer();
+    else if (progressed || messageTimer === undefined) startMessageTimer();
+  };
+
+  socket.setTimeout(options.idleTimeoutMs, () => socket.destroy());
   socket.on("error", () => socket.destroy());
+  socket.once("close", stopMessageTimer);
   socket.on("drain", () => {
-    if (blocked) answerPending();
+    if (blocked) answerAndTime();
   });
   socket.on("data", (chunk: Buffer) => {
     input = input.length === offset ? chunk : Buffer.concat([input.subarray(offset), chunk]);
@@ -137,6 +198,6 @@ function serveConnection(socket: Socket, handler: QueryHandler, idleTimeoutMs: n
       socket.destroy();
       return;
     }
-    if (!blocked) answerPending();
+    if (!blocked) answerAndTime();
   });
 }

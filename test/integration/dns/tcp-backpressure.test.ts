@@ -6,7 +6,13 @@ import { expect } from "chai";
 import { TYPE } from "../../../src/dns/constants.ts";
 import { QueryHandler } from "../../../src/dns/handler.ts";
 import { DnsMetrics } from "../../../src/dns/metrics.ts";
-import { listenTcp, MAX_PENDING_INPUT, type TcpTransport, WRITE_HIGH_WATER } from "../../../src/dns/tcp.ts";
+import {
+  listenTcp,
+  MAX_PENDING_INPUT,
+  TCP_DEFAULTS,
+  type TcpTransport,
+  WRITE_HIGH_WATER,
+} from "../../../src/dns/tcp.ts";
 import { resolveZones, ZoneSet } from "../../../src/dns/zones.ts";
 import { buildQuery, indexWith, replyHeader, TcpDnsClient } from "../../support/dns.ts";
 
@@ -45,7 +51,11 @@ describe("DNS over TCP: bounded buffering for a client that does not read", func
       udpPayloadSize: 1232,
       metrics,
     });
-    transport = await listenTcp("127.0.0.1", 0, handler, metrics, { idleTimeoutMs: 30_000, maxConnections: 10 });
+    transport = await listenTcp("127.0.0.1", 0, handler, metrics, {
+      ...TCP_DEFAULTS,
+      idleTimeoutMs: 30_000,
+      maxConnections: 10,
+    });
   });
 
   after(async () => {
