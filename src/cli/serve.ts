@@ -1,4 +1,5 @@
 // `fedns serve`: the authoritative DNS server over the skydns records in etcd.
+import { hostname } from "node:os";
 import type { Command } from "commander";
 import type { FednsConfig } from "../config/schema.ts";
 import { type DnsServer, startDnsServer } from "../dns/server.ts";
@@ -79,6 +80,7 @@ export async function startServing(config: FednsConfig, backend: KvBackend): Pro
     listen,
     udpPayloadSize: config.dns.udpPayloadSize,
     tcp: config.dns.tcp,
+    nsid: config.dns.nsid ?? hostname(),
     registry,
   }).catch((err: unknown) => {
     const reason = err instanceof Error ? err.message : String(err);

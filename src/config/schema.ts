@@ -261,6 +261,9 @@ const dnsSchema = z
       })
       .strict()
       .default({ idleTimeoutMs: 10_000, maxConnections: 1000, maxConnectionsPerSource: 32, messageTimeoutMs: 500 }),
+    // --- protocol edges (NSID, cookies, response-rate limiting) ---
+    /** RFC 5001 name server identifier, sent when asked; default the host name, "" for none. */
+    nsid: z.string().max(256).optional(),
   })
   .strict();
 

@@ -1,4 +1,4 @@
-// DNS protocol numbers used by the server (RFC 1035, 2782, 3596, 6891, 8482).
+// DNS protocol numbers used by the server (RFC 1035, 2782, 3596, 5001, 6891, 7873, 8482, 8914).
 
 export const TYPE = {
   A: 1,
@@ -28,6 +28,25 @@ export const RCODE = {
   REFUSED: 5,
   /** Extended rcode (12 bits: high 8 in the OPT TTL). */
   BADVERS: 16,
+  /** RFC 7873: a server cookie is required (sent to clients with a client cookie only, when limited). */
+  BADCOOKIE: 23,
+} as const;
+
+/** EDNS option codes (RFC 5001, 7873, 8914). */
+export const EDNS_OPTION = {
+  NSID: 3,
+  COOKIE: 10,
+  EXTENDED_ERROR: 15,
+} as const;
+
+/** RFC 7873 §4.1: the client cookie is 8 bytes. */
+export const CLIENT_COOKIE_SIZE = 8;
+
+/** Extended DNS Error codes we send (RFC 8914 §4). */
+export const EDE = {
+  OTHER: 0,
+  NOT_AUTHORITATIVE: 20,
+  NOT_SUPPORTED: 21,
 } as const;
 
 export const OPCODE_QUERY = 0;

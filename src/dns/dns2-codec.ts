@@ -6,13 +6,14 @@
 //  - SRV targets: dns2 compresses them, RFC 2782 forbids it, so SRV records are written field by field.
 //  - HINFO has no dns2 encoder: its rdata is passed as raw bytes.
 //  - Truncation: dns2 has none; whole RRsets are added while the message fits, as encode.ts does.
+//  - OPT: dns2 encodes no EDNS option but Client Subnet, so the OPT record is written field by field.
 //  - Questions with octets outside letters/digits/-/_/* would not survive dns2's dotted-string
 //    names, so they are copied verbatim.
 // dns2's parser is not used on the serving path at all: it silently drops records it cannot parse
 // (so FORMERR cannot be detected) and reads names bit by bit; query.ts parses every query.
 import { Packet } from "dns2";
 import { TYPE } from "./constants.ts";
-import { clampTtl, type Encoded, headerFlags, optTtl, recordFits } from "./encode.ts";
+import { clampTtl, type Encoded, headerFlags, optionData, optTtl, recordFits } from "./encode.ts";
 import { type DnsResponse, type ReplyTo, type ResourceRecord, rrsets } from "./message.ts";
 
 /** The parts of dns2's BufferWriter this wrapper relies on (not in dns2's type declarations). */
@@ -91,14 +92,14 @@ function build(reply: ReplyTo, response: DnsResponse, sections: Sections, trunca
     writeRecord(writer, record);
   }
   if (response.edns !== undefined) {
-    const opt = {
-      name: "",
-      type: TYPE.OPT,
-      class: response.edns.payloadSize,
-      ttl: optTtl(response.rcode, response.edns.dnssecOk),
-      rdata: [],
-    };
-    Packet.Resource.encode(opt as unknown as ResourceArg, writer as unknown as WriterArg);
+    // Written field by field: dns2 encodes no EDNS option but Client Subnet.
+    const data = optionData(response);
+    writer.write(0, 8);
+    writer.write(TYPE.OPT, 16);
+    writer.write(response.edns.payloadSize, 16);
+    writer.write(optTtl(response.rcode, response.edns.dnssecOk), 32);
+    writer.write(data.length, 16);
+    for (const byte of data) writer.write(byte, 8);
   }
   return writer.toBuffer();
 }

@@ -4,6 +4,7 @@
 import ipaddr from "ipaddr.js";
 import { logger } from "../obs/log.ts";
 import { OPT_RECORD_SIZE, TYPE } from "./constants.ts";
+import { extendedErrorOption } from "./edns.ts";
 import { type DnsResponse, type Rdata, type ReplyTo, type ResourceRecord, rrsets } from "./message.ts";
 import { QNAME_OFFSET } from "./query.ts";
 
@@ -80,7 +81,8 @@ export function encodeResponse(reply: ReplyTo, response: DnsResponse, limit: num
     writer.bytes(reply.questionWire);
     if (reply.questionPlain) rememberQuestionSuffixes(writer, reply.questionLabels);
   }
-  const reserve = response.edns === undefined ? 0 : OPT_RECORD_SIZE;
+  const optData = optionData(response);
+  const reserve = response.edns === undefined ? 0 : OPT_RECORD_SIZE + optData.length;
   const counts = [0, 0, 0];
   let truncated = false;
   const sections = [response.answer, response.authority];
@@ -115,7 +117,8 @@ export function encodeResponse(reply: ReplyTo, response: DnsResponse, limit: num
     writer.u16(TYPE.OPT);
     writer.u16(response.edns.payloadSize);
     writer.u32(optTtl(response.rcode, response.edns.dnssecOk));
-    writer.u16(0);
+    writer.u16(optData.length);
+    writer.bytes(optData);
     counts[2]!++;
   }
   const end = writer.pos;
@@ -141,6 +144,14 @@ export function headerFlags(reply: ReplyTo, response: DnsResponse, truncated: bo
     (reply.recursionDesired ? 0x01 : 0)
   );
 }
+
+/** The OPT rdata a response itself carries (its Extended DNS Error); per-query options come later (edns.ts). */
+export function optionData(response: DnsResponse): Buffer {
+  if (response.edns === undefined || response.extendedError === undefined) return NO_OPTIONS;
+  return extendedErrorOption(response.extendedError);
+}
+
+const NO_OPTIONS = Buffer.alloc(0);
 
 /** OPT TTL: extended rcode (high 8 bits of 12), version 0, DO echoed (RFC 3225). */
 export function optTtl(rcode: number, dnssecOk: boolean): number {

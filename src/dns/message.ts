@@ -38,6 +38,8 @@ export interface DnsResponse {
   additional: ResourceRecord[];
   /** Present when the reply carries an OPT record. */
   edns: { payloadSize: number; dnssecOk: boolean } | undefined;
+  /** RFC 8914 Extended DNS Error, sent in the OPT record when the query had EDNS. */
+  extendedError?: { code: number; text: string };
 }
 
 /** Header fields and question taken from the query. */

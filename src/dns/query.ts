@@ -2,9 +2,17 @@
 // packet before it is read. The common shape (one question, optional OPT) allocates nothing but
 // the result object; names are turned into strings only when an answer must be computed.
 
-import { OPCODE_QUERY, TYPE } from "./constants.ts";
+import { CLIENT_COOKIE_SIZE, EDNS_OPTION, OPCODE_QUERY, TYPE } from "./constants.ts";
 
-export interface Edns {
+/** The EDNS options of a query that change the reply. */
+export interface EdnsOptions {
+  /** The query asked for our NSID (RFC 5001). */
+  nsid?: boolean;
+  /** RFC 7873 cookies (views into the packet); "malformed" for a COOKIE option of a bad length. */
+  cookie?: { client: Buffer; server: Buffer | undefined } | "malformed";
+}
+
+export interface Edns extends EdnsOptions {
   /** Requestor's UDP payload size as sent (may be below 512). */
   payloadSize: number;
   version: number;
@@ -37,6 +45,8 @@ export interface Rejected {
   checkingDisabled: boolean;
   /** The question, when it parsed, so the reply can echo it. */
   question: { qnameEnd: number; qtype: number; qclass: number } | undefined;
+  /** The query's OPT, when it had a valid one: the reply then carries OPT too (RFC 6891 §7). */
+  edns: Edns | undefined;
 }
 
 export type ParseResult = { ok: true; query: Query } | { ok: false; rejected: Rejected };
@@ -60,15 +70,6 @@ export function parseQuery(packet: Buffer): ParseResult {
   const ancount = packet.readUInt16BE(6);
   const nscount = packet.readUInt16BE(8);
   const arcount = packet.readUInt16BE(10);
-  const reject = (
-    action: "formerr" | "notimp",
-    reason: string,
-    question?: Rejected["question"],
-  ): { ok: false; rejected: Rejected } => ({
-    ok: false,
-    rejected: { action, reason, id, opcode, recursionDesired, checkingDisabled, question },
-  });
-
   let question: Rejected["question"];
   if (qdcount >= 1) {
     const qnameEnd = skipQuestionName(packet, QNAME_OFFSET);
@@ -76,37 +77,28 @@ export function parseQuery(packet: Buffer): ParseResult {
       question = { qnameEnd, qtype: packet.readUInt16BE(qnameEnd), qclass: packet.readUInt16BE(qnameEnd + 2) };
     }
   }
+  // Walk to the additional section even for packets we reject, so that their reply can carry
+  // an OPT when the query had a valid one (RFC 6891 §7).
+  const records = readRecords(packet, qdcount, ancount, nscount, arcount);
+  const edns = records.problem === undefined ? records.edns : undefined;
+  const reject = (
+    action: "formerr" | "notimp",
+    reason: string,
+    echo?: Rejected["question"],
+    withEdns: Edns | undefined = edns,
+  ): { ok: false; rejected: Rejected } => ({
+    ok: false,
+    rejected: { action, reason, id, opcode, recursionDesired, checkingDisabled, question: echo, edns: withEdns },
+  });
   if (opcode !== OPCODE_QUERY) return reject("notimp", `opcode ${opcode} not implemented`, question);
   if (qdcount !== 1) return reject("formerr", `${qdcount} questions`);
   if (question === undefined) return reject("formerr", "malformed question");
   if ((ancount + nscount + arcount) * MIN_RR_SIZE > packet.length - question.qnameEnd - 4) {
     return reject("formerr", "record counts exceed the packet", question);
   }
-  let offset = question.qnameEnd + 4;
-  for (let i = 0; i < ancount + nscount; i++) {
-    offset = skipRecord(packet, offset);
-    if (offset < 0) return reject("formerr", "malformed answer/authority record", question);
-  }
-  let edns: Edns | undefined;
-  for (let i = 0; i < arcount; i++) {
-    const nameEnd = skipName(packet, offset);
-    if (nameEnd < 0 || nameEnd + 10 > packet.length) return reject("formerr", "malformed additional record", question);
-    const type = packet.readUInt16BE(nameEnd);
-    const rdlength = packet.readUInt16BE(nameEnd + 8);
-    const end = nameEnd + 10 + rdlength;
-    if (end > packet.length) return reject("formerr", "record data runs past the packet", question);
-    if (type === TYPE.OPT) {
-      if (edns !== undefined) return reject("formerr", "more than one OPT record", question);
-      if (nameEnd - offset !== 1) return reject("formerr", "OPT owner is not the root", question);
-      if (!optionsWellFormed(packet, nameEnd + 10, end)) return reject("formerr", "malformed EDNS options", question);
-      edns = {
-        payloadSize: packet.readUInt16BE(nameEnd + 2),
-        version: packet[nameEnd + 5]!,
-        dnssecOk: (packet[nameEnd + 6]! & 0x80) !== 0,
-      };
-    }
-    offset = end;
-  }
+  if (records.problem !== undefined) return reject("formerr", records.problem, question);
+  // RFC 7873 §5.2.2: a COOKIE option of a bad length is FORMERR (the reply still carries OPT).
+  if (edns?.cookie === "malformed") return reject("formerr", "malformed COOKIE option", question, edns);
   return {
     ok: true,
     query: {
@@ -123,6 +115,50 @@ export function parseQuery(packet: Buffer): ParseResult {
   };
 }
 
+/** The OPT record of the additional section, or the first reason the record sections do not parse. */
+function readRecords(
+  packet: Buffer,
+  qdcount: number,
+  ancount: number,
+  nscount: number,
+  arcount: number,
+): { edns: Edns | undefined; problem: string | undefined } {
+  const fail = (problem: string) => ({ edns: undefined, problem });
+  let offset = QNAME_OFFSET;
+  for (let i = 0; i < qdcount; i++) {
+    const nameEnd = skipName(packet, offset);
+    if (nameEnd < 0 || nameEnd + 4 > packet.length) return fail("malformed question");
+    offset = nameEnd + 4;
+  }
+  for (let i = 0; i < ancount + nscount; i++) {
+    offset = skipRecord(packet, offset);
+    if (offset < 0) return fail("malformed answer/authority record");
+  }
+  let edns: Edns | undefined;
+  for (let i = 0; i < arcount; i++) {
+    const nameEnd = skipName(packet, offset);
+    if (nameEnd < 0 || nameEnd + 10 > packet.length) return fail("malformed additional record");
+    const type = packet.readUInt16BE(nameEnd);
+    const rdlength = packet.readUInt16BE(nameEnd + 8);
+    const end = nameEnd + 10 + rdlength;
+    if (end > packet.length) return fail("record data runs past the packet");
+    if (type === TYPE.OPT) {
+      if (edns !== undefined) return fail("more than one OPT record");
+      if (nameEnd - offset !== 1) return fail("OPT owner is not the root");
+      const options = readOptions(packet, nameEnd + 10, end);
+      if (options === undefined) return fail("malformed EDNS options");
+      edns = {
+        payloadSize: packet.readUInt16BE(nameEnd + 2),
+        version: packet[nameEnd + 5]!,
+        dnssecOk: (packet[nameEnd + 6]! & 0x80) !== 0,
+        ...options,
+      };
+    }
+    offset = end;
+  }
+  return { edns, problem: undefined };
+}
+
 function drop(reason: string): ParseResult {
   return {
     ok: false,
@@ -134,6 +170,7 @@ function drop(reason: string): ParseResult {
       recursionDesired: false,
       checkingDisabled: false,
       question: undefined,
+      edns: undefined,
     },
   };
 }
@@ -169,20 +206,39 @@ function skipName(packet: Buffer, start: number): number {
   return -1;
 }
 
-function skipRecord(packet: Buffer, start: number): number {
+/** End offset of the record starting at `start` (names may use backward pointers), or -1. */
+export function skipRecord(packet: Buffer, start: number): number {
   const nameEnd = skipName(packet, start);
   if (nameEnd < 0 || nameEnd + 10 > packet.length) return -1;
   const end = nameEnd + 10 + packet.readUInt16BE(nameEnd + 8);
   return end > packet.length ? -1 : end;
 }
 
-function optionsWellFormed(packet: Buffer, start: number, end: number): boolean {
+/** The options we act on (NSID, COOKIE), or undefined when the option list is not well formed. */
+function readOptions(packet: Buffer, start: number, end: number): EdnsOptions | undefined {
+  const found: EdnsOptions = {};
   let offset = start;
   while (offset < end) {
-    if (offset + 4 > end) return false;
-    offset += 4 + packet.readUInt16BE(offset + 2);
+    if (offset + 4 > end) return undefined;
+    const code = packet.readUInt16BE(offset);
+    const length = packet.readUInt16BE(offset + 2);
+    const data = offset + 4;
+    offset = data + length;
+    if (offset > end) return undefined;
+    if (code === EDNS_OPTION.NSID) found.nsid = true;
+    else if (code === EDNS_OPTION.COOKIE && found.cookie === undefined) found.cookie = readCookie(packet, data, length);
   }
-  return offset === end;
+  return found;
+}
+
+/** RFC 7873 §4: an 8-byte client cookie, optionally followed by an 8 to 32-byte server cookie. */
+function readCookie(packet: Buffer, data: number, length: number): EdnsOptions["cookie"] {
+  if (length === CLIENT_COOKIE_SIZE) return { client: packet.subarray(data, data + length), server: undefined };
+  if (length < CLIENT_COOKIE_SIZE + 8 || length > CLIENT_COOKIE_SIZE + 32) return "malformed";
+  return {
+    client: packet.subarray(data, data + CLIENT_COOKIE_SIZE),
+    server: packet.subarray(data + CLIENT_COOKIE_SIZE, data + length),
+  };
 }
 
 /** The question name's labels as sent (latin1, one char per octet). */

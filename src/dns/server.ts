@@ -35,6 +35,8 @@ export interface DnsServerOptions {
   cacheEntries?: number;
   /** Total size of the cached responses, at most (default 64 MiB; TCP replies reach 64 KiB each). */
   cacheBytes?: number;
+  /** RFC 5001 NSID sent to queries that ask (default: none; `fedns serve` defaults to the host name). */
+  nsid?: string;
 }
 
 export interface DnsServer {
@@ -57,6 +59,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     codec: options.codec,
     cacheEntries: options.cacheEntries,
     cacheBytes: options.cacheBytes,
+    nsid: options.nsid,
   });
   const tcpOptions: TcpOptions = { ...TCP_DEFAULTS, ...definedOnly(options.tcp ?? {}) };
   const { host } = options.listen;
