@@ -1,7 +1,12 @@
 // `fedns serve`: the authoritative DNS server over the skydns records in etcd.
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import type { Command } from "commander";
-import type { FednsConfig } from "../config/schema.ts";
+import { ConfigError } from "../config/load.ts";
+import type { DnsConfig, FednsConfig } from "../config/schema.ts";
+import { parseNetwork } from "../dns/client-address.ts";
+import { parseCookieSecret, SECRET_SIZE } from "../dns/cookies.ts";
 import { type DnsServer, startDnsServer } from "../dns/server.ts";
 import { formatHostPort, parseHostPort, startOpsServer } from "../obs/http.ts";
 import { logger } from "../obs/log.ts";
@@ -81,6 +86,8 @@ export async function startServing(config: FednsConfig, backend: KvBackend): Pro
     udpPayloadSize: config.dns.udpPayloadSize,
     tcp: config.dns.tcp,
     nsid: config.dns.nsid ?? hostname(),
+    cookieSecret: cookieSecretFromConfig(config.dns.cookies, log),
+    rrl: config.dns.rrl.enabled ? { ...config.dns.rrl, exempt: config.dns.rrl.exempt.map(parseNetwork) } : undefined,
     registry,
   }).catch((err: unknown) => {
     const reason = err instanceof Error ? err.message : String(err);
@@ -120,6 +127,32 @@ export async function startServing(config: FednsConfig, backend: KvBackend): Pro
       log.info("fedns serve stopped");
     },
   };
+}
+
+/**
+ * The cookie secret from `dns.cookies` (inline or from a file; never logged), or a random one for this
+ * process when none is configured: then replicas disagree and a client moving between them is sent a
+ * new server cookie each time (still answered, but not exempt from rate limiting).
+ */
+function cookieSecretFromConfig(cookies: DnsConfig["cookies"], log: ReturnType<typeof logger>): Buffer {
+  let text = cookies.secret;
+  if (cookies.secretFile !== undefined) {
+    try {
+      text = readFileSync(cookies.secretFile, "utf8");
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? "read error";
+      throw new ConfigError(`dns.cookies.secretFile: the file cannot be read (${code})`);
+    }
+  }
+  if (text === undefined) {
+    log.warn(
+      "dns.cookies.secret not set: using a random cookie secret for this process; replicas will not recognise each other's cookies",
+    );
+    return randomBytes(SECRET_SIZE);
+  }
+  const secret = parseCookieSecret(text);
+  if (secret === undefined) throw new ConfigError("dns.cookies.secretFile: must hold 32 hex digits (16 bytes)");
+  return secret;
 }
 
 /** Runs each cleanup step in turn, logging (not throwing) a failure so the remaining steps still run. */

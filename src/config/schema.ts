@@ -1,5 +1,6 @@
 // The fedns YAML config: one schema for every subcommand, validated at start.
 // Defaults live here so that `fedns dev`, the docs in config/ and the code agree.
+import { isIP } from "node:net";
 import { z } from "zod";
 import { nameProblem, normalizeName } from "../records/name.ts";
 
@@ -243,6 +244,42 @@ const soaSchema = z
   })
   .strict();
 
+// --- protocol edges: DNS cookies and response-rate limiting (src/dns/cookies.ts, rrl.ts) ---
+/** Never echoed in messages: a secret. */
+const cookieSecret = z.string().regex(/^[0-9a-fA-F]{32}$/, "must be 32 hex digits (16 bytes)");
+
+const cookiesSchema = z
+  .object({
+    /** RFC 9018 server secret shared by all replicas; or secretFile. Absent: one per process (with a warning). */
+    secret: cookieSecret.optional(),
+    secretFile: z.string().min(1).optional(),
+  })
+  .strict()
+  .refine((cookies) => cookies.secret === undefined || cookies.secretFile === undefined, "give secret or secretFile");
+
+const network = z.string().refine((text) => {
+  const [address, prefix, ...rest] = text.split("/");
+  if (address === undefined || rest.length > 0 || !isIP(address)) return false;
+  const max = isIP(address) === 4 ? 32 : 128;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= max);
+}, "must be an IP address or network like 10.0.0.0/8");
+
+const rrlSchema = z
+  .object({
+    /** Off by default; turn on whenever more than the member clusters' forwarders can reach the server. */
+    enabled: z.boolean().default(false),
+    responsesPerSecond: z.number().int().min(1).max(100_000).default(20),
+    /** Every slip-th limited reply is sent truncated (TC) so real clients retry over TCP; 0 drops all. */
+    slip: z.number().int().min(0).max(100).default(2),
+    ipv4PrefixLength: z.number().int().min(8).max(32).default(24),
+    ipv6PrefixLength: z.number().int().min(16).max(128).default(56),
+    /** Buckets in the fixed-size table. */
+    tableSize: z.number().int().min(1024).max(16_777_216).default(65_536),
+    /** Sources never limited, e.g. the member clusters' CoreDNS forwarders. */
+    exempt: z.array(network).default([]),
+  })
+  .strict();
+
 const dnsSchema = z
   .object({
     listen: hostPort.default("127.0.0.1:5353"),
@@ -264,6 +301,8 @@ const dnsSchema = z
     // --- protocol edges (NSID, cookies, response-rate limiting) ---
     /** RFC 5001 name server identifier, sent when asked; default the host name, "" for none. */
     nsid: z.string().max(256).optional(),
+    cookies: cookiesSchema.default({}),
+    rrl: rrlSchema.default(rrlSchema.parse({})),
   })
   .strict();
 

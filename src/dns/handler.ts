@@ -1,17 +1,22 @@
 // One packet in, at most one packet out: parse, serve from the response cache or compute with
-// answer() and encode, count. Never throws; anything unexpected is logged, counted and dropped.
+// answer() and encode, rate-limit (UDP, RRL), add the per-query EDNS options (NSID, COOKIE), count.
+// Never throws; anything unexpected is logged, counted and answered SERVFAIL (or dropped when the
+// packet did not even parse).
 import { performance } from "node:perf_hooks";
 import { logger } from "../obs/log.ts";
 import type { RecordIndex } from "../records/index.ts";
 import { type AnswerContext, answer, type Transport } from "./answer.ts";
-import { patchCached, questionKey, ResponseCache } from "./cache.ts";
+import { type CachedResponse, patchCached, questionKey, ResponseCache } from "./cache.ts";
+import { addressBytes } from "./client-address.ts";
 import { CLASSIC_UDP_LIMIT, EDE, EDNS_OPTION, RCODE, TCP_LIMIT } from "./constants.ts";
+import type { CookieStatus, ServerCookies } from "./cookies.ts";
 import { encodeWithDns2 } from "./dns2-codec.ts";
 import { appendOptions, option } from "./edns.ts";
 import { type Encoded, encodeResponse } from "./encode.ts";
 import type { DnsResponse, ReplyTo } from "./message.ts";
 import type { DnsMetrics } from "./metrics.ts";
 import {
+  asciiLower,
   type Edns,
   lookupNameOf,
   parseQuery,
@@ -20,6 +25,7 @@ import {
   questionLabels,
   type Rejected,
 } from "./query.ts";
+import { RESPONSE_CLASS, type ResponseClass, type ResponseRateLimiter } from "./rrl.ts";
 import type { ZoneSet } from "./zones.ts";
 
 export type Codec = "fast" | "dns2";
@@ -42,11 +48,24 @@ export interface HandlerOptions {
   cacheBytes?: number;
   /** RFC 5001 name server identifier, sent to queries that ask for it; empty or absent: none. */
   nsid?: string;
+  /** DNS cookies (RFC 7873/9018); absent: COOKIE options are ignored. */
+  cookies?: ServerCookies;
+  /** Response-rate limiting of UDP replies; absent: off. */
+  rrl?: ResponseRateLimiter;
 }
 
 /** RFC 8914 code for REFUSED when the part that refused gave none: the name is not in our zones. */
 const REFUSED_ERROR = { code: EDE.NOT_AUTHORITATIVE, text: "" };
 const INTERNAL_ERROR = { code: EDE.OTHER, text: "internal error" };
+
+/** What a query's EDNS options add to its reply. */
+interface PerQuery {
+  /** NSID and COOKIE options, appended to the reply's OPT record. */
+  options: Buffer;
+  cookie: CookieStatus | undefined;
+  /** The source address as bytes, once computed. */
+  address: Uint8Array;
+}
 
 export class QueryHandler {
   private readonly context: AnswerContext;
@@ -56,6 +75,8 @@ export class QueryHandler {
   private readonly log = logger("dns");
   /** The NSID option as sent, or undefined when none is configured. */
   private readonly nsidOption: Buffer | undefined;
+  private readonly cookies: ServerCookies | undefined;
+  private readonly rrl: ResponseRateLimiter | undefined;
   private lastErrorLog = 0;
   /** Packets that made answering throw (a bug, not bad input: bad input is rejected without throwing). */
   internalErrors = 0;
@@ -68,16 +89,18 @@ export class QueryHandler {
     this.cache = codec === "fast" ? new ResponseCache(options.cacheEntries, options.cacheBytes) : undefined;
     const nsid = Buffer.from(options.nsid ?? "", "utf8");
     this.nsidOption = nsid.length === 0 ? undefined : option(EDNS_OPTION.NSID, nsid);
+    this.cookies = options.cookies;
+    this.rrl = options.rrl;
   }
 
-  handle(packet: Buffer, transport: Transport, _client?: ClientAddress): Buffer | undefined {
+  handle(packet: Buffer, transport: Transport, client?: ClientAddress): Buffer | undefined {
     const started = performance.now();
     let query: Query | undefined;
     try {
       const parsed = parseQuery(packet);
-      if (!parsed.ok) return this.reject(packet, parsed.rejected, transport, started);
+      if (!parsed.ok) return this.reject(packet, parsed.rejected, transport, client, started);
       query = parsed.query;
-      return this.respond(query, transport, started);
+      return this.respond(query, transport, client, started);
     } catch (err) {
       this.internalErrors++;
       this.metrics.malformed();
@@ -86,14 +109,30 @@ export class QueryHandler {
         this.lastErrorLog = now;
         this.log.error({ err, length: packet.length }, "failed to answer a packet; SERVFAIL");
       }
-      return query === undefined ? undefined : this.servfail(query, transport, started);
+      return query === undefined ? undefined : this.servfail(query, transport, client, started);
     }
   }
 
-  private respond(query: Query, transport: Transport, started: number): Buffer {
-    const options = this.perQueryOptions(query.edns);
+  private respond(
+    query: Query,
+    transport: Transport,
+    client: ClientAddress | undefined,
+    started: number,
+  ): Buffer | undefined {
+    const perQuery = this.perQuery(query.edns, client);
     // Room for the options appended after encoding (edns.ts): the reply stays within the limit.
-    const limit = sizeLimit(query, transport, this.context.udpPayloadSize) - options.length;
+    const limit = sizeLimit(query, transport, this.context.udpPayloadSize) - perQuery.options.length;
+    const reply = this.answerOrCached(query, transport, limit);
+    if (transport === "udp" && this.rrl !== undefined && perQuery.cookie !== "valid") {
+      const limited = this.rateLimit(this.rrl, query, reply.bytes, perQuery, transport, started);
+      if (limited !== "pass") return limited;
+    }
+    this.metrics.query(query.qtype, reply.rcode, transport, (performance.now() - started) / 1000, reply.truncated);
+    return appendOptions(reply.bytes, perQuery.options);
+  }
+
+  /** The reply without per-query options, from the response cache or answered and encoded (then cached). */
+  private answerOrCached(query: Query, transport: Transport, limit: number): CachedResponse {
     const generation = this.context.index.generation;
     const cacheable = this.cache !== undefined && (query.edns === undefined || query.edns.version === 0);
     let key = "";
@@ -102,11 +141,7 @@ export class QueryHandler {
       key = questionKey(query.packet, QNAME_OFFSET, query.qnameEnd);
       variant = cacheVariant(query, limit, transport);
       const hit = this.cache?.get(variant, key, generation);
-      if (hit !== undefined) {
-        const bytes = appendOptions(patchCached(hit.bytes, query.packet, query.qnameEnd), options);
-        this.metrics.query(query.qtype, hit.rcode, transport, (performance.now() - started) / 1000, hit.truncated);
-        return bytes;
-      }
+      if (hit !== undefined) return { ...hit, bytes: patchCached(hit.bytes, query.packet, query.qnameEnd) };
     }
     const labels = questionLabels(query.packet, query.qnameEnd);
     const response = answer(
@@ -115,24 +150,68 @@ export class QueryHandler {
     );
     if (response.rcode === RCODE.REFUSED) response.extendedError ??= REFUSED_ERROR;
     const encoded = this.encode(replyTo(query, labels), response, limit);
-    if (cacheable) {
-      this.cache?.set(variant, key, generation, {
-        bytes: encoded.bytes,
-        rcode: response.rcode,
-        truncated: encoded.truncated,
-      });
+    const result = { bytes: encoded.bytes, rcode: response.rcode, truncated: encoded.truncated };
+    if (cacheable) this.cache?.set(variant, key, generation, result);
+    return result;
+  }
+
+  /**
+   * RRL for a UDP reply from a source without a valid cookie: "pass", or what to send instead
+   * (undefined: nothing). A slipped reply is a truncated empty one, or BADCOOKIE with a fresh server
+   * cookie when the client sent a cookie (RFC 7873 §5.2.3: it then retries with the right one and is
+   * exempt).
+   */
+  private rateLimit(
+    rrl: ResponseRateLimiter,
+    query: Query,
+    bytes: Buffer,
+    perQuery: PerQuery,
+    transport: Transport,
+    started: number,
+  ): "pass" | Buffer | undefined {
+    if (rrl.exempt(perQuery.address)) return "pass";
+    const responseClass = classifyReply(bytes);
+    const decision = rrl.decide(perQuery.address, responseClass, this.rrlName(query, responseClass));
+    if (decision === "pass") return "pass";
+    const badCookie = perQuery.cookie !== undefined;
+    this.metrics.rateLimited(decision === "drop" ? "dropped" : badCookie ? "badcookie" : "slipped");
+    if (decision === "drop") return undefined;
+    const reply = replyTo(query, questionLabels(query.packet, query.qnameEnd));
+    const rcode = badCookie ? RCODE.BADCOOKIE : RCODE.NOERROR;
+    return this.bare(reply, rcode, query.edns, undefined, perQuery.options, transport, started, !badCookie);
+  }
+
+  /** The name a bucket counts: the question for answers, the zone for negative answers, none for errors. */
+  private rrlName(query: Query, responseClass: ResponseClass): string {
+    if (responseClass === RESPONSE_CLASS.ERROR) return "";
+    const labels = questionLabels(query.packet, query.qnameEnd);
+    const name = asciiLower(labels.join("."));
+    if (responseClass === RESPONSE_CLASS.ANSWER) return imputedWildcardName(labels, name);
+    return this.context.zones.find(name)?.name ?? "";
+  }
+
+  /** NSID (when asked and configured) and COOKIE (when sent and cookies are on) for this query's reply. */
+  private perQuery(edns: Edns | undefined, client: ClientAddress | undefined): PerQuery {
+    const address = client === undefined ? NO_ADDRESS : addressBytes(client.address);
+    if (edns === undefined) return { options: NO_OPTIONS, cookie: undefined, address };
+    const nsid = edns.nsid === true ? this.nsidOption : undefined;
+    const sent = edns.cookie;
+    if (sent === undefined || sent === "malformed" || this.cookies === undefined) {
+      return { options: nsid ?? NO_OPTIONS, cookie: undefined, address };
     }
-    this.metrics.query(query.qtype, response.rcode, transport, (performance.now() - started) / 1000, encoded.truncated);
-    return appendOptions(encoded.bytes, options);
+    const check = this.cookies.check(sent.client, sent.server, address);
+    this.metrics.cookie(check.status);
+    const cookie = option(EDNS_OPTION.COOKIE, check.reply);
+    return { options: nsid === undefined ? cookie : Buffer.concat([nsid, cookie]), cookie: check.status, address };
   }
 
-  /** The options this query gets in its reply besides the response's own: NSID when asked. */
-  private perQueryOptions(edns: Edns | undefined): Buffer {
-    if (edns?.nsid === true && this.nsidOption !== undefined) return this.nsidOption;
-    return NO_OPTIONS;
-  }
-
-  private reject(packet: Buffer, rejected: Rejected, transport: Transport, started: number): Buffer | undefined {
+  private reject(
+    packet: Buffer,
+    rejected: Rejected,
+    transport: Transport,
+    client: ClientAddress | undefined,
+    started: number,
+  ): Buffer | undefined {
     this.metrics.malformed();
     this.log.debug({ reason: rejected.reason, length: packet.length, transport }, "bad query");
     if (rejected.action === "drop") return undefined;
@@ -151,27 +230,39 @@ export class QueryHandler {
       qclass: question?.qclass ?? 0,
     };
     const rcode = rejected.action === "notimp" ? RCODE.NOTIMP : RCODE.FORMERR;
-    return this.bare(reply, rcode, rejected.edns, undefined, transport, started);
+    const options = this.perQuery(rejected.edns, client).options;
+    return this.bare(reply, rcode, rejected.edns, undefined, options, transport, started);
   }
 
   /** SERVFAIL for a query whose answering failed, with an Extended DNS Error saying so. */
-  private servfail(query: Query, transport: Transport, started: number): Buffer | undefined {
+  private servfail(
+    query: Query,
+    transport: Transport,
+    client: ClientAddress | undefined,
+    started: number,
+  ): Buffer | undefined {
     try {
       const reply = replyTo(query, questionLabels(query.packet, query.qnameEnd));
-      return this.bare(reply, RCODE.SERVFAIL, query.edns, INTERNAL_ERROR, transport, started);
+      const options = this.perQuery(query.edns, client).options;
+      return this.bare(reply, RCODE.SERVFAIL, query.edns, INTERNAL_ERROR, options, transport, started);
     } catch {
       return undefined;
     }
   }
 
-  /** A reply without records: the question echoed when it parsed, OPT when the query had a valid one. */
+  /**
+   * A reply without records: the question echoed when it parsed, OPT (with `options`) when the
+   * query had a valid one; TC set when `truncated` (an RRL slip).
+   */
   private bare(
     reply: ReplyTo,
     rcode: number,
     edns: Edns | undefined,
     extendedError: DnsResponse["extendedError"],
+    options: Buffer,
     transport: Transport,
     started: number,
+    truncated = false,
   ): Buffer {
     const response: DnsResponse = {
       rcode,
@@ -183,15 +274,37 @@ export class QueryHandler {
       edns: edns === undefined ? undefined : { payloadSize: this.context.udpPayloadSize, dnssecOk: edns.dnssecOk },
       extendedError,
     };
-    const options = this.perQueryOptions(edns);
     const limit = (transport === "tcp" ? TCP_LIMIT : CLASSIC_UDP_LIMIT) - options.length;
-    const encoded = this.encode(reply, response, limit);
-    this.metrics.query(reply.qtype, rcode, transport, (performance.now() - started) / 1000, false);
-    return appendOptions(encoded.bytes, options);
+    const bytes = appendOptions(this.encode(reply, response, limit).bytes, options);
+    if (truncated) bytes[2] = bytes[2]! | TC_BIT;
+    this.metrics.query(reply.qtype, rcode, transport, (performance.now() - started) / 1000, truncated);
+    return bytes;
   }
 }
 
 const NO_OPTIONS = Buffer.alloc(0);
+const NO_ADDRESS = new Uint8Array(0);
+const TC_BIT = 0x02;
+
+/** The RRL class of an encoded reply, from its header: rcode and answer count. */
+export function classifyReply(bytes: Buffer): ResponseClass {
+  const rcode = bytes[3]! & 0x0f;
+  if (rcode === RCODE.NXDOMAIN) return RESPONSE_CLASS.NXDOMAIN;
+  if (rcode !== RCODE.NOERROR) return RESPONSE_CLASS.ERROR;
+  return bytes.readUInt16BE(6) > 0 ? RESPONSE_CLASS.ANSWER : RESPONSE_CLASS.NODATA;
+}
+
+/**
+ * Questions with `*`/`any` labels (CoreDNS wildcards) count against the name from the leftmost
+ * wildcard label on, so rotating the labels in front of it does not make a fresh bucket each time.
+ */
+function imputedWildcardName(labels: readonly string[], name: string): string {
+  for (let i = labels.length - 1; i >= 0; i--) {
+    const label = asciiLower(labels[i]!);
+    if (label === "*" || label === "any") return asciiLower(labels.slice(i).join("."));
+  }
+  return name;
+}
 
 /** Header fields and question of the reply to a parsed query. */
 function replyTo(query: Query, labels: readonly string[]): ReplyTo {

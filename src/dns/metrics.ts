@@ -13,6 +13,8 @@ export class DnsMetrics {
   private readonly tcpGauge: Gauge;
   private readonly tcpRefusedCount: Counter;
   private readonly tcpTimeoutCount: Counter;
+  private readonly rrlCount: Counter;
+  private readonly cookieCount: Counter;
 
   constructor(registry: Registry = new Registry()) {
     const tallies = this.tallies;
@@ -63,6 +65,18 @@ export class DnsMetrics {
       help: "TCP connections closed because a started message did not complete within the message deadline",
       registers: [registry],
     });
+    this.rrlCount = new Counter({
+      name: "fedns_dns_rrl_limited_total",
+      help: "UDP replies held back by response-rate limiting, by what was sent instead (dropped, slipped, badcookie)",
+      labelNames: ["action"],
+      registers: [registry],
+    });
+    this.cookieCount = new Counter({
+      name: "fedns_dns_cookies_total",
+      help: "Queries with a DNS cookie, by server cookie status (valid, invalid, new: client cookie only)",
+      labelNames: ["status"],
+      registers: [registry],
+    });
   }
 
   query(qtype: number, rcode: number, transport: TransportName, seconds: number, truncated: boolean): void {
@@ -86,6 +100,14 @@ export class DnsMetrics {
 
   tcpRefused(cap: "global" | "source"): void {
     this.tcpRefusedCount.inc({ cap });
+  }
+
+  rateLimited(action: "dropped" | "slipped" | "badcookie"): void {
+    this.rrlCount.inc({ action });
+  }
+
+  cookie(status: "valid" | "invalid" | "new"): void {
+    this.cookieCount.inc({ status });
   }
 
   tcpMessageTimeout(): void {

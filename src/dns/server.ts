@@ -1,10 +1,13 @@
 // The DNS server: UDP and TCP on one address, answering from a live RecordIndex.
+import { randomBytes } from "node:crypto";
 import { logger } from "../obs/log.ts";
 import type { Registry } from "../obs/metrics.ts";
 import type { RecordIndex } from "../records/index.ts";
 import { DEFAULT_UDP_PAYLOAD_SIZE } from "./constants.ts";
+import { SECRET_SIZE, ServerCookies } from "./cookies.ts";
 import { type Codec, QueryHandler } from "./handler.ts";
 import { DnsMetrics } from "./metrics.ts";
+import { ResponseRateLimiter, type RrlOptions } from "./rrl.ts";
 import { listenTcp, TCP_DEFAULTS, type TcpOptions, type TcpTransport } from "./tcp.ts";
 import { listenUdp, type UdpTransport } from "./udp.ts";
 import {
@@ -37,6 +40,12 @@ export interface DnsServerOptions {
   cacheBytes?: number;
   /** RFC 5001 NSID sent to queries that ask (default: none; `fedns serve` defaults to the host name). */
   nsid?: string;
+  /** RFC 9018 server cookie secret (16 bytes) shared by the replicas; absent: a random one for this process. */
+  cookieSecret?: Uint8Array;
+  /** Response-rate limiting of UDP replies; absent: off. */
+  rrl?: RrlOptions;
+  /** Clock of cookies and RRL (ms), for tests. */
+  now?: () => number;
 }
 
 export interface DnsServer {
@@ -60,6 +69,8 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     cacheEntries: options.cacheEntries,
     cacheBytes: options.cacheBytes,
     nsid: options.nsid,
+    cookies: new ServerCookies(options.cookieSecret ?? randomBytes(SECRET_SIZE), options.now),
+    rrl: options.rrl === undefined ? undefined : new ResponseRateLimiter(options.rrl, options.now),
   });
   const tcpOptions: TcpOptions = { ...TCP_DEFAULTS, ...definedOnly(options.tcp ?? {}) };
   const { host } = options.listen;
