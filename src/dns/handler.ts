@@ -63,8 +63,8 @@ interface PerQuery {
   /** NSID and COOKIE options, appended to the reply's OPT record. */
   options: Buffer;
   cookie: CookieStatus | undefined;
-  /** The source address as bytes, once computed. */
-  address: Uint8Array;
+  /** The query's source. */
+  client: ClientAddress | undefined;
 }
 
 export class QueryHandler {
@@ -169,9 +169,10 @@ export class QueryHandler {
     transport: Transport,
     started: number,
   ): "pass" | Buffer | undefined {
-    if (rrl.exempt(perQuery.address)) return "pass";
+    const address = sourceBytes(perQuery.client);
+    if (rrl.exempt(address)) return "pass";
     const responseClass = classifyReply(bytes);
-    const decision = rrl.decide(perQuery.address, responseClass, this.rrlName(query, responseClass));
+    const decision = rrl.decide(address, responseClass, this.rrlName(query, responseClass));
     if (decision === "pass") return "pass";
     const badCookie = perQuery.cookie !== undefined;
     this.metrics.rateLimited(decision === "drop" ? "dropped" : badCookie ? "badcookie" : "slipped");
@@ -192,17 +193,16 @@ export class QueryHandler {
 
   /** NSID (when asked and configured) and COOKIE (when sent and cookies are on) for this query's reply. */
   private perQuery(edns: Edns | undefined, client: ClientAddress | undefined): PerQuery {
-    const address = client === undefined ? NO_ADDRESS : addressBytes(client.address);
-    if (edns === undefined) return { options: NO_OPTIONS, cookie: undefined, address };
+    if (edns === undefined) return { options: NO_OPTIONS, cookie: undefined, client };
     const nsid = edns.nsid === true ? this.nsidOption : undefined;
     const sent = edns.cookie;
     if (sent === undefined || sent === "malformed" || this.cookies === undefined) {
-      return { options: nsid ?? NO_OPTIONS, cookie: undefined, address };
+      return { options: nsid ?? NO_OPTIONS, cookie: undefined, client };
     }
-    const check = this.cookies.check(sent.client, sent.server, address);
+    const check = this.cookies.check(sent.client, sent.server, sourceBytes(client));
     this.metrics.cookie(check.status);
     const cookie = option(EDNS_OPTION.COOKIE, check.reply);
-    return { options: nsid === undefined ? cookie : Buffer.concat([nsid, cookie]), cookie: check.status, address };
+    return { options: nsid === undefined ? cookie : Buffer.concat([nsid, cookie]), cookie: check.status, client };
   }
 
   private reject(
@@ -285,6 +285,10 @@ export class QueryHandler {
 const NO_OPTIONS = Buffer.alloc(0);
 const NO_ADDRESS = new Uint8Array(0);
 const TC_BIT = 0x02;
+
+function sourceBytes(client: ClientAddress | undefined): Uint8Array {
+  return client === undefined ? NO_ADDRESS : addressBytes(client.address);
+}
 
 /** The RRL class of an encoded reply, from its header: rcode and answer count. */
 export function classifyReply(bytes: Buffer): ResponseClass {
