@@ -2,7 +2,8 @@
 // answer() and encode, count. Never throws; anything unexpected is logged, counted and dropped.
 import { performance } from "node:perf_hooks";
 import { logger } from "../obs/log.ts";
-import type { RecordIndex } from "../records/index.ts";
+import { RecordIndex } from "../records/index.ts";
+import { LiveIndex } from "../records/live-index.ts";
 import { type AnswerContext, answer, type Transport } from "./answer.ts";
 import { patchCached, questionKey, ResponseCache } from "./cache.ts";
 import { CLASSIC_UDP_LIMIT, RCODE, TCP_LIMIT } from "./constants.ts";
@@ -22,7 +23,8 @@ export interface ClientAddress {
 }
 
 export interface HandlerOptions {
-  index: RecordIndex;
+  /** A LiveIndex is read per question; until it has loaded, questions in our zones get SERVFAIL. */
+  index: RecordIndex | LiveIndex;
   zones: ZoneSet;
   udpPayloadSize: number;
   metrics: DnsMetrics;
@@ -35,6 +37,7 @@ export interface HandlerOptions {
 
 export class QueryHandler {
   private readonly context: AnswerContext;
+  private readonly live: LiveIndex;
   private readonly metrics: DnsMetrics;
   private readonly cache: ResponseCache | undefined;
   private readonly encode: (reply: ReplyTo, response: DnsResponse, limit: number) => Encoded;
@@ -44,7 +47,8 @@ export class QueryHandler {
   internalErrors = 0;
 
   constructor(options: HandlerOptions) {
-    this.context = { index: options.index, zones: options.zones, udpPayloadSize: options.udpPayloadSize };
+    this.live = options.index instanceof RecordIndex ? LiveIndex.of(options.index) : options.index;
+    this.context = { index: this.live.current, zones: options.zones, udpPayloadSize: options.udpPayloadSize };
     this.metrics = options.metrics;
     const codec = options.codec ?? "fast";
     this.encode = codec === "dns2" ? encodeWithDns2 : encodeResponse;
@@ -71,8 +75,10 @@ export class QueryHandler {
 
   private respond(query: Query, transport: Transport, started: number): Buffer {
     const limit = sizeLimit(query, transport, this.context.udpPayloadSize);
-    const generation = this.context.index.generation;
-    const cacheable = this.cache !== undefined && (query.edns === undefined || query.edns.version === 0);
+    this.context.index = this.live.current;
+    const generation = this.live.generation;
+    const loaded = this.live.loaded;
+    const cacheable = loaded && this.cache !== undefined && (query.edns === undefined || query.edns.version === 0);
     let key = "";
     let variant = 0;
     if (cacheable) {
@@ -90,6 +96,7 @@ export class QueryHandler {
       { labels, qtype: query.qtype, qclass: query.qclass, edns: query.edns, transport },
       this.context,
     );
+    if (!loaded && response.authoritative) notLoadedYet(response);
     const reply: ReplyTo = {
       id: query.id,
       opcode: query.opcode,
@@ -144,6 +151,15 @@ export class QueryHandler {
     this.metrics.query(reply.qtype, rcode, transport, (performance.now() - started) / 1000, false);
     return encoded.bytes;
   }
+}
+
+/** In our zones before the first complete load: never a negative answer from an index still empty. */
+function notLoadedYet(response: DnsResponse): void {
+  response.rcode = RCODE.SERVFAIL;
+  response.authoritative = false;
+  response.answer = [];
+  response.authority = [];
+  response.additional = [];
 }
 
 /** UDP: the client's EDNS size capped by ours (never below 512), or 512 without EDNS. TCP: a full message. */

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { configureLogging } from "../../../src/obs/log.ts";
 import { newRegistry, type Registry } from "../../../src/obs/metrics.ts";
-import { RecordIndex } from "../../../src/records/index.ts";
+import { LiveIndex } from "../../../src/records/live-index.ts";
 import { createMemoryBackend, type MemoryBackend } from "../../../src/store/memory-kv.ts";
 import { type RecordSource, startRecordSource } from "../../../src/store/source.ts";
 
@@ -21,19 +21,19 @@ async function metric(registry: Registry, name: string): Promise<number> {
   return Number(found?.values[0]?.value ?? 0);
 }
 
-function hosts(index: RecordIndex, name: string): string[] {
-  return (index.lookup(name) ?? []).map((record) => record.service.host).sort();
+function hosts(index: LiveIndex, name: string): string[] {
+  return (index.current.lookup(name) ?? []).map((record) => record.service.host).sort();
 }
 
 describe("store: record source (memory backend)", () => {
   let kv: MemoryBackend;
-  let index: RecordIndex;
+  let index: LiveIndex;
   let registry: Registry;
   let source: RecordSource | undefined;
   before(() => configureLogging("silent"));
   beforeEach(() => {
     kv = createMemoryBackend();
-    index = new RecordIndex({ prefix: "/skydns" });
+    index = new LiveIndex({ prefix: "/skydns" });
     registry = newRegistry();
   });
   afterEach(async () => {
@@ -52,7 +52,7 @@ describe("store: record source (memory backend)", () => {
     await eventually(() => hosts(index, NAME).length === 2, "the put");
     await kv.delete(`${KEY}/a`);
     await kv.delete(`${KEY}/b`);
-    await eventually(() => index.lookup(NAME) === undefined, "the deletes");
+    await eventually(() => index.current.lookup(NAME) === undefined, "the deletes");
     expect(source.status().revision).to.equal(kv.revision);
     expect(source.status().lastEventAt).to.be.a("number");
     expect(await metric(registry, "fedns_store_revision")).to.equal(kv.revision);
@@ -120,7 +120,7 @@ describe("store: record source (memory backend)", () => {
     source = startRecordSource({ backend: kv, prefix: "/skydns", index, registry, retry: { initialMs: 5, maxMs: 20 } });
     await eventually(() => source?.status().reason?.includes("loading records failed") ?? false, "first failure");
     expect(source.status().ready).to.equal(false);
-    expect(index.size).to.equal(0);
+    expect(index.current.size).to.equal(0);
     kv.setAvailable(true);
     await source.loaded;
     expect(source.status().ready).to.equal(true);
