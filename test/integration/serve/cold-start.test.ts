@@ -30,7 +30,7 @@ function keyOf(i: number): string {
 function addressOf(i: number): string {
   return `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
 }
-function valueOf(i: number): string {
+function recordOf(i: number): string {
   return JSON.stringify({ host: addressOf(i), ttl: 30, group: nameOf(i), owner: "fedns/myfed" });
 }
 
@@ -58,12 +58,12 @@ function pollWithDig(server: ServeProcess, loops: number): { polls: Poll[]; stop
       }
     }
   };
-  const running_ = Array.from({ length: loops }, (_, i) => loop(i));
+  const workers = Array.from({ length: loops }, (_, i) => loop(i));
   return {
     polls,
     stop: async () => {
       running = false;
-      await Promise.all(running_);
+      await Promise.all(workers);
     },
   };
 }
@@ -93,7 +93,7 @@ describe("fedns serve: large data set, cold start and reload (real etcd, dig, dn
 
   before(async () => {
     etcd = await startEtcd();
-    const records = Array.from({ length: KEYS }, (_, i) => ({ key: keyOf(i), value: valueOf(i) }));
+    const records = Array.from({ length: KEYS }, (_, i) => ({ key: keyOf(i), value: recordOf(i) }));
     expect(await loadRecords(etcd.endpoint, "/skydns", records)).to.equal(KEYS);
     const port = Number(new URL(etcd.endpoint).port);
     proxy = await startTcpProxy({ host: "127.0.0.1", port });
@@ -162,7 +162,7 @@ describe("fedns serve: large data set, cold start and reload (real etcd, dig, dn
     proxy.cut();
     const client = new Etcd3({ hosts: etcd.endpoint });
     try {
-      await client.put("/skydns/com/example/svc/myfed/fresh/s0/c1").value(valueOf(7));
+      await client.put("/skydns/com/example/svc/myfed/fresh/s0/c1").value(recordOf(7));
       await client.delete().key(keyOf(2));
     } finally {
       client.close();
