@@ -99,7 +99,10 @@ export interface StepResult {
   restartWrites: number | undefined;
   leadershipChanges: number;
   sigtermExitMs: number | undefined;
+  /** Spawn to every sampled name answered. */
   serveColdStartMs: number | undefined;
+  /** The first load as the server logs it: paged range read and indexing. */
+  serveLoadMs: number | undefined;
   serveRss: number | undefined;
   servePeakRss: number | undefined;
   propagation: number[];
@@ -143,7 +146,7 @@ export function formatTable(steps: readonly StepResult[]): string {
     "controller RSS (peak)",
     "restart of the controller",
     "SIGTERM → exit",
-    "`fedns serve` cold start",
+    "`fedns serve` cold start (of it: load)",
     "serve RSS (peak)",
     "propagation p50 / p99",
     "controller event-loop lag max",
@@ -162,7 +165,7 @@ export function formatTable(steps: readonly StepResult[]): string {
       `${memory(step.controllerRss)} (${memory(step.controllerPeakRss)})`,
       restart(step),
       seconds(step.sigtermExitMs),
-      seconds(step.serveColdStartMs),
+      `${seconds(step.serveColdStartMs)} (load ${seconds(step.serveLoadMs)})`,
       `${memory(step.serveRss)} (${memory(step.servePeakRss)})`,
       propagation,
       step.lagMaxMs === undefined ? "n/a" : `${step.lagMaxMs.toFixed(0)} ms`,

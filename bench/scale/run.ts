@@ -233,7 +233,7 @@ function sample(clusters: number, count: number): number[] {
 async function serveColdStart(
   etcd: string,
   clusters: number,
-): Promise<{ serve: Started; port: number; coldStartMs: number | undefined }> {
+): Promise<{ serve: Started; port: number; coldStartMs: number | undefined; loadMs: number | undefined }> {
   const port = await freePort();
   const opsPort = await freePort();
   const t0 = performance.now();
@@ -253,7 +253,7 @@ async function serveColdStart(
       "--metrics",
       `127.0.0.1:${opsPort}`,
     ],
-    { env: { ...process.env, FEDNS_LOG_LEVEL: "warn" } },
+    { env: { ...process.env, FEDNS_LOG_LEVEL: "info" } },
   );
   const answer = resolverFor(port);
   const expected = Math.min(10, clusters);
@@ -267,7 +267,22 @@ async function serveColdStart(
     });
     if (pending.size > 0) await sleep(10);
   }
-  return { serve, port, coldStartMs: pending.size === 0 ? performance.now() - t0 : undefined };
+  const coldStartMs = pending.size === 0 ? performance.now() - t0 : undefined;
+  return { serve, port, coldStartMs, loadMs: loadTimeOf(serve.output()) };
+}
+
+/** How long the first load took, as `fedns serve` logs it ("loaded records", ms: range read and indexing). */
+function loadTimeOf(output: string): number | undefined {
+  for (const line of output.split("\n")) {
+    if (!line.includes('"loaded records"')) continue;
+    try {
+      const ms = (JSON.parse(line) as { ms?: unknown }).ms;
+      if (typeof ms === "number") return ms;
+    } catch {
+      // not a log line
+    }
+  }
+  return undefined;
 }
 
 async function propagation(sim: Simulation, clusters: number, port: number): Promise<number[]> {
@@ -368,6 +383,7 @@ async function runStep(clusters: number): Promise<StepResult> {
       leadershipChanges: second.leaderChanges,
       sigtermExitMs: Math.max(sigtermExitMs ?? 0, secondExitMs ?? 0) || undefined,
       serveColdStartMs: served.coldStartMs,
+      serveLoadMs: served.loadMs,
       serveRss: serveMemory?.rss,
       servePeakRss: serveMemory?.peak,
       propagation: propagated,
