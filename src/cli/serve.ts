@@ -11,7 +11,7 @@ import { type DnsServer, startDnsServer } from "../dns/server.ts";
 import { formatHostPort, parseHostPort, startOpsServer } from "../obs/http.ts";
 import { logger } from "../obs/log.ts";
 import { newRegistry } from "../obs/metrics.ts";
-import { RecordIndex } from "../records/index.ts";
+import { LiveIndex } from "../records/live-index.ts";
 import type { KvBackend } from "../store/kv.ts";
 import { startRecordSource } from "../store/source.ts";
 import { etcdBackendFromConfig } from "./backend.ts";
@@ -68,7 +68,8 @@ export async function startServing(config: FednsConfig, backend: KvBackend): Pro
   const zoneNames = config.zones ?? (config.domain !== undefined ? [config.domain] : []);
   if (zoneNames.length === 0) throw new Error("no zone to serve: give --zone, or zones/domain in the config");
   const registry = newRegistry({ defaultMetrics: true });
-  const index = new RecordIndex({ prefix: config.etcd.prefix, defaultTtl: config.dns.defaultTtl });
+  // Until the first complete load the server answers SERVFAIL in its zones and is not ready.
+  const index = new LiveIndex({ prefix: config.etcd.prefix, defaultTtl: config.dns.defaultTtl });
   const listen = parseHostPort(config.dns.listen);
   const opsListen = parseHostPort(config.metrics.listen ?? DEFAULT_SERVE_METRICS);
   const source = startRecordSource({ backend, prefix: config.etcd.prefix, index, registry });
@@ -98,12 +99,9 @@ export async function startServing(config: FednsConfig, backend: KvBackend): Pro
     registry,
     readiness: () => {
       const status = source.status();
-      if (status.ready) return { ready: true, reasons: [`etcd revision ${status.revision}, ${index.size} records`] };
-      return {
-        ready: false,
-        reasons: [status.reason ?? "records not loaded yet"],
-        degraded: status.revision > 0,
-      };
+      const records = index.current.size;
+      if (status.ready) return { ready: true, reasons: [`etcd revision ${status.revision}, ${records} records`] };
+      return { ready: false, reasons: [status.reason ?? "records not loaded yet"], degraded: index.loaded };
     },
   }).catch((err: unknown) => abandon(err, dns));
   log.info(

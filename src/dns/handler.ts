@@ -4,7 +4,8 @@
 // packet did not even parse).
 import { performance } from "node:perf_hooks";
 import { logger } from "../obs/log.ts";
-import type { RecordIndex } from "../records/index.ts";
+import { RecordIndex } from "../records/index.ts";
+import { LiveIndex } from "../records/live-index.ts";
 import { type AnswerContext, answer, type Transport } from "./answer.ts";
 import { type CachedResponse, patchCached, questionKey, ResponseCache } from "./cache.ts";
 import { addressBytes } from "./client-address.ts";
@@ -37,7 +38,8 @@ export interface ClientAddress {
 }
 
 export interface HandlerOptions {
-  index: RecordIndex;
+  /** A LiveIndex is read per question; until it has loaded, questions in our zones get SERVFAIL. */
+  index: RecordIndex | LiveIndex;
   zones: ZoneSet;
   udpPayloadSize: number;
   metrics: DnsMetrics;
@@ -69,6 +71,7 @@ interface PerQuery {
 
 export class QueryHandler {
   private readonly context: AnswerContext;
+  private readonly live: LiveIndex;
   private readonly metrics: DnsMetrics;
   private readonly cache: ResponseCache | undefined;
   private readonly encode: (reply: ReplyTo, response: DnsResponse, limit: number) => Encoded;
@@ -82,7 +85,8 @@ export class QueryHandler {
   internalErrors = 0;
 
   constructor(options: HandlerOptions) {
-    this.context = { index: options.index, zones: options.zones, udpPayloadSize: options.udpPayloadSize };
+    this.live = options.index instanceof RecordIndex ? LiveIndex.of(options.index) : options.index;
+    this.context = { index: this.live.current, zones: options.zones, udpPayloadSize: options.udpPayloadSize };
     this.metrics = options.metrics;
     const codec = options.codec ?? "fast";
     this.encode = codec === "dns2" ? encodeWithDns2 : encodeResponse;
@@ -133,8 +137,10 @@ export class QueryHandler {
 
   /** The reply without per-query options, from the response cache or answered and encoded (then cached). */
   private answerOrCached(query: Query, transport: Transport, limit: number): CachedResponse {
-    const generation = this.context.index.generation;
-    const cacheable = this.cache !== undefined && (query.edns === undefined || query.edns.version === 0);
+    this.context.index = this.live.current;
+    const generation = this.live.generation;
+    const loaded = this.live.loaded;
+    const cacheable = loaded && this.cache !== undefined && (query.edns === undefined || query.edns.version === 0);
     let key = "";
     let variant = 0;
     if (cacheable) {
@@ -148,6 +154,7 @@ export class QueryHandler {
       { labels, qtype: query.qtype, qclass: query.qclass, edns: query.edns, transport },
       this.context,
     );
+    if (!loaded && response.authoritative) notLoadedYet(response);
     if (response.rcode === RCODE.REFUSED) response.extendedError ??= REFUSED_ERROR;
     const encoded = this.encode(replyTo(query, labels), response, limit);
     const result = { bytes: encoded.bytes, rcode: response.rcode, truncated: encoded.truncated };
@@ -323,6 +330,15 @@ function replyTo(query: Query, labels: readonly string[]): ReplyTo {
     qtype: query.qtype,
     qclass: query.qclass,
   };
+}
+
+/** In our zones before the first complete load: never a negative answer from an index still empty. */
+function notLoadedYet(response: DnsResponse): void {
+  response.rcode = RCODE.SERVFAIL;
+  response.authoritative = false;
+  response.answer = [];
+  response.authority = [];
+  response.additional = [];
 }
 
 /** UDP: the client's EDNS size capped by ours (never below 512), or 512 without EDNS. TCP: a full message. */

@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { logger } from "../obs/log.ts";
 import type { Registry } from "../obs/metrics.ts";
 import type { RecordIndex } from "../records/index.ts";
+import type { LiveIndex } from "../records/live-index.ts";
 import { DEFAULT_UDP_PAYLOAD_SIZE } from "./constants.ts";
 import { SECRET_SIZE, ServerCookies } from "./cookies.ts";
 import { type Codec, QueryHandler } from "./handler.ts";
@@ -21,8 +22,8 @@ import {
 } from "./zones.ts";
 
 export interface DnsServerOptions {
-  /** Patched live by the record source; answers follow its `generation`. */
-  index: RecordIndex;
+  /** Patched live (and swapped, for a LiveIndex) by the record source; answers follow its `generation`. */
+  index: RecordIndex | LiveIndex;
   /** Zone names or per-zone settings; `soa` and `nameservers` below apply where a zone sets none. */
   zones: (string | ZoneConfig)[];
   soa?: Partial<SoaSettings>;

@@ -7,6 +7,7 @@ import { campaignThroughEtcd } from "./election.ts";
 import type {
   KvBackend,
   LeaderCampaign,
+  RangeOptions,
   RangeResult,
   TxnCompare,
   TxnOp,
@@ -64,6 +65,18 @@ export function nextWatchRevision(
   let last = current - 1;
   for (const event of events) last = Math.max(last, event.modRevision);
   return last + 1;
+}
+
+/** The end of etcd's range of keys starting with `prefix`: the prefix with its last byte below 0xff incremented. */
+export function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i] = end[i]! + 1;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]); // all 0xff: every key from the prefix on
 }
 
 export function createEtcdBackend(options: EtcdOptions): KvBackend {
@@ -144,17 +157,31 @@ class EtcdKv implements KvBackend {
     this.client = new Etcd3(buildClientOptions(options));
   }
 
-  async range(prefix: string): Promise<RangeResult> {
+  async range(prefix: string, options: RangeOptions = {}): Promise<RangeResult> {
     try {
-      const response = await this.client.getAll().prefix(prefix).exec();
-      return {
-        revision: Number(response.header.revision),
+      const start = Buffer.from(prefix);
+      const response = await this.client.kv.range({
+        key: options.after === undefined ? start : Buffer.from(options.after, "base64"),
+        range_end: prefixEnd(start),
+        limit: options.limit ?? 0,
+        revision: options.revision ?? 0,
+      });
+      const result: RangeResult = {
+        // A read at a past revision reflects that revision; the header carries the store's current one.
+        revision: options.revision ?? Number(response.header.revision),
         kvs: response.kvs.map((kv) => ({
           key: kv.key.toString(),
           value: kv.value.toString(),
           modRevision: Number(kv.mod_revision),
         })),
       };
+      const last = response.kvs[response.kvs.length - 1];
+      if (response.more && last !== undefined) {
+        result.more = true;
+        // The raw bytes, not the decoded string: a key that is not UTF-8 must not move the cursor.
+        result.next = Buffer.concat([last.key, Buffer.from([0])]).toString("base64");
+      }
+      return result;
     } catch (err) {
       throw new Error(`${this.description}: range ${prefix}: ${(err as Error).message}`, { cause: err });
     }

@@ -9,6 +9,20 @@ export interface RangeResult {
   kvs: KeyValue[];
   /** The store revision the read reflects; a watch continues from revision + 1. */
   revision: number;
+  /** More keys follow this page (only when a `limit` was given); read them with `after: next`. */
+  more?: boolean;
+  /** Opaque cursor of the key after this page's last one, when `more`. */
+  next?: string;
+}
+
+/** One page of a range: a backend may ignore these and return everything at once (`more` unset). */
+export interface RangeOptions {
+  /** Keys per page, at most (0 or unset: all). */
+  limit?: number;
+  /** Read at this revision (unset: the current one); fails once it has been compacted. */
+  revision?: number;
+  /** Continue after the previous page: its `next`. */
+  after?: string;
 }
 
 export type WatchEvent =
@@ -60,7 +74,7 @@ export interface LeaderCampaign {
 export interface KvBackend {
   /** A human-readable description for logs (`etcd http://127.0.0.1:2379`, `memory`). */
   readonly description: string;
-  range(prefix: string): Promise<RangeResult>;
+  range(prefix: string, options?: RangeOptions): Promise<RangeResult>;
   /** Watches keys under the prefix from `fromRevision` (inclusive). */
   watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<WatchHandle>;
   /** Applies all ops atomically if every compare holds. */
@@ -69,4 +83,23 @@ export interface KvBackend {
   readonly maxTxnOps: number;
   campaign(electionName: string, candidate: string, ttlSeconds: number): LeaderCampaign;
   close(): Promise<void>;
+}
+
+/**
+ * The keys under a prefix as pages of `pageSize`, all at the revision of the first page, so that a watch from
+ * revision + 1 continues exactly where the read ended. The next page is requested while the caller works on
+ * the current one; at most two pages are held at a time.
+ */
+export async function* rangePages(backend: KvBackend, prefix: string, pageSize: number): AsyncGenerator<RangeResult> {
+  let page = await backend.range(prefix, { limit: pageSize });
+  const revision = page.revision;
+  for (;;) {
+    const cursor = page.more === true ? page.next : undefined;
+    const next = cursor === undefined ? undefined : backend.range(prefix, { limit: pageSize, revision, after: cursor });
+    // Handled below; this keeps an abandoned read (the caller stopped early) from being an unhandled rejection.
+    next?.catch(() => undefined);
+    yield { kvs: page.kvs, revision };
+    if (next === undefined) return;
+    page = await next;
+  }
 }

@@ -4,6 +4,7 @@ import type {
   KeyValue,
   KvBackend,
   LeaderCampaign,
+  RangeOptions,
   RangeResult,
   TxnCompare,
   TxnOp,
@@ -143,14 +144,25 @@ class MemoryKv implements MemoryBackend {
     return this.rev;
   }
 
-  async range(prefix: string): Promise<RangeResult> {
+  /**
+   * Pages (`limit`, `after`) are cut from the current state: this store keeps no history, so a `revision`
+   * is not honoured, and a paged read racing writes may mix revisions (a watch from the first page's
+   * revision + 1 replays what changed meanwhile, so a reader still converges).
+   */
+  async range(prefix: string, options: RangeOptions = {}): Promise<RangeResult> {
     this.checkUsable();
-    const kvs: KeyValue[] = [];
+    const after = options.after;
+    let kvs: KeyValue[] = [];
     for (const [key, stored] of this.data) {
-      if (key.startsWith(prefix)) kvs.push({ key, value: stored.value, modRevision: stored.modRevision });
+      if (key.startsWith(prefix) && (after === undefined || key > after)) {
+        kvs.push({ key, value: stored.value, modRevision: stored.modRevision });
+      }
     }
     kvs.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    return { kvs, revision: this.rev };
+    const limit = options.limit ?? 0;
+    if (limit <= 0 || kvs.length <= limit) return { kvs, revision: this.rev };
+    kvs = kvs.slice(0, limit);
+    return { kvs, revision: this.rev, more: true, next: kvs[kvs.length - 1]!.key };
   }
 
   async watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<WatchHandle> {

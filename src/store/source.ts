@@ -1,11 +1,23 @@
-// startRecordSource(options): keeps a RecordIndex equal to what the store holds under the prefix (range read,
-// then a watch from the next revision; reload after compaction; retries with backoff), and reports readiness.
+// startRecordSource(options): keeps a LiveIndex equal to what the store holds under the prefix, and reports
+// readiness. Each (re)load reads the prefix in pages at one revision and indexes each page as it arrives, in
+// slices that yield the event loop, into a new index off to the side; the previous one keeps answering until
+// the new one is complete and swapped in. Then a watch from the next revision patches it; reload after
+// compaction; retries with backoff.
+import { performance } from "node:perf_hooks";
 
 import { logger } from "../obs/log.ts";
 import { Counter, Gauge, type Registry } from "../obs/metrics.ts";
 import type { IndexChange, RecordIndex, RejectedKey } from "../records/index.ts";
+import type { LiveIndex } from "../records/live-index.ts";
 import { normalizePrefix } from "../records/name.ts";
-import type { KeyValue, KvBackend, WatchEvent, WatchHandle } from "./kv.ts";
+import { type KeyValue, type KvBackend, rangePages, type WatchEvent, type WatchHandle } from "./kv.ts";
+
+/** Keys per range page: small enough that decoding one does not hold the event loop long (etcd 3.4 cost per page grows with the keys after it, so not too small either). */
+export const DEFAULT_PAGE_SIZE = 5000;
+/** Index for this long at most, then let answers and timers run. */
+const SLICE_MS = 8;
+/** Keys applied between two looks at the clock. */
+const SLICE_KEYS = 200;
 
 export interface RetryOptions {
   initialMs?: number;
@@ -16,9 +28,12 @@ export interface RecordSourceOptions {
   backend: KvBackend;
   /** Key prefix, e.g. `/skydns`; only keys below `<prefix>/` are read. */
   prefix: string;
-  index: RecordIndex;
+  /** Swapped to a new index at each complete (re)load. */
+  index: LiveIndex;
   registry?: Registry;
   retry?: RetryOptions;
+  /** Keys per range request (default DEFAULT_PAGE_SIZE). */
+  pageSize?: number;
 }
 
 export interface RecordSourceStatus {
@@ -58,7 +73,8 @@ class WatchedSource implements RecordSource {
   readonly loaded: Promise<void>;
   private readonly backend: KvBackend;
   private readonly keyPrefix: string;
-  private readonly index: RecordIndex;
+  private readonly live: LiveIndex;
+  private readonly pageSize: number;
   private readonly retryInitialMs: number;
   private readonly retryMaxMs: number;
   private readonly log = logger("store.source");
@@ -80,7 +96,8 @@ class WatchedSource implements RecordSource {
   constructor(options: RecordSourceOptions) {
     this.backend = options.backend;
     this.keyPrefix = `${normalizePrefix(options.prefix)}/`;
-    this.index = options.index;
+    this.live = options.index;
+    this.pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
     this.retryInitialMs = options.retry?.initialMs ?? 100;
     this.retryMaxMs = options.retry?.maxMs ?? 5000;
     this.metrics = createMetrics(options.registry, this);
@@ -98,7 +115,7 @@ class WatchedSource implements RecordSource {
   }
 
   get indexSize(): number {
-    return this.index.size;
+    return this.live.current.size;
   }
 
   get secondsSinceLastEvent(): number | undefined {
@@ -113,22 +130,39 @@ class WatchedSource implements RecordSource {
     this.setReady(false, "stopped");
   }
 
-  /** Full read, then a watch from the revision after it. Answers keep coming from the old index meanwhile. */
+  /** Full read into a new index, swapped in when complete, then a watch from the revision after it. */
   private async load(): Promise<void> {
     if (this.stopped) return;
     const session = ++this.session;
     await this.closeWatch();
+    if (this.live.loaded) this.setReady(false, "reloading records; answering from the previous complete load");
     try {
-      const result = await this.backend.range(this.keyPrefix);
-      if (session !== this.session) return;
-      const applied = this.index.replaceAll(result.kvs, result.revision);
-      this.reportBadValues(applied.rejected, new Map(result.kvs.map((kv: KeyValue) => [kv.key, kv.value])), true);
-      this.setRevision(result.revision);
+      const started = performance.now();
+      const fresh = this.live.create();
+      const bad: BadValue[] = [];
+      let revision = 0;
+      let keys = 0;
+      for await (const page of rangePages(this.backend, this.keyPrefix, this.pageSize)) {
+        if (session !== this.session) return;
+        revision = page.revision;
+        keys += page.kvs.length;
+        await indexInSlices(fresh, page.kvs, revision, bad);
+        if (session !== this.session) return;
+      }
+      this.live.swap(fresh);
+      this.reportBadValues(bad, true);
+      this.setRevision(revision);
       this.log.info(
-        { backend: this.backend.description, revision: result.revision, keys: result.kvs.length },
+        {
+          backend: this.backend.description,
+          revision,
+          keys,
+          records: fresh.size,
+          ms: Math.round(performance.now() - started),
+        },
         "loaded records",
       );
-      this.watchHandle = await this.backend.watch(this.keyPrefix, result.revision + 1, {
+      this.watchHandle = await this.backend.watch(this.keyPrefix, revision + 1, {
         onEvents: (events, revision) => {
           if (session === this.session) this.applyEvents(events, revision);
         },
@@ -177,24 +211,23 @@ class WatchedSource implements RecordSource {
         event.type === "put"
           ? { type: "put", key: event.key, value: event.value, revision: event.modRevision }
           : { type: "delete", key: event.key, revision: event.modRevision };
-      const applied = this.index.apply([change]);
+      const applied = this.live.current.apply([change]);
       if (event.type === "put" && applied.rejected.length > 0) {
-        this.reportBadValues(applied.rejected, new Map([[event.key, event.value]]), false);
+        this.reportBadValues(badValuesOf(applied.rejected, [{ key: event.key, value: event.value }]), false);
       } else if (this.badValues.delete(event.key)) {
         this.metrics.badKeys.set(this.badValues.size);
       }
     }
     this.metrics.events.inc(events.length);
-    this.setRevision(Math.max(revision, this.index.revision));
+    this.setRevision(Math.max(revision, this.live.current.revision));
   }
 
-  private reportBadValues(rejected: RejectedKey[], values: Map<string, string>, fullLoad: boolean): void {
+  private reportBadValues(rejected: BadValue[], fullLoad: boolean): void {
     if (fullLoad) {
       const stillBad = new Set(rejected.map((entry) => entry.key));
       for (const key of this.badValues.keys()) if (!stillBad.has(key)) this.badValues.delete(key);
     }
-    for (const { key, error } of rejected) {
-      const value = values.get(key) ?? "";
+    for (const { key, error, value } of rejected) {
       if (this.badValues.get(key) === value) continue;
       this.badValues.set(key, value);
       this.metrics.badRecords.inc();
@@ -218,6 +251,41 @@ class WatchedSource implements RecordSource {
     const handle = this.watchHandle;
     this.watchHandle = undefined;
     if (handle !== undefined) await handle.close().catch(() => undefined);
+  }
+}
+
+interface BadValue extends RejectedKey {
+  value: string;
+}
+
+function badValuesOf(rejected: readonly RejectedKey[], kvs: readonly { key: string; value: string }[]): BadValue[] {
+  if (rejected.length === 0) return [];
+  const values = new Map(kvs.map((kv) => [kv.key, kv.value]));
+  return rejected.map((entry) => ({ ...entry, value: values.get(entry.key) ?? "" }));
+}
+
+/**
+ * Puts a page of keys into an index being built, SLICE_KEYS at a time, yielding the event loop whenever a
+ * slice has run SLICE_MS, so that answers (from the previous index), keep-alives and probes go on meanwhile.
+ */
+async function indexInSlices(index: RecordIndex, kvs: readonly KeyValue[], revision: number, bad: BadValue[]) {
+  let start = 0;
+  let sliceStarted = performance.now();
+  while (start < kvs.length) {
+    const end = Math.min(kvs.length, start + SLICE_KEYS);
+    const slice = kvs.slice(start, end);
+    const changes: IndexChange[] = slice.map((kv) => ({
+      type: "put",
+      key: kv.key,
+      value: kv.value,
+      revision: kv.modRevision || revision,
+    }));
+    bad.push(...badValuesOf(index.apply(changes).rejected, slice));
+    start = end;
+    if (start < kvs.length && performance.now() - sliceStarted >= SLICE_MS) {
+      await new Promise((resolve) => setImmediate(resolve));
+      sliceStarted = performance.now();
+    }
   }
 }
 

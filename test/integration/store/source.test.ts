@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { configureLogging } from "../../../src/obs/log.ts";
 import { newRegistry, type Registry } from "../../../src/obs/metrics.ts";
-import { RecordIndex } from "../../../src/records/index.ts";
+import { LiveIndex } from "../../../src/records/live-index.ts";
 import { createEtcdBackend } from "../../../src/store/etcd-kv.ts";
 import type { KvBackend, WatchHandlers } from "../../../src/store/kv.ts";
 import { type RecordSource, startRecordSource } from "../../../src/store/source.ts";
@@ -20,8 +20,8 @@ async function metric(registry: Registry, name: string): Promise<number> {
   return Number(found?.values[0]?.value ?? 0);
 }
 
-function hosts(index: RecordIndex, name: string): string[] {
-  return (index.lookup(name) ?? []).map((record) => record.service.host).sort();
+function hosts(index: LiveIndex, name: string): string[] {
+  return (index.current.lookup(name) ?? []).map((record) => record.service.host).sort();
 }
 
 /** Holds watch creation until released, so that a test can compact the history the watch needs. */
@@ -34,7 +34,7 @@ function gatedWatches(backend: KvBackend): { backend: KvBackend; release: () => 
   const wrapped: KvBackend = {
     description: backend.description,
     maxTxnOps: backend.maxTxnOps,
-    range: (prefix) => backend.range(prefix),
+    range: (prefix, options) => backend.range(prefix, options),
     txn: (compares, ops) => backend.txn(compares, ops),
     campaign: (name, candidate, ttl) => backend.campaign(name, candidate, ttl),
     close: () => backend.close(),
@@ -72,7 +72,7 @@ describe("store: record source on a real etcd", function () {
   });
 
   it("serves what etcdctl puts and stops serving what it deletes", async () => {
-    const index = new RecordIndex({ prefix: "/follow" });
+    const index = new LiveIndex({ prefix: "/follow" });
     await etcd.etcdctl(["put", "/follow/com/example/web/a", JSON.stringify({ host: "198.51.100.1" })]);
     source = startRecordSource({ backend, prefix: "/follow", index, registry });
     await source.loaded;
@@ -80,12 +80,12 @@ describe("store: record source on a real etcd", function () {
     await etcd.etcdctl(["put", "/follow/com/example/web/b", JSON.stringify({ host: "2001:db8::1" })]);
     await eventually(() => hosts(index, "web.example.com").length === 2, "the put");
     await etcd.etcdctl(["del", "--prefix", "/follow/com/example/web/"]);
-    await eventually(() => index.lookup("web.example.com") === undefined, "the delete");
+    await eventually(() => index.current.lookup("web.example.com") === undefined, "the delete");
     expect(source.status()).to.include({ ready: true, revision: await etcd.revision() });
   });
 
   it("skips and counts bad values and keeps serving the good ones", async () => {
-    const index = new RecordIndex({ prefix: "/bad" });
+    const index = new LiveIndex({ prefix: "/bad" });
     source = startRecordSource({ backend, prefix: "/bad", index, registry });
     await source.loaded;
     await etcd.etcdctl(["put", "/bad/com/example/web/json", "{oops"]);
@@ -99,7 +99,7 @@ describe("store: record source on a real etcd", function () {
   });
 
   it("reloads when etcd has compacted the history the watch needs", async () => {
-    const index = new RecordIndex({ prefix: "/compact" });
+    const index = new LiveIndex({ prefix: "/compact" });
     await etcd.etcdctl(["put", "/compact/com/example/web/a", JSON.stringify({ host: "198.51.100.1" })]);
     const gated = gatedWatches(backend);
     source = startRecordSource({ backend: gated.backend, prefix: "/compact", index, registry });
@@ -115,7 +115,7 @@ describe("store: record source on a real etcd", function () {
   });
 
   it("keeps serving while etcd is stopped, says why it is not ready, and catches up after a restart", async () => {
-    const index = new RecordIndex({ prefix: "/outage" });
+    const index = new LiveIndex({ prefix: "/outage" });
     await etcd.etcdctl(["put", "/outage/com/example/web/a", JSON.stringify({ host: "198.51.100.1" })]);
     source = startRecordSource({ backend, prefix: "/outage", index, registry, retry: { initialMs: 50, maxMs: 500 } });
     await source.loaded;
@@ -134,7 +134,7 @@ describe("store: record source on a real etcd", function () {
   });
 
   it("starts while etcd is down, then loads and becomes ready when it comes up", async () => {
-    const index = new RecordIndex({ prefix: "/late" });
+    const index = new LiveIndex({ prefix: "/late" });
     await etcd.etcdctl(["put", "/late/com/example/web/a", JSON.stringify({ host: "198.51.100.1" })]);
     await etcd.stop();
     const fresh = createEtcdBackend({ endpoints: [etcd.endpoint], requestTimeoutMs: 1000 });

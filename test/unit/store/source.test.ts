@@ -1,7 +1,8 @@
 import { expect } from "chai";
 import { configureLogging } from "../../../src/obs/log.ts";
 import { newRegistry, type Registry } from "../../../src/obs/metrics.ts";
-import { RecordIndex } from "../../../src/records/index.ts";
+import { LiveIndex } from "../../../src/records/live-index.ts";
+import type { KvBackend, RangeOptions } from "../../../src/store/kv.ts";
 import { createMemoryBackend, type MemoryBackend } from "../../../src/store/memory-kv.ts";
 import { type RecordSource, startRecordSource } from "../../../src/store/source.ts";
 
@@ -21,19 +22,19 @@ async function metric(registry: Registry, name: string): Promise<number> {
   return Number(found?.values[0]?.value ?? 0);
 }
 
-function hosts(index: RecordIndex, name: string): string[] {
-  return (index.lookup(name) ?? []).map((record) => record.service.host).sort();
+function hosts(index: LiveIndex, name: string): string[] {
+  return (index.current.lookup(name) ?? []).map((record) => record.service.host).sort();
 }
 
 describe("store: record source (memory backend)", () => {
   let kv: MemoryBackend;
-  let index: RecordIndex;
+  let index: LiveIndex;
   let registry: Registry;
   let source: RecordSource | undefined;
   before(() => configureLogging("silent"));
   beforeEach(() => {
     kv = createMemoryBackend();
-    index = new RecordIndex({ prefix: "/skydns" });
+    index = new LiveIndex({ prefix: "/skydns" });
     registry = newRegistry();
   });
   afterEach(async () => {
@@ -52,7 +53,7 @@ describe("store: record source (memory backend)", () => {
     await eventually(() => hosts(index, NAME).length === 2, "the put");
     await kv.delete(`${KEY}/a`);
     await kv.delete(`${KEY}/b`);
-    await eventually(() => index.lookup(NAME) === undefined, "the deletes");
+    await eventually(() => index.current.lookup(NAME) === undefined, "the deletes");
     expect(source.status().revision).to.equal(kv.revision);
     expect(source.status().lastEventAt).to.be.a("number");
     expect(await metric(registry, "fedns_store_revision")).to.equal(kv.revision);
@@ -120,10 +121,81 @@ describe("store: record source (memory backend)", () => {
     source = startRecordSource({ backend: kv, prefix: "/skydns", index, registry, retry: { initialMs: 5, maxMs: 20 } });
     await eventually(() => source?.status().reason?.includes("loading records failed") ?? false, "first failure");
     expect(source.status().ready).to.equal(false);
-    expect(index.size).to.equal(0);
+    expect(index.current.size).to.equal(0);
     kv.setAvailable(true);
     await source.loaded;
     expect(source.status().ready).to.equal(true);
     expect(hosts(index, NAME)).to.deep.equal(["198.51.100.1"]);
+  });
+
+  it("reads the prefix in pages and indexes all of them before answering from it", async () => {
+    for (let i = 0; i < 25; i++)
+      await kv.put(`${KEY}/r${String(i).padStart(2, "0")}`, JSON.stringify({ host: `198.51.100.${i + 1}` }));
+    const pages: RangeOptions[] = [];
+    const counting: KvBackend = Object.assign(Object.create(kv) as KvBackend, {
+      range: (prefix: string, options?: RangeOptions) => {
+        pages.push(options ?? {});
+        return kv.range(prefix, options);
+      },
+    });
+    source = startRecordSource({ backend: counting, prefix: "/skydns", index, registry, pageSize: 4 });
+    expect(index.loaded).to.equal(false);
+    await source.loaded;
+    expect(index.loaded).to.equal(true);
+    expect(hosts(index, NAME)).to.have.length(25);
+    expect(pages).to.have.length(7);
+    expect(pages.every((page) => page.limit === 4)).to.equal(true);
+    expect(pages.slice(1).every((page) => page.revision === 25 && page.after !== undefined)).to.equal(true);
+  });
+
+  it("builds a reload off to the side: the previous index answers, whole, until the new one is complete", async () => {
+    for (let i = 0; i < 6; i++) await kv.put(`${KEY}/old${i}`, JSON.stringify({ host: `198.51.100.${i + 1}` }));
+    let hold: Promise<void> | undefined;
+    let release: () => void = () => {};
+    const gated: KvBackend = Object.assign(Object.create(kv) as KvBackend, {
+      range: async (prefix: string, options?: RangeOptions) => {
+        const page = await kv.range(prefix, options);
+        if (options?.after !== undefined && hold !== undefined) await hold;
+        return page;
+      },
+    });
+    source = startRecordSource({ backend: gated, prefix: "/skydns", index, registry, pageSize: 2 });
+    await source.loaded;
+    const previous = index.current;
+    hold = new Promise((resolve) => {
+      release = resolve;
+    });
+    // Every old key replaced by a new one in one txn, compacted before the watch delivers it: a reload.
+    await kv.txn(
+      [],
+      Array.from({ length: 6 }, (_, i) => [
+        { type: "delete" as const, key: `${KEY}/old${i}` },
+        { type: "put" as const, key: `${KEY}/new${i}`, value: JSON.stringify({ host: `203.0.113.${i + 1}` }) },
+      ]).flat(),
+    );
+    kv.compact();
+    await eventually(() => source?.status().reason?.includes("reloading") ?? false, "the reload to start");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // The first page of the new data has been read and indexed, yet nothing of it is served.
+    expect(index.current).to.equal(previous);
+    expect(hosts(index, NAME)).to.deep.equal([
+      "198.51.100.1",
+      "198.51.100.2",
+      "198.51.100.3",
+      "198.51.100.4",
+      "198.51.100.5",
+      "198.51.100.6",
+    ]);
+    release();
+    await eventually(() => index.current !== previous, "the swap");
+    expect(hosts(index, NAME)).to.deep.equal([
+      "203.0.113.1",
+      "203.0.113.2",
+      "203.0.113.3",
+      "203.0.113.4",
+      "203.0.113.5",
+      "203.0.113.6",
+    ]);
+    await eventually(() => source?.status().ready === true, "ready again");
   });
 });

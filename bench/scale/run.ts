@@ -1,0 +1,418 @@
+// bench/scale (issue 8): the ladder 10, 50, 100 clusters × 1,000 services (bench/scale/ladder.ts), each step on
+// a fresh real etcd with the simulated API server (in this process), the controller and `fedns serve` as
+// processes. Per step: etcd keys and db size, the controller's first write-out and RSS, a restart of the
+// controller (settle time, writes), SIGTERM → exit, serve cold start and RSS, propagation p50/p99 and the largest
+// event-loop lag the controller's metrics report. Prints the table; every wait is bounded.
+import { execFile } from "node:child_process";
+import { Resolver } from "node:dns/promises";
+import { readFile } from "node:fs/promises";
+import { parseArgs, promisify } from "node:util";
+import { Etcd3 } from "etcd3";
+import { pino } from "pino";
+import { logger, setRootLogger } from "../../src/obs/log.ts";
+import { type Simulation, startSimulation } from "../../src/sim/index.ts";
+import { ETCDCTL_BINARY, type EtcdProcess, startEtcd } from "../../test/support/etcd.ts";
+import { freePort } from "../../test/support/ports.ts";
+import { type Started, startProcess, stopAllProcesses } from "../../test/support/processes.ts";
+import {
+  clustersOfService,
+  formatTable,
+  globalName,
+  lbAddress,
+  namespaceOf,
+  type StepResult,
+  scenarioFor,
+  serviceName,
+  servicesOf,
+} from "./ladder.ts";
+
+const { values } = parseArgs({
+  options: {
+    steps: { type: "string", default: "10,50,100" },
+    changes: { type: "string", default: "40" },
+    "settle-timeout": { type: "string", default: "120" },
+    "write-timeout": { type: "string", default: "600" },
+    help: { type: "boolean", default: false },
+  },
+});
+if (values.help) {
+  console.log(
+    "node bench/scale/run.ts [--steps 10,50,100] [--changes 40] [--settle-timeout 120] [--write-timeout 600]",
+  );
+  process.exit(0);
+}
+const STEPS = values.steps.split(",").map(Number);
+const CHANGES = Number(values.changes);
+const SETTLE_BOUND_MS = Number(values["settle-timeout"]) * 1000;
+const WRITE_BOUND_MS = Number(values["write-timeout"]) * 1000;
+/** The first write-out is over once the key count has not moved for this long. */
+const QUIET_MS = 5000;
+const FEDERATION = "myfed";
+const DOMAIN = "example.com";
+const PREFIX = "/skydns";
+const NODE = process.execPath;
+const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
+const run = promisify(execFile);
+
+setRootLogger(pino({ level: "warn" }));
+const log = logger("bench.scale");
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function note(message: string): void {
+  console.error(`[${new Date().toISOString().slice(11, 19)}] ${message}`);
+}
+
+async function rssOf(child: Started): Promise<{ rss: number; peak: number } | undefined> {
+  try {
+    const status = await readFile(`/proc/${child.child.pid}/status`, "utf8");
+    const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? Number.NaN);
+    return { rss: kib("VmRSS") * 1024, peak: kib("VmHWM") * 1024 };
+  } catch {
+    return undefined;
+  }
+}
+
+async function scrape(url: string): Promise<Map<string, number>> {
+  const text = await (await fetch(url, { signal: AbortSignal.timeout(30_000) })).text();
+  const found = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (line.startsWith("#") || line === "") continue;
+    const space = line.lastIndexOf(" ");
+    found.set(line.slice(0, space), Number(line.slice(space + 1)));
+  }
+  return found;
+}
+
+/** The controller's largest event-loop lag since the last scrape, in ms: its own metric if it has one. */
+function lagOf(metrics: Map<string, number>): { ms: number; metric: string } | undefined {
+  const names = [...metrics.keys()].filter((name) => /event_?loop_lag.*max/.test(name));
+  const name = names.find((n) => n.startsWith("fedns_")) ?? names[0];
+  if (name === undefined) return undefined;
+  return { ms: (metrics.get(name) ?? 0) * 1000, metric: name.replace(/\{.*$/, "") };
+}
+
+interface ControllerProcess {
+  process: Started;
+  metricsUrl: string;
+  /** Scrapes every second until stopped: lag max, leader flag changes, service writes. */
+  lagMaxMs: number | undefined;
+  lagMetric: string | undefined;
+  leaderChanges: number;
+  leader: boolean;
+  writes: number;
+  ready: boolean;
+  stopScraping(): void;
+}
+
+async function startController(etcd: string, kubeconfig: string): Promise<ControllerProcess> {
+  const port = await freePort();
+  const metricsUrl = `http://127.0.0.1:${port}`;
+  const child = startProcess(
+    NODE,
+    [
+      MAIN,
+      "controller",
+      "--federation",
+      FEDERATION,
+      "--domain",
+      DOMAIN,
+      "--etcd",
+      etcd,
+      "--prefix",
+      PREFIX,
+      "--kubeconfig",
+      kubeconfig,
+      "--metrics",
+      `127.0.0.1:${port}`,
+    ],
+    { env: { ...process.env, FEDNS_LOG_LEVEL: "warn" } },
+  );
+  const state: ControllerProcess = {
+    process: child,
+    metricsUrl,
+    lagMaxMs: undefined,
+    lagMetric: undefined,
+    leaderChanges: 0,
+    leader: false,
+    writes: 0,
+    ready: false,
+    stopScraping: () => {},
+  };
+  let scraping = true;
+  state.stopScraping = () => {
+    scraping = false;
+  };
+  void (async () => {
+    while (scraping && child.child.exitCode === null) {
+      try {
+        const metrics = await scrape(`${metricsUrl}/metrics`);
+        const lag = lagOf(metrics);
+        if (lag !== undefined) {
+          state.lagMaxMs = Math.max(state.lagMaxMs ?? 0, lag.ms);
+          state.lagMetric = lag.metric;
+        }
+        const leader = metrics.get("fedns_controller_leader") === 1;
+        if (leader !== state.leader) state.leaderChanges++;
+        state.leader = leader;
+        let writes = 0;
+        for (const [name, value] of metrics) {
+          if (name.startsWith("fedns_controller_service_writes_total")) writes += value;
+        }
+        state.writes = writes;
+        state.ready = (await fetch(`${metricsUrl}/readyz`, { signal: AbortSignal.timeout(30_000) })).ok;
+      } catch {
+        // not listening yet, or busy past the timeout: the next scrape reports the lag
+      }
+      await sleep(1000);
+    }
+  })();
+  return state;
+}
+
+async function stopTimed(started: Started): Promise<number | undefined> {
+  if (started.child.exitCode !== null) return undefined;
+  const t0 = performance.now();
+  await started.stop("SIGTERM");
+  return performance.now() - t0;
+}
+
+async function keyCount(client: Etcd3): Promise<number> {
+  return client.getAll().prefix(`${PREFIX}/`).count();
+}
+
+async function revisionOf(client: Etcd3): Promise<number> {
+  const response = await client.kv.range({ key: Buffer.from(PREFIX), limit: 1 });
+  return Number(response.header.revision);
+}
+
+async function dbSize(endpoint: string): Promise<number> {
+  const { stdout } = await run(ETCDCTL_BINARY, ["--endpoints", endpoint, "endpoint", "status", "-w", "json"], {
+    env: { ...process.env, ETCDCTL_API: "3" },
+  });
+  const status = JSON.parse(stdout) as { Status: { dbSize: number } }[];
+  return status[0]?.Status.dbSize ?? Number.NaN;
+}
+
+/** Waits until the key count has stopped moving for QUIET_MS; returns when it last moved (ms after t0). */
+async function firstWriteOut(client: Etcd3, t0: number, controller: ControllerProcess): Promise<number | undefined> {
+  let last = -1;
+  let movedAt = performance.now();
+  const deadline = t0 + WRITE_BOUND_MS;
+  while (performance.now() < deadline) {
+    const count = await keyCount(client).catch(() => last);
+    if (count !== last) {
+      last = count;
+      movedAt = performance.now();
+    } else if (count > 0 && controller.ready && performance.now() - movedAt >= QUIET_MS) {
+      return movedAt - t0;
+    }
+    await sleep(250);
+  }
+  return undefined;
+}
+
+function resolverFor(port: number): (name: string) => Promise<string[]> {
+  const resolver = new Resolver({ timeout: 1000, tries: 1 });
+  resolver.setServers([`127.0.0.1:${port}`]);
+  return async (name) => {
+    try {
+      return (await resolver.resolve4(name)).sort();
+    } catch {
+      return [];
+    }
+  };
+}
+
+/** Services spread over the whole set, to check that every part of the data is answered. */
+function sample(clusters: number, count: number): number[] {
+  const total = servicesOf(clusters);
+  return Array.from({ length: count }, (_, i) => Math.floor((i * total) / count)).concat(total - 1);
+}
+
+async function serveColdStart(
+  etcd: string,
+  clusters: number,
+): Promise<{ serve: Started; port: number; coldStartMs: number | undefined; loadMs: number | undefined }> {
+  const port = await freePort();
+  const opsPort = await freePort();
+  const t0 = performance.now();
+  const serve = startProcess(
+    NODE,
+    [
+      MAIN,
+      "serve",
+      "--zone",
+      DOMAIN,
+      "--etcd",
+      etcd,
+      "--prefix",
+      PREFIX,
+      "--listen",
+      `127.0.0.1:${port}`,
+      "--metrics",
+      `127.0.0.1:${opsPort}`,
+    ],
+    { env: { ...process.env, FEDNS_LOG_LEVEL: "info" } },
+  );
+  const answer = resolverFor(port);
+  const expected = Math.min(10, clusters);
+  const pending = new Set(sample(clusters, 200));
+  const deadline = t0 + 120_000;
+  while (pending.size > 0 && performance.now() < deadline) {
+    const batch = [...pending].slice(0, 20);
+    const results = await Promise.all(batch.map((s) => answer(globalName(s, FEDERATION, DOMAIN))));
+    batch.forEach((s, i) => {
+      if (results[i]!.length === expected) pending.delete(s);
+    });
+    if (pending.size > 0) await sleep(10);
+  }
+  const coldStartMs = pending.size === 0 ? performance.now() - t0 : undefined;
+  return { serve, port, coldStartMs, loadMs: loadTimeOf(serve.output()) };
+}
+
+/** How long the first load took, as `fedns serve` logs it ("loaded records", ms: range read and indexing). */
+function loadTimeOf(output: string): number | undefined {
+  for (const line of output.split("\n")) {
+    if (!line.includes('"loaded records"')) continue;
+    try {
+      const ms = (JSON.parse(line) as { ms?: unknown }).ms;
+      if (typeof ms === "number") return ms;
+    } catch {
+      // not a log line
+    }
+  }
+  return undefined;
+}
+
+async function propagation(sim: Simulation, clusters: number, port: number): Promise<number[]> {
+  const answer = resolverFor(port);
+  const samples: number[] = [];
+  const total = servicesOf(clusters);
+  for (let i = 0; i < CHANGES; i++) {
+    const s = (i * 7919) % total;
+    const c = clustersOfService(s, clusters)[i % Math.min(10, clusters)]!;
+    const fresh = lbAddress(c, s, 1);
+    const name = globalName(s, FEDERATION, DOMAIN);
+    const t0 = performance.now();
+    sim.clusters[c]!.patchStatus("Service", namespaceOf(s), serviceName(s), {
+      loadBalancer: { ingress: [{ ip: fresh }] },
+    });
+    for (;;) {
+      if ((await answer(name)).includes(fresh)) {
+        samples.push(performance.now() - t0);
+        break;
+      }
+      if (performance.now() - t0 > 30_000) {
+        note(`change of ${name} in cluster-${c} not served within 30 s`);
+        break;
+      }
+    }
+  }
+  return samples;
+}
+
+/** After a restart: leader, ready, and nothing written to etcd for QUIET_MS. */
+async function settle(controller: ControllerProcess, client: Etcd3, t0: number): Promise<number | undefined> {
+  let revision = await revisionOf(client);
+  let quietSince = performance.now();
+  while (performance.now() - t0 < SETTLE_BOUND_MS) {
+    await sleep(250);
+    const now = await revisionOf(client).catch(() => revision);
+    if (now !== revision || !controller.leader || !controller.ready) {
+      revision = now;
+      quietSince = performance.now();
+      continue;
+    }
+    if (performance.now() - quietSince >= QUIET_MS) return quietSince - t0;
+  }
+  return undefined;
+}
+
+async function runStep(clusters: number): Promise<StepResult> {
+  note(`step ${clusters} clusters: starting etcd and ${clusters} simulated clusters`);
+  let etcd: EtcdProcess | undefined;
+  let sim: Simulation | undefined;
+  let client: Etcd3 | undefined;
+  const controllers: ControllerProcess[] = [];
+  try {
+    etcd = await startEtcd();
+    client = new Etcd3({ hosts: etcd.endpoint });
+    sim = await startSimulation({ scenario: scenarioFor(clusters) });
+    const simRss = process.memoryUsage().rss;
+    note(`simulation up (bench process RSS ${(simRss / 2 ** 20).toFixed(0)} MiB); starting the controller`);
+
+    const t0 = performance.now();
+    const first = await startController(etcd.endpoint, sim.kubeconfigPath);
+    controllers.push(first);
+    const firstWriteOutMs = await firstWriteOut(client, t0, first);
+    const controllerMemory = await rssOf(first.process);
+    const keys = await keyCount(client);
+    note(`first write-out ${firstWriteOutMs?.toFixed(0) ?? "unfinished"} ms, ${keys} keys; serve cold start`);
+
+    const served = await serveColdStart(etcd.endpoint, clusters);
+    const serveMemory = await rssOf(served.serve);
+    note(`serve cold start ${served.coldStartMs?.toFixed(0) ?? "unfinished"} ms; propagation`);
+    const propagated = await propagation(sim, clusters, served.port);
+    const dbBytes = await dbSize(etcd.endpoint);
+    const revision = await revisionOf(client);
+
+    note("restarting the controller");
+    first.stopScraping();
+    const sigtermExitMs = await stopTimed(first.process);
+    const restartedAt = performance.now();
+    const second = await startController(etcd.endpoint, sim.kubeconfigPath);
+    controllers.push(second);
+    const restartSettleMs = await settle(second, client, restartedAt);
+    const restartWrites = second.writes;
+    note(`restart settled: ${restartSettleMs?.toFixed(0) ?? "no"} ms, ${restartWrites} service writes`);
+    const secondExitMs = await stopTimed(second.process);
+    const lags = controllers.map((c) => c.lagMaxMs).filter((lag): lag is number => lag !== undefined);
+    return {
+      clusters,
+      services: servicesOf(clusters),
+      keys,
+      dbBytes,
+      revision,
+      firstWriteOutMs,
+      controllerRss: controllerMemory?.rss,
+      controllerPeakRss: controllerMemory?.peak,
+      restartSettleMs,
+      settleBoundMs: SETTLE_BOUND_MS,
+      restartWrites,
+      leadershipChanges: second.leaderChanges,
+      sigtermExitMs: Math.max(sigtermExitMs ?? 0, secondExitMs ?? 0) || undefined,
+      serveColdStartMs: served.coldStartMs,
+      serveLoadMs: served.loadMs,
+      serveRss: serveMemory?.rss,
+      servePeakRss: serveMemory?.peak,
+      propagation: propagated,
+      lagMaxMs: lags.length === 0 ? undefined : Math.max(...lags),
+      lagMetric: controllers.find((c) => c.lagMetric !== undefined)?.lagMetric,
+      simRss,
+    };
+  } finally {
+    for (const controller of controllers) controller.stopScraping();
+    await stopAllProcesses();
+    client?.close();
+    await sim?.stop().catch((err: unknown) => log.warn({ err: String(err) }, "stopping the simulation"));
+    await etcd?.destroy();
+  }
+}
+
+async function main(): Promise<void> {
+  const results: StepResult[] = [];
+  const interrupted = () => {
+    void stopAllProcesses().then(() => process.exit(130));
+  };
+  process.once("SIGINT", interrupted);
+  for (const clusters of STEPS) {
+    results.push(await runStep(clusters));
+    console.log(`\n${formatTable(results)}\n`);
+  }
+  const metric = results.find((r) => r.lagMetric !== undefined)?.lagMetric;
+  console.log(`event-loop lag from ${metric ?? "no metric (n/a)"}; sim (bench process) RSS per step:`);
+  for (const r of results) console.log(`  ${r.clusters} clusters: ${(r.simRss / 2 ** 20).toFixed(0)} MiB`);
+}
+
+await main();
