@@ -126,10 +126,17 @@ describe("controller (simulated clusters + etcd)", function () {
     expect(srv).to.have.length(1);
     expect(srv[0]).to.include({ host: web.east1a, port: 80 });
     // Zone names exist for every zone of the federation, even where the service has no shard.
-    expect(hostsOf(all, serviceName("solo", "us-west-2a", "us-west-2"))).to.deep.equal([
+    // (solo is another unit, written in its own transaction: wait for it rather than race it.)
+    const solo = await until(
+      (now) =>
+        hostsOf(now, serviceName("solo", "us-west-2a", "us-west-2")).length > 0 &&
+        hostsOf(now, serviceName("solo", "us-west-2")).length > 0,
+      "solo's zone and region names",
+    );
+    expect(hostsOf(solo, serviceName("solo", "us-west-2a", "us-west-2"))).to.deep.equal([
       serviceName("solo", "us-west-2"),
     ]);
-    expect(hostsOf(all, serviceName("solo", "us-west-2"))).to.deep.equal([serviceName("solo")]);
+    expect(hostsOf(solo, serviceName("solo", "us-west-2"))).to.deep.equal([serviceName("solo")]);
   });
 
   it("publishes IPv4 and IPv6 of a dual-stack load balancer", async () => {
