@@ -4,6 +4,7 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { KubeConfig } from "@kubernetes/client-node";
+import { electionOf, ownerOf } from "../federation/keys.ts";
 import { plan } from "../federation/plan.ts";
 import type { ClusterState, FederationState, Location, Plan, PlanOptions } from "../federation/state.ts";
 import { logger } from "../obs/log.ts";
@@ -62,6 +63,8 @@ export interface ControllerOptions {
   backoff?: { initialMs: number; maxMs: number };
   timers?: Timers;
   registry?: Registry;
+  /** How often the writer re-reads everything it follows in etcd to repair drift (default 5 min). */
+  resyncMs?: number;
   /** Replaces the store's RecordWriter (unit tests). */
   writer?: UnitWriter;
 }
@@ -124,6 +127,9 @@ class FederationController implements Controller {
   private readonly planOptions: PlanOptions;
   private readonly resolver: HostnameResolver;
   private readonly reconciler: Reconciler;
+  /** The store's writer, when not replaced by options.writer: it follows etcd from start-up (standby too). */
+  private readonly recordWriter: RecordWriter | undefined;
+  private following: Promise<void> | undefined;
   private readonly candidate: string;
   private startupDone = false;
   private startupTimer: NodeJS.Timeout | undefined;
@@ -146,7 +152,7 @@ class FederationController implements Controller {
       federation: options.federation,
       domain: options.domain,
       prefix,
-      owner: `fedns/${options.federation}`,
+      owner: ownerOf(options.federation),
       ttl: options.ttl ?? { default: 30, min: 5, max: 3600 },
       srv: options.srv ?? { priority: 10, weight: 100 },
       namespaces: options.namespaces ?? [],
@@ -159,19 +165,24 @@ class FederationController implements Controller {
       ...(this.metrics === undefined ? {} : { metrics: this.metrics }),
       onChange: () => this.reconciler.markDirty("all"),
     });
-    const writer =
-      options.writer ??
-      new RecordWriter({
+    if (options.writer === undefined) {
+      this.recordWriter = new RecordWriter({
         backend: options.backend,
         prefix,
         owner: this.planOptions.owner,
         ...(options.registry === undefined ? {} : { registry: options.registry }),
         // Every write carries the leader key as a compare: a deposed leader's writes fail in etcd.
         ...((options.leaderElection?.enabled ?? true) ? { fence: () => this.campaign?.fence() } : {}),
+        ...(options.resyncMs === undefined ? {} : { resyncMs: options.resyncMs }),
+        ...(options.timers === undefined ? {} : { timers: options.timers }),
+        onDrift: (units) => this.reconciler.invalidate(units),
       });
+    }
     this.reconciler = new Reconciler({
       plan: (only) => this.plan(only),
-      writer,
+      units: () => this.units(),
+      beginFull: () => this.resolver.want(this.hostnamesOf(undefined)),
+      writer: options.writer ?? this.recordWriter!,
       batchMs: options.batchMs ?? 30,
       unsynced: () => this.unsyncedClusters(),
       onNotLeader: (err) => this.deposed?.(err),
@@ -190,6 +201,7 @@ class FederationController implements Controller {
     this.startupTimer = setTimeout(() => this.finishStartup(true), timeout);
     this.startupTimer.unref();
     this.checkStartup();
+    if (this.recordWriter !== undefined) this.following = this.follow(this.recordWriter);
     const election = this.options.leaderElection ?? { enabled: true, leaseSeconds: 10 };
     if (election.enabled) {
       this.leading = this.lead(election.leaseSeconds);
@@ -270,6 +282,8 @@ class FederationController implements Controller {
     clearTimeout(this.startupTimer);
     this.resolver.stop();
     await this.reconciler.stop();
+    await this.recordWriter?.stop();
+    await this.following;
     for (const member of this.members.values()) member.graceTimer.cancel();
     await Promise.all([...this.members.values()].map((member) => member.watch.stop()));
     await this.campaign?.resign().catch((err: unknown) => {
@@ -311,6 +325,30 @@ class FederationController implements Controller {
     }, graceMs);
     this.members.set(config.name, { config, watch, location: locationOf(config), addedAt: timers.now(), graceTimer });
     watch.start();
+  }
+
+  /** Follows etcd with the writer, retrying until it works (etcd may still be starting). */
+  private async follow(writer: RecordWriter): Promise<void> {
+    const timers = this.options.timers ?? realTimers;
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        await writer.follow();
+        return;
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, "reading the records in etcd failed; retrying");
+        await new Promise<void>((resolve) => timers.setTimeout(resolve, Math.min(10_000, 250 * 2 ** attempt)));
+      }
+    }
+  }
+
+  /** Every unit (service) some synced member cluster has. */
+  private units(): Set<string> {
+    const units = new Set<string>();
+    for (const { watch } of this.members.values()) {
+      if (!watch.synced) continue;
+      for (const key of watch.shards.keys()) units.add(key);
+    }
+    return units;
   }
 
   /** Members the plan cannot see yet, split by whether their grace period is over. */
@@ -386,7 +424,7 @@ class FederationController implements Controller {
 
   /** Campaigns until stopped; while elected, writes; on loss, stops writing and campaigns again. */
   private async lead(leaseSeconds: number): Promise<void> {
-    const electionName = `fedns/${this.options.federation}/leader`;
+    const electionName = electionOf(this.options.federation);
     while (!this.stopped) {
       const campaign = this.options.backend.campaign(electionName, this.candidate, leaseSeconds);
       this.campaign = campaign;

@@ -4,24 +4,13 @@
 // clusters count fully; stale and resyncing ones are withdrawn (plan keeps last addresses);
 // syncing ones are left out of the plan until their first full list.
 import type { ClusterStatus } from "../federation/state.ts";
+import { realTimers, type Timers } from "../obs/clock.ts";
+
+export { realTimers, type Timers };
 
 export type ClusterPhase = "syncing" | "active" | "unreachable" | "stale" | "resyncing";
 
 export const PHASES: readonly ClusterPhase[] = ["syncing", "active", "unreachable", "stale", "resyncing"];
-
-export interface Timers {
-  now(): number;
-  setTimeout(callback: () => void, ms: number): { cancel(): void };
-}
-
-export const realTimers: Timers = {
-  now: () => Date.now(),
-  setTimeout: (callback, ms) => {
-    const timer = setTimeout(callback, ms);
-    timer.unref();
-    return { cancel: () => clearTimeout(timer) };
-  },
-};
 
 export interface LifecycleOptions {
   graceMs: number;

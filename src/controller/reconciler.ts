@@ -1,31 +1,47 @@
-// The reconcile loop: events only mark services (or everything) dirty; after a short batching
-// delay one reconcile computes the desired records of what is dirty and hands the services whose
-// records changed to the writer. Safe to run any number of times: the writer diffs against etcd.
+// The reconcile loop, client-go style: events only mark units (services) dirty; after a short batching delay
+// one reconcile computes the desired records of what is dirty and hands the units whose records changed to the
+// writer. Safe to run any number of times: the writer diffs against its view of etcd.
+// - A unit whose write fails is retried with its own exponential backoff (jitter, cap) and forgotten on
+//   success (client-go's AddRateLimited/Forget): it never delays any other unit.
+// - A full reconcile runs in slices of a bounded number of units, yielding to the event loop between slices,
+//   so lease keep-alives, watches and metrics are served throughout, whatever the size of the federation.
 import { createHash } from "node:crypto";
+import { heldByUnsynced, type UnsyncedClusters } from "../federation/grace.ts";
 import type { Plan, PlanWarning } from "../federation/state.ts";
+import { realTimers, type Timers, yieldToLoop } from "../obs/clock.ts";
 import { type Logger, logger } from "../obs/log.ts";
 import { encodeService, type SkydnsService } from "../records/service.ts";
 import { NotLeaderError } from "../store/writer.ts";
-import { realTimers, type Timers } from "./lifecycle.ts";
 import type { ControllerMetrics } from "./metrics.ts";
+import { RateLimiter } from "./rate-limiter.ts";
+
+export type { UnsyncedClusters };
 
 /** The part of the store's RecordWriter the reconciler uses. */
 export interface UnitWriter {
-  load(): Promise<void>;
-  ownedUnits(): Promise<string[]>;
-  /** The records of ours the store holds for a unit (with their `cluster` fields). */
-  ownedRecords(unit: string): Promise<Map<string, SkydnsService>>;
+  /** Resolves once the writer's view of the store is loaded. */
+  ready(): Promise<void>;
+  /** Units that have keys of ours in the store. */
+  ownedUnits(): string[];
+  /** The `cluster` fields of the records of ours the store holds for a unit. */
+  storedClusters(unit: string): ReadonlySet<string | undefined>;
   writeUnit(unit: string, desired: ReadonlyMap<string, SkydnsService>): Promise<{ puts: number; deletes: number }>;
 }
 
 export interface ReconcilerOptions {
-  /** Desired records of the given services, or of all services when `only` is undefined. */
+  /** Desired records of the given units, or of all units when `only` is undefined. */
   plan(only: ReadonlySet<string> | undefined): Plan;
+  /** Every unit the federation state knows; given, a full reconcile plans it in slices of `sliceUnits`. */
+  units?(): Iterable<string>;
+  /** Called once before the slices of a full reconcile (the controller refreshes what it tracks for all units). */
+  beginFull?(): void;
   writer: UnitWriter;
   /** Delay between the first dirty mark and the reconcile, so bursts of events make one write. */
   batchMs: number;
-  /** Delay before retrying services whose write failed (doubles up to 30 s). */
-  retryMs?: number;
+  /** Per-unit retry backoff after a failed write (default 500 ms doubling to 30 s, ±20 % jitter). */
+  retry?: { initialMs: number; maxMs: number };
+  /** Units planned per synchronous slice of a full reconcile (default 200). */
+  sliceUnits?: number;
   /** Writes in flight at once. */
   concurrency?: number;
   timers?: Timers;
@@ -34,16 +50,8 @@ export interface ReconcilerOptions {
   unsynced?: () => UnsyncedClusters;
   /** A write was refused because this replica no longer holds leadership (fenced in etcd). */
   onNotLeader?: (err: Error) => void;
-}
-
-/**
- * What the store holds of clusters the plan cannot see, and how to treat it (SPEC §5): records of a
- * cluster are not changed until it has synced (`frozen`, within the grace period of its start); past
- * that (`lapsed`) they are withdrawn like an unreachable cluster's, but never the last addresses.
- */
-export interface UnsyncedClusters {
-  frozen: ReadonlySet<string>;
-  lapsed: ReadonlySet<string>;
+  /** Called after each slice of work (tests count the units handled per synchronous step). */
+  onSlice?: (units: number) => void;
 }
 
 export interface ReconcileStats {
@@ -55,21 +63,26 @@ export interface ReconcileStats {
   held: number;
 }
 
+const DEFAULT_SLICE_UNITS = 200;
+
 export class Reconciler {
   private readonly options: ReconcilerOptions;
   private readonly timers: Timers;
   private readonly log: Logger;
-  /** Fingerprint of the records last written (or found already in place) per service. */
+  /** Fingerprint of the records last written (or found already in place) per unit. */
   private readonly applied = new Map<string, string>();
   private dirtyAll = false;
   private readonly dirty = new Set<string>();
   private enabled = false;
   /** Next full reconcile must also delete owned units that the plan no longer has. */
   private cleanupPending = false;
-  private reload = false;
   private timer: { cancel(): void } | undefined;
   private running: Promise<void> | undefined;
+  /** Reconciles that failed as a whole (the store's view could not be read): they back off together. */
   private failures = 0;
+  /** Per-unit backoff of failed writes, and the retries waiting for it. */
+  private readonly limiter: RateLimiter;
+  private readonly retries = new Map<string, { cancel(): void }>();
   private warningsSeen = new Set<string>();
   private idleWaiters: (() => void)[] = [];
   private stopped = false;
@@ -80,23 +93,32 @@ export class Reconciler {
     this.options = options;
     this.timers = options.timers ?? realTimers;
     this.log = logger("reconciler");
+    this.limiter = new RateLimiter(options.retry ?? { initialMs: 500, maxMs: 30_000 });
   }
 
-  /** Marks services (or, with "all", everything) as needing a reconcile. */
-  markDirty(services: Iterable<string> | "all"): void {
-    if (services === "all") this.dirtyAll = true;
-    else for (const service of services) this.dirty.add(service);
+  /** Marks units (or, with "all", everything) as needing a reconcile. */
+  markDirty(units: Iterable<string> | "all"): void {
+    if (units === "all") this.dirtyAll = true;
+    else for (const unit of units) this.dirty.add(unit);
     this.schedule(this.options.batchMs);
   }
 
+  /** The store no longer holds what was written for these units (drift): reconcile them from scratch. */
+  invalidate(units: Iterable<string>): void {
+    const list = [...units];
+    for (const unit of list) this.applied.delete(unit);
+    if (list.includes("")) this.cleanupPending = true;
+    this.markDirty(list.filter((unit) => unit !== ""));
+    if (list.includes("")) this.markDirty("all");
+  }
+
   /**
-   * Starts writing (this controller became leader and may write): the writer re-reads etcd, nothing
-   * earlier is trusted, and the next reconcile is a full one that also removes owned leftovers.
+   * Starts writing (this controller became leader and may write): nothing this replica wrote in an earlier
+   * term is trusted, and the next reconcile is a full one (in slices) that also removes owned leftovers.
    */
   enable(): void {
     this.enabled = true;
     this.applied.clear();
-    this.reload = true;
     this.cleanupPending = true;
     this.markDirty("all");
   }
@@ -122,6 +144,8 @@ export class Reconciler {
   async stop(): Promise<void> {
     this.stopped = true;
     this.disable();
+    for (const retry of this.retries.values()) retry.cancel();
+    this.retries.clear();
     await this.running;
   }
 
@@ -150,15 +174,29 @@ export class Reconciler {
       void this.running.finally(() => {
         this.running = undefined;
         if (this.dirtyAll || this.dirty.size > 0) {
-          this.schedule(this.failures > 0 ? this.retryDelay() : this.options.batchMs);
+          this.schedule(this.failures > 0 ? this.wholeRetryDelay() : this.options.batchMs);
         }
         this.notifyIdle();
       });
     }, delayMs);
   }
 
-  private retryDelay(): number {
-    return Math.min(30_000, (this.options.retryMs ?? 500) * 2 ** Math.min(this.failures - 1, 10));
+  private wholeRetryDelay(): number {
+    const retry = this.options.retry ?? { initialMs: 500, maxMs: 30_000 };
+    return Math.min(retry.maxMs, retry.initialMs * 2 ** Math.min(this.failures - 1, 20));
+  }
+
+  /** client-go's AddRateLimited: the unit comes back after its own backoff. */
+  private retryLater(unit: string): void {
+    if (this.retries.has(unit)) return;
+    const delay = this.limiter.when(unit);
+    this.retries.set(
+      unit,
+      this.timers.setTimeout(() => {
+        this.retries.delete(unit);
+        this.markDirty([unit]);
+      }, delay),
+    );
   }
 
   private async runOnce(): Promise<ReconcileStats | undefined> {
@@ -168,87 +206,110 @@ export class Reconciler {
     this.dirtyAll = false;
     this.dirty.clear();
     const started = performance.now();
-    const stats: ReconcileStats = {
-      scope: full ? "full" : "incremental",
-      services: 0,
-      written: 0,
-      failed: 0,
-      held: 0,
-    };
+    const stats: ReconcileStats = { scope: full ? "full" : "incremental", services: 0, written: 0, failed: 0, held: 0 };
+    const warnings: PlanWarning[] = [];
     try {
-      if (this.reload) {
-        await this.options.writer.load();
-        this.reload = false;
+      await this.options.writer.ready();
+      if (only !== undefined) {
+        await this.reconcileUnits(only, warnings, stats);
+      } else if (this.options.units === undefined) {
+        await this.reconcileUnits(undefined, warnings, stats);
+      } else {
+        this.options.beginFull?.();
+        const units = new Set(this.options.units());
+        for (const unit of this.applied.keys()) units.add(unit);
+        if (this.cleanupPending) for (const unit of this.options.writer.ownedUnits()) units.add(unit);
+        const all = [...units].sort();
+        const size = Math.max(1, this.options.sliceUnits ?? DEFAULT_SLICE_UNITS);
+        for (let i = 0; i < all.length && this.enabled && !this.stopped; i += size) {
+          await this.reconcileUnits(new Set(all.slice(i, i + size)), warnings, stats);
+          await yieldToLoop();
+        }
       }
-      const plan = this.options.plan(only);
-      this.report(plan.warnings, full);
-      const work = new Map<string, Work>();
-      for (const [service, desired] of plan.services) {
-        stats.services += 1;
-        const print = fingerprint(desired);
-        if (this.applied.get(service) !== print) work.set(service, { desired, print });
-      }
-      const gone = full ? [...this.applied.keys()] : [...(only ?? [])];
-      if (full && this.cleanupPending) gone.push(...(await this.options.writer.ownedUnits()));
-      const absent = new Set<string>();
-      for (const service of gone) {
-        if (plan.services.has(service)) continue;
-        absent.add(service);
-        work.set(service, { desired: new Map(), print: "" });
-      }
-      await this.write(work, absent, stats);
+      this.report(warnings, full);
       if (full && stats.failed === 0 && stats.held === 0) this.cleanupPending = false;
+      this.failures = 0;
     } catch (err) {
       // Whatever was dirty is dirty again; the next attempt waits a little longer.
       this.failures += 1;
       this.options.metrics?.writeErrors.inc();
       if (full) this.dirtyAll = true;
-      else for (const service of only ?? []) this.dirty.add(service);
+      else for (const unit of only ?? []) this.dirty.add(unit);
       this.log.error({ err: (err as Error).message }, "reconcile failed; retrying");
       return stats;
     } finally {
       this.options.metrics?.reconcileDuration.observe((performance.now() - started) / 1000);
       this.options.metrics?.reconciles.inc({ scope: stats.scope });
     }
-    if (stats.failed === 0) this.failures = 0;
     if (stats.written > 0 || stats.failed > 0) {
       this.log.debug({ ...stats, ms: Math.round(performance.now() - started) }, "reconciled");
     }
     return stats;
   }
 
+  /** Plans and writes some units (`undefined`: everything, in one plan): one synchronous plan, then the writes. */
+  private async reconcileUnits(
+    only: ReadonlySet<string> | undefined,
+    warnings: PlanWarning[],
+    stats: ReconcileStats,
+  ): Promise<void> {
+    const plan = this.options.plan(only);
+    warnings.push(...plan.warnings);
+    const work = new Map<string, Work>();
+    for (const [unit, desired] of plan.services) {
+      stats.services += 1;
+      const print = fingerprint(desired);
+      if (this.applied.get(unit) !== print) work.set(unit, { desired, print });
+    }
+    const gone =
+      only === undefined
+        ? [...this.applied.keys(), ...(this.cleanupPending ? this.options.writer.ownedUnits() : [])]
+        : [...only];
+    const absent = new Set<string>();
+    for (const unit of gone) {
+      if (plan.services.has(unit)) continue;
+      absent.add(unit);
+      work.set(unit, { desired: new Map(), print: "" });
+    }
+    this.options.onSlice?.(only?.size ?? plan.services.size);
+    await this.write(work, absent, stats);
+  }
+
   private async write(work: Map<string, Work>, absent: ReadonlySet<string>, stats: ReconcileStats): Promise<void> {
     const queue = [...work.entries()];
+    const unsynced = this.options.unsynced?.();
     const worker = async (): Promise<void> => {
       for (;;) {
         const next = queue.shift();
         if (next === undefined || !this.enabled) return;
-        const [service, { desired, print }] = next;
+        const [unit, { desired, print }] = next;
         try {
-          if (await this.holdsBack(service, desired)) {
+          if (unsynced !== undefined && heldByUnsynced(this.options.writer.storedClusters(unit), desired, unsynced)) {
             // Not recorded as applied: every later reconcile looks at it again.
             stats.held += 1;
-            this.applied.delete(service);
+            this.applied.delete(unit);
             continue;
           }
-          const result = await this.options.writer.writeUnit(service, desired);
-          if (absent.has(service)) this.applied.delete(service);
-          else this.applied.set(service, print);
+          const result = await this.options.writer.writeUnit(unit, desired);
+          this.limiter.forget(unit);
+          if (absent.has(unit)) this.applied.delete(unit);
+          else this.applied.set(unit, print);
           if (result.puts + result.deletes > 0) {
             stats.written += 1;
             this.options.metrics?.servicesWritten.inc();
           }
         } catch (err) {
           stats.failed += 1;
-          this.failures += stats.failed === 1 ? 1 : 0;
-          this.applied.delete(service);
-          this.dirty.add(service);
+          this.applied.delete(unit);
           this.options.metrics?.writeErrors.inc();
           if (err instanceof NotLeaderError) {
+            this.dirty.add(unit);
             this.options.onNotLeader?.(err);
             return;
           }
-          this.log.warn({ service, err: (err as Error).message }, "writing service records failed; will retry");
+          this.retryLater(unit);
+          const level = this.limiter.retries(unit) <= 1 ? "warn" : "debug";
+          this.log[level]({ unit, err: (err as Error).message }, "writing service records failed; will retry");
         }
       }
     };
@@ -256,25 +317,12 @@ export class Reconciler {
     await Promise.all(Array.from({ length: workers }, worker));
   }
 
-  /** True when the service's stored records must stay as they are because of clusters that have not synced. */
-  private async holdsBack(service: string, desired: ReadonlyMap<string, SkydnsService>): Promise<boolean> {
-    const unsynced = this.options.unsynced?.();
-    if (unsynced === undefined || (unsynced.frozen.size === 0 && unsynced.lapsed.size === 0)) return false;
-    let lapsedAddresses = false;
-    for (const record of (await this.options.writer.ownedRecords(service)).values()) {
-      if (record.cluster === undefined) continue;
-      if (unsynced.frozen.has(record.cluster)) return true;
-      if (unsynced.lapsed.has(record.cluster)) lapsedAddresses = true;
-    }
-    const desiredAddresses = [...desired.values()].some((record) => record.cluster !== undefined);
-    return lapsedAddresses && !desiredAddresses;
-  }
-
   /** Logs each warning once while it persists; counts it when it first appears. */
   private report(warnings: readonly PlanWarning[], full: boolean): void {
     const current = new Set<string>();
     for (const warning of warnings) {
       const key = `${warning.kind}|${warning.cluster ?? ""}|${warning.service ?? ""}|${warning.message}`;
+      if (current.has(key)) continue;
       current.add(key);
       if (this.warningsSeen.has(key)) continue;
       this.warningsSeen.add(key);
@@ -286,7 +334,7 @@ export class Reconciler {
   }
 }
 
-/** A service's desired records and their fingerprint, computed once per reconcile. */
+/** A unit's desired records and their fingerprint, computed once per reconcile. */
 interface Work {
   desired: ReadonlyMap<string, SkydnsService>;
   print: string;

@@ -1,25 +1,27 @@
-// RecordWriter: applies the controller's desired records one unit (service) at a time: diff against what the
-// store holds for our owner, one compare-guarded txn per unit, never touching other owners' keys.
-// serviceUnitOf(prefix, federation): the unit (`namespace/name`) a fedns key belongs to.
+// RecordWriter: applies the controller's desired records one unit (service) at a time. It keeps a compact view
+// of what the store holds under the prefix (a digest, owner, cluster and mod revision per key), learned from a
+// range read and then followed by a watch, with a periodic full resync: changes made by anybody else to the
+// federation's keys (an operator's etcdctl, a restore) are reported as drift so the reconciler repairs them.
+// diff() (federation/diff.ts) says what a unit needs; the writer turns that into compare-guarded, leader-fenced
+// transactions, every name's changes in one transaction (txn-batches.ts), and never touches other owners' keys.
+import { createHash } from "node:crypto";
+import { desiredValue, diff, hasChanges, normalizeValue, type UnitChanges } from "../federation/diff.ts";
+import { UNKNOWN_UNIT, type UnitOf, unitsOfOwner } from "../federation/keys.ts";
+import { realTimers, type Timers, yieldToLoop } from "../obs/clock.ts";
 import { logger } from "../obs/log.ts";
 import { Counter, type Registry } from "../obs/metrics.ts";
 import { normalizePrefix } from "../records/name.ts";
-import { decodeService, encodeService, ownerOf, type SkydnsService } from "../records/service.ts";
-import type { KvBackend, TxnCompare, TxnOp } from "./kv.ts";
-
-/** The unit a key belongs to, or undefined when it lies outside the layout the writer manages. */
-export type UnitOf = (key: string) => string | undefined;
-
-/** Unit id for owned keys that no unit claims: deleting it removes such leftovers. */
-export const UNKNOWN_UNIT = "";
+import { ownerOf as ownerOfValue, type SkydnsService } from "../records/service.ts";
+import type { KeyValue, KvBackend, TxnCompare, TxnOp, WatchEvent, WatchHandle } from "./kv.ts";
+import { DEFAULT_MAX_TXN_BYTES, txnBatches } from "./txn-batches.ts";
 
 export interface RecordWriterOptions {
   backend: KvBackend;
   /** Key prefix, e.g. `/skydns`. */
   prefix: string;
-  /** Value of the `owner` field of every key this writer writes, e.g. `fedns/myfed`. */
+  /** Value of the `owner` field of every key this writer writes, e.g. `fedns/myfed` (federation/keys.ts). */
   owner: string;
-  /** Maps a key to its unit; keys of one unit are written together. Default: serviceUnitOf(prefix, owner's federation). */
+  /** Maps a key to its unit; keys of one unit are written together. Default: the owner's federation's layout. */
   unitOf?: UnitOf;
   registry?: Registry;
   /** Attempts per unit when compares fail because someone else wrote meanwhile (default 5). */
@@ -30,6 +32,13 @@ export interface RecordWriterOptions {
    * longer holds in the store. Without it, writes are guarded by the keys' own revisions only.
    */
   fence?: () => TxnCompare | undefined;
+  /** Bytes of keys and values per txn (default 1 MiB, under etcd's default --max-request-bytes of 1.5 MiB). */
+  maxTxnBytes?: number;
+  /** While following: how often everything is re-read to repair drift the watch missed (default 5 min). */
+  resyncMs?: number;
+  /** Called with the units whose keys somebody else changed (watch or resync). */
+  onDrift?(units: string[]): void;
+  timers?: Timers;
 }
 
 /** A write was refused or rejected because this writer's candidate is not (or no longer) the leader. */
@@ -46,9 +55,10 @@ export interface WriteResult {
 }
 
 interface StoredKey {
-  /** Value after decode/encode, so formatting differences do not count as changes; undefined if undecodable. */
-  normalized: string | undefined;
+  /** Digest of the normalized value, so formatting differences do not count; undefined if undecodable. */
+  digest: string | undefined;
   owner: string | undefined;
+  cluster: string | undefined;
   modRevision: number;
 }
 
@@ -56,39 +66,18 @@ interface WriterMetrics {
   written: Counter<"op">;
   txns: Counter<"result">;
   skipped: Counter<"reason">;
+  drift: Counter<"source">;
 }
 
-/**
- * Units of fedns keys: `<prefix>/<domain reversed>/[<region>/[<zone>/]]svc/<federation>/<namespace>/<service>/…`
- * belongs to unit `<namespace>/<service>`.
- */
-export function serviceUnitOf(prefix: string, federation: string): UnitOf {
-  const base = `${normalizePrefix(prefix)}/`;
-  return (key) => {
-    if (!key.startsWith(base)) return undefined;
-    const segments = key.slice(base.length).split("/");
-    // From the right, as a zone or domain label could also read "svc"; namespace and service names never
-    // start with "_", which tells them apart from the SRV labels (`_tcp/_http`) below the service.
-    for (let i = segments.length - 4; i >= 0; i--) {
-      const namespace = segments[i + 2] ?? "_";
-      const service = segments[i + 3] ?? "_";
-      if (segments[i] !== "svc" || segments[i + 1] !== federation) continue;
-      if (namespace.startsWith("_") || service.startsWith("_")) continue;
-      return `${namespace}/${service}`;
-    }
-    return undefined;
-  };
-}
+const DEFAULT_RESYNC_MS = 5 * 60_000;
+/** Keys processed between yields while reading the whole prefix. */
+const LOAD_SLICE = 2000;
+/** How long a conflicting write waits for the watch to show what changed before re-reading everything. */
+const CATCH_UP_MS = 2000;
 
-function normalizeValue(raw: string): string | undefined {
-  const decoded = decodeService(raw);
-  return decoded.ok ? encodeService(decoded.service) : undefined;
-}
-
-function chunk<T>(items: T[], size: number): T[][] {
-  const chunks: T[][] = [];
-  for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
-  return chunks;
+/** A short digest of a normalized value: the view keeps this instead of a second copy of every record. */
+function digestOf(normalized: string | undefined): string | undefined {
+  return normalized === undefined ? undefined : createHash("sha1").update(normalized).digest("base64").slice(0, 16);
 }
 
 export class RecordWriter {
@@ -97,26 +86,41 @@ export class RecordWriter {
   private readonly owner: string;
   private readonly unitOf: UnitOf;
   private readonly maxAttempts: number;
+  private readonly maxTxnBytes: number;
   private readonly fence: (() => TxnCompare | undefined) | undefined;
+  private readonly options: RecordWriterOptions;
+  private readonly timers: Timers;
   private readonly log = logger("store.writer");
   private readonly metrics: WriterMetrics;
-  /** Every key under the prefix as last read or written. */
+  /** Every key under the prefix as last read, watched or written. */
   private stored = new Map<string, StoredKey>();
   /** Keys we own, by unit. */
   private owned = new Map<string, Set<string>>();
+  /** Repeated strings (owners, clusters) kept once. */
+  private readonly strings = new Map<string, string>();
   private loadedOnce: Promise<void> | undefined;
+  /** The revision the view reflects completely (last range read or watch event). */
+  private viewRevision = 0;
   private readonly unitLocks = new Map<string, Promise<unknown>>();
   /** Desired keys held by other owners that were already reported (logged once each). */
   private readonly reportedConflicts = new Set<string>();
+  private following = false;
+  private watchHandle: WatchHandle | undefined;
+  private resyncTimer: { cancel(): void } | undefined;
+  private catchUpWaiters: { revision: number; resolve: () => void }[] = [];
+  /** Set while a full read is processed: watch events wait here. */
+  private buffered: { events: WatchEvent[]; revision: number }[] | undefined;
 
   constructor(options: RecordWriterOptions) {
+    this.options = options;
     this.backend = options.backend;
     this.keyPrefix = `${normalizePrefix(options.prefix)}/`;
     this.owner = options.owner;
-    const federation = options.owner.startsWith("fedns/") ? options.owner.slice("fedns/".length) : options.owner;
-    this.unitOf = options.unitOf ?? serviceUnitOf(options.prefix, federation);
+    this.unitOf = options.unitOf ?? unitsOfOwner(options.prefix, options.owner);
     this.maxAttempts = options.maxAttempts ?? 5;
+    this.maxTxnBytes = options.maxTxnBytes ?? DEFAULT_MAX_TXN_BYTES;
     this.fence = options.fence;
+    this.timers = options.timers ?? realTimers;
     const registers = options.registry === undefined ? [] : [options.registry];
     this.metrics = {
       written: new Counter({
@@ -137,41 +141,79 @@ export class RecordWriter {
         labelNames: ["reason"],
         registers,
       }),
+      drift: new Counter({
+        name: "fedns_controller_drift_total",
+        help: "Units whose keys were changed in the store by somebody else, by how it was seen (watch, resync)",
+        labelNames: ["source"],
+        registers,
+      }),
     };
   }
 
-  /** (Re)reads everything under the prefix. Call when becoming leader, so no earlier term's view is trusted. */
+  /**
+   * Follows the store: reads everything under the prefix, then watches it (reloading after compaction) and
+   * re-reads everything every resync period. Resolves once the first read is done.
+   */
+  async follow(): Promise<void> {
+    if (this.following) return this.ensureLoaded();
+    this.following = true;
+    try {
+      await this.ensureLoaded();
+      await this.watchFrom(this.viewRevision + 1);
+    } catch (err) {
+      this.following = false;
+      throw err;
+    }
+    this.scheduleResync();
+  }
+
+  async stop(): Promise<void> {
+    this.following = false;
+    this.resyncTimer?.cancel();
+    this.resyncTimer = undefined;
+    const handle = this.watchHandle;
+    this.watchHandle = undefined;
+    await handle?.close();
+    for (const waiter of this.catchUpWaiters) waiter.resolve();
+    this.catchUpWaiters = [];
+  }
+
+  /** Resolves once the view of the store is loaded (the first read, when not loaded yet). */
+  ready(): Promise<void> {
+    return this.ensureLoaded();
+  }
+
+  /** Re-reads everything under the prefix; units whose keys differ from the view are reported as drift. */
   async load(): Promise<void> {
-    const loading = this.readAll();
+    const loading = this.readAll("resync");
     this.loadedOnce = loading;
     await loading;
   }
 
   /** Units that have keys of ours in the store (for deleting units that no longer exist). */
-  async ownedUnits(): Promise<string[]> {
-    await this.ensureLoaded();
+  ownedUnits(): string[] {
     return [...this.owned.entries()]
       .filter(([, keys]) => keys.size > 0)
       .map(([unit]) => unit)
       .sort();
   }
 
-  /** Our keys of one unit with their stored values (undecodable ones left out). */
-  async ownedRecords(unit: string): Promise<Map<string, SkydnsService>> {
-    await this.ensureLoaded();
-    const records = new Map<string, SkydnsService>();
-    for (const key of [...(this.owned.get(unit) ?? [])].sort()) {
-      const normalized = this.stored.get(key)?.normalized;
-      if (normalized === undefined) continue;
-      const decoded = decodeService(normalized);
-      if (decoded.ok) records.set(key, decoded.service);
-    }
-    return records;
+  /** The `cluster` fields of our records the store holds for a unit (undefined: records of no cluster). */
+  storedClusters(unit: string): Set<string | undefined> {
+    const clusters = new Set<string | undefined>();
+    for (const key of this.owned.get(unit) ?? []) clusters.add(this.stored.get(key)?.cluster);
+    return clusters;
+  }
+
+  /** What the store holds for a unit against `desired`, as diff() sees it (no write). */
+  changesOf(unit: string, desired: ReadonlyMap<string, SkydnsService>): UnitChanges {
+    const wanted = this.prepare(unit, desired, undefined);
+    return this.diffUnit(unit, wanted);
   }
 
   /**
    * Makes the store hold exactly `desired` for the unit, as far as we own it: puts what differs, deletes what
-   * we own in the unit and is no longer desired, in one txn (split only past the backend's op limit).
+   * we own in the unit and is no longer desired, in one txn (split by name only past the backend's limits).
    */
   async writeUnit(unit: string, desired: ReadonlyMap<string, SkydnsService>): Promise<WriteResult> {
     const previous = this.unitLocks.get(unit) ?? Promise.resolve();
@@ -193,7 +235,7 @@ export class RecordWriter {
   }
 
   private async ensureLoaded(): Promise<void> {
-    if (this.loadedOnce === undefined) this.loadedOnce = this.readAll();
+    if (this.loadedOnce === undefined) this.loadedOnce = this.readAll(undefined);
     try {
       await this.loadedOnce;
     } catch (err) {
@@ -202,17 +244,151 @@ export class RecordWriter {
     }
   }
 
-  private async readAll(): Promise<void> {
-    const result = await this.backend.range(this.keyPrefix);
-    const stored = new Map<string, StoredKey>();
-    const owned = new Map<string, Set<string>>();
-    for (const kv of result.kvs) {
-      const owner = ownerOf(kv.value);
-      stored.set(kv.key, { normalized: normalizeValue(kv.value), owner, modRevision: kv.modRevision });
-      if (owner === this.owner) this.addOwned(owned, kv.key);
+  private intern(value: string | undefined): string | undefined {
+    if (value === undefined) return undefined;
+    const known = this.strings.get(value);
+    if (known !== undefined) return known;
+    this.strings.set(value, value);
+    return value;
+  }
+
+  private storedKeyOf(kv: { value: string; modRevision: number }): StoredKey {
+    const normalized = normalizeValue(kv.value);
+    const owner = this.intern(ownerOfValue(kv.value));
+    let cluster: string | undefined;
+    if (normalized !== undefined && owner === this.owner) {
+      const match = /"cluster":("(?:[^"\\]|\\.)*")/.exec(normalized);
+      cluster = match?.[1] === undefined ? undefined : this.intern(JSON.parse(match[1]) as string);
     }
-    this.stored = stored;
-    this.owned = owned;
+    return { digest: digestOf(normalized), owner, cluster, modRevision: kv.modRevision };
+  }
+
+  /** Reads everything; `source` set: compare with the current view and report the units that differ. */
+  private async readAll(source: "resync" | "compacted" | undefined): Promise<void> {
+    // Watch events that arrive while the read is being processed are applied after it, in order.
+    const buffer: { events: WatchEvent[]; revision: number }[] = [];
+    this.buffered = buffer;
+    try {
+      const result = await this.backend.range(this.keyPrefix);
+      const stored = new Map<string, StoredKey>();
+      const owned = new Map<string, Set<string>>();
+      const drifted = new Set<string>();
+      let count = 0;
+      for (const kv of result.kvs) {
+        const next = this.storedKeyOf(kv);
+        stored.set(kv.key, next);
+        if (next.owner === this.owner) this.addOwned(owned, kv.key);
+        if (source !== undefined && differs(this.stored.get(kv.key), next)) this.noteDrift(drifted, kv.key, next);
+        if (++count % LOAD_SLICE === 0) await yieldToLoop();
+      }
+      if (source !== undefined) {
+        for (const [key, before] of this.stored) if (!stored.has(key)) this.noteDrift(drifted, key, before);
+      }
+      if (result.revision >= this.viewRevision) {
+        this.stored = stored;
+        this.owned = owned;
+        this.viewRevision = result.revision;
+        this.reportDrift(drifted, source ?? "resync");
+      }
+    } finally {
+      if (this.buffered === buffer) this.buffered = undefined;
+      for (const { events, revision } of buffer) this.applyEvents(events, revision);
+      this.releaseCatchUp();
+    }
+  }
+
+  private noteDrift(drifted: Set<string>, key: string, record: StoredKey | undefined): void {
+    const unit = this.unitOf(key);
+    if (unit !== undefined) drifted.add(unit);
+    else if (record?.owner === this.owner) drifted.add(UNKNOWN_UNIT);
+  }
+
+  private reportDrift(drifted: Set<string>, source: string): void {
+    if (drifted.size === 0) return;
+    this.metrics.drift.inc({ source }, drifted.size);
+    this.log.info({ units: drifted.size, source }, "keys changed in the store by somebody else: repairing");
+    this.options.onDrift?.([...drifted].sort());
+  }
+
+  private async watchFrom(revision: number): Promise<void> {
+    this.watchHandle = await this.backend.watch(this.keyPrefix, revision, {
+      onEvents: (events, at) => this.applyEvents(events, at),
+      onCompacted: () => {
+        if (!this.following) return;
+        void this.restartWatch();
+      },
+      onDisconnected: (error) => this.log.debug({ err: error.message }, "store watch disconnected; resuming"),
+      onConnected: () => {},
+    });
+  }
+
+  private async restartWatch(): Promise<void> {
+    const handle = this.watchHandle;
+    this.watchHandle = undefined;
+    await handle?.close().catch(() => undefined);
+    for (let attempt = 0; this.following; attempt++) {
+      try {
+        await this.readAll("compacted");
+        await this.watchFrom(this.viewRevision + 1);
+        return;
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, "re-reading the store after compaction failed; retrying");
+        await new Promise<void>((resolve) => this.timers.setTimeout(resolve, Math.min(10_000, 250 * 2 ** attempt)));
+      }
+    }
+  }
+
+  private applyEvents(events: WatchEvent[], revision: number): void {
+    if (this.buffered !== undefined) {
+      this.buffered.push({ events, revision });
+      return;
+    }
+    const drifted = new Set<string>();
+    for (const event of events) {
+      if (event.modRevision <= this.viewRevision) continue;
+      const before = this.stored.get(event.key);
+      // Our own write, already recorded when its txn returned.
+      if (before !== undefined && before.modRevision >= event.modRevision) continue;
+      if (event.type === "put") {
+        const next = this.storedKeyOf(event);
+        if (before?.owner === this.owner && next.owner !== this.owner) this.removeOwned(event.key);
+        this.stored.set(event.key, next);
+        if (next.owner === this.owner) this.addOwned(this.owned, event.key);
+      } else {
+        if (before === undefined) continue;
+        this.stored.delete(event.key);
+        if (before.owner === this.owner) this.removeOwned(event.key);
+      }
+      this.noteDrift(drifted, event.key, before ?? this.stored.get(event.key));
+    }
+    this.viewRevision = Math.max(this.viewRevision, revision);
+    this.releaseCatchUp();
+    this.reportDrift(drifted, "watch");
+  }
+
+  /** Resolves when the view reflects `revision` (the watch caught up), or after a while regardless. */
+  private caughtUp(revision: number): Promise<void> {
+    if (!this.following || this.viewRevision >= revision) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = this.timers.setTimeout(resolve, CATCH_UP_MS);
+      this.catchUpWaiters.push({
+        revision,
+        resolve: () => {
+          timer.cancel();
+          resolve();
+        },
+      });
+    });
+  }
+
+  private releaseCatchUp(): void {
+    if (this.catchUpWaiters.length === 0) return;
+    const waiting: typeof this.catchUpWaiters = [];
+    for (const waiter of this.catchUpWaiters) {
+      if (this.viewRevision >= waiter.revision) waiter.resolve();
+      else waiting.push(waiter);
+    }
+    this.catchUpWaiters = waiting;
   }
 
   private addOwned(owned: Map<string, Set<string>>, key: string): void {
@@ -225,6 +401,13 @@ export class RecordWriter {
     keys.add(key);
   }
 
+  private removeOwned(key: string): void {
+    const unit = this.unitOf(key) ?? UNKNOWN_UNIT;
+    const keys = this.owned.get(unit);
+    keys?.delete(key);
+    if (keys?.size === 0) this.owned.delete(unit);
+  }
+
   private async writeUnitNow(unit: string, desired: ReadonlyMap<string, SkydnsService>): Promise<WriteResult> {
     const result: WriteResult = { puts: 0, deletes: 0, txns: 0, skipped: 0 };
     // One leadership term per call: a fence that changes meanwhile no longer holds and stops the write.
@@ -232,16 +415,25 @@ export class RecordWriter {
     if (this.fence !== undefined && fence === undefined) {
       throw new NotLeaderError(`writing unit ${JSON.stringify(unit)}: not the leader`);
     }
+    await this.ensureLoaded();
     const wanted = this.prepare(unit, desired, result);
     // etcd counts compares against --max-txn-ops too, and the fence is one more.
-    const batchSize = Math.max(1, this.backend.maxTxnOps - (fence === undefined ? 0 : 1));
+    const maxOps = Math.max(1, this.backend.maxTxnOps - (fence === undefined ? 0 : 1));
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
-      await this.ensureLoaded();
-      const { puts, deletes } = this.diff(unit, wanted, attempt === 1 ? result : undefined);
-      if (puts.length + deletes.length === 0) return result;
-      // New records go in before old ones go out, should the unit need more than one txn.
-      const batches = chunk<TxnOp>([...puts, ...deletes], batchSize);
-      let conflict = false;
+      const changes = this.diffUnit(unit, wanted);
+      if (attempt === 1) this.countForeign(unit, changes.foreign, result);
+      if (!hasChanges(changes)) return result;
+      const puts: TxnOp[] = [...changes.create, ...changes.update].map((key) => ({
+        type: "put",
+        key,
+        value: wanted.get(key)!.value,
+      }));
+      const deletes: TxnOp[] = changes.delete.map((key) => ({ type: "delete", key }));
+      const { batches, oversized } = txnBatches([...puts, ...deletes], { maxOps, maxBytes: this.maxTxnBytes });
+      if (oversized.length > 0) {
+        this.log.warn({ unit, names: oversized }, "a name's changes exceed one transaction: written in parts");
+      }
+      let conflictAt: number | undefined;
       for (const ops of batches) {
         const compares: TxnCompare[] = ops.map((op) => ({
           key: op.key,
@@ -265,15 +457,16 @@ export class RecordWriter {
         if (!outcome.succeeded) {
           this.metrics.txns.inc({ result: "conflict" });
           this.log.info({ unit, attempt }, "keys changed by someone else meanwhile: re-reading and retrying");
-          conflict = true;
+          conflictAt = outcome.revision;
           break;
         }
         this.metrics.txns.inc({ result: "success" });
         result.txns++;
-        this.recordApplied(ops, outcome.revision, result);
+        this.recordApplied(ops, wanted, outcome.revision, result);
       }
-      if (!conflict) return result;
-      await this.load();
+      if (conflictAt === undefined) return result;
+      if (this.following) await this.caughtUp(conflictAt);
+      if (!this.following || this.viewRevision < conflictAt) await this.load();
     }
     throw new Error(`writing unit ${JSON.stringify(unit)}: still conflicting after ${this.maxAttempts} attempts`);
   }
@@ -290,9 +483,13 @@ export class RecordWriter {
     }
   }
 
-  /** Desired values in their stored form; keys that must not be written are counted and dropped. */
-  private prepare(unit: string, desired: ReadonlyMap<string, SkydnsService>, result: WriteResult): Map<string, string> {
-    const wanted = new Map<string, string>();
+  /** Desired values in their stored form; keys that must not be written are counted (when `result`) and dropped. */
+  private prepare(
+    unit: string,
+    desired: ReadonlyMap<string, SkydnsService>,
+    result: WriteResult | undefined,
+  ): Map<string, { value: string; digest: string; cluster: string | undefined }> {
+    const wanted = new Map<string, { value: string; digest: string; cluster: string | undefined }>();
     for (const [key, service] of desired) {
       if (!key.startsWith(this.keyPrefix)) {
         this.skip(result, "invalid", { unit, key }, `key is not below ${this.keyPrefix}`);
@@ -304,65 +501,94 @@ export class RecordWriter {
         this.skip(result, "wrong-unit", { unit, key, unitOfKey }, "key belongs to another unit");
         continue;
       }
-      const decoded = decodeService(encodeService({ ...service, owner: this.owner }));
-      if (!decoded.ok) {
-        this.skip(result, "invalid", { unit, key, error: decoded.error }, "invalid record value");
+      const value = desiredValue(service, this.owner);
+      if (value === undefined) {
+        this.skip(result, "invalid", { unit, key }, "invalid record value");
         continue;
       }
-      wanted.set(key, encodeService(decoded.service));
+      wanted.set(key, { value, digest: digestOf(value)!, cluster: this.intern(service.cluster) });
     }
     return wanted;
   }
 
-  private diff(
-    unit: string,
-    wanted: Map<string, string>,
-    result: WriteResult | undefined,
-  ): { puts: TxnOp[]; deletes: TxnOp[] } {
-    const puts: TxnOp[] = [];
-    const deletes: TxnOp[] = [];
-    for (const [key, value] of wanted) {
-      const current = this.stored.get(key);
-      if (current !== undefined && current.owner !== this.owner) {
-        if (result !== undefined) {
-          result.skipped++;
-          this.metrics.skipped.inc({ reason: "foreign-owner" });
-        }
-        if (!this.reportedConflicts.has(key)) {
-          this.reportedConflicts.add(key);
-          this.log.warn({ unit, key, owner: current.owner ?? null }, "key held by another owner: left untouched");
-        }
-        continue;
-      }
-      if (current?.normalized === value) continue;
-      puts.push({ type: "put", key, value });
-    }
-    for (const key of this.owned.get(unit) ?? []) {
-      if (!wanted.has(key)) deletes.push({ type: "delete", key });
-    }
-    const byKey = (a: TxnOp, b: TxnOp): number => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
-    return { puts: puts.sort(byKey), deletes: deletes.sort(byKey) };
+  private diffUnit(unit: string, wanted: Map<string, { digest: string }>): UnitChanges {
+    const digests = new Map<string, string>();
+    for (const [key, { digest }] of wanted) digests.set(key, digest);
+    const current = (key: string) => {
+      const stored = this.stored.get(key);
+      return stored === undefined ? undefined : { value: stored.digest, owner: stored.owner };
+    };
+    return diff(current, this.owned.get(unit) ?? [], digests, this.owner);
   }
 
-  private recordApplied(ops: TxnOp[], revision: number, result: WriteResult): void {
+  private countForeign(unit: string, foreign: readonly string[], result: WriteResult): void {
+    for (const key of foreign) {
+      result.skipped++;
+      this.metrics.skipped.inc({ reason: "foreign-owner" });
+      if (this.reportedConflicts.has(key)) continue;
+      this.reportedConflicts.add(key);
+      const owner = this.stored.get(key)?.owner ?? null;
+      this.log.warn({ unit, key, owner }, "key held by another owner: left untouched");
+    }
+  }
+
+  private recordApplied(
+    ops: TxnOp[],
+    wanted: Map<string, { digest: string; cluster: string | undefined }>,
+    revision: number,
+    result: WriteResult,
+  ): void {
+    // The watch already showed this txn (and maybe later changes): the view is newer than what we know here.
+    const seen = revision <= this.viewRevision;
     for (const op of ops) {
       if (op.type === "put") {
-        this.stored.set(op.key, { normalized: op.value, owner: this.owner, modRevision: revision });
-        this.addOwned(this.owned, op.key);
+        if (!seen) {
+          const { digest, cluster } = wanted.get(op.key)!;
+          this.stored.set(op.key, { digest, owner: this.owner, cluster, modRevision: revision });
+          this.addOwned(this.owned, op.key);
+        }
         this.metrics.written.inc({ op: "put" });
         result.puts++;
       } else {
-        this.stored.delete(op.key);
-        this.owned.get(this.unitOf(op.key) ?? UNKNOWN_UNIT)?.delete(op.key);
+        if (!seen) {
+          this.stored.delete(op.key);
+          this.removeOwned(op.key);
+        }
         this.metrics.written.inc({ op: "delete" });
         result.deletes++;
       }
     }
   }
 
-  private skip(result: WriteResult, reason: string, context: Record<string, unknown>, message: string): void {
+  private scheduleResync(): void {
+    if (!this.following) return;
+    this.resyncTimer = this.timers.setTimeout(() => {
+      this.resyncTimer = undefined;
+      this.load().then(
+        () => this.scheduleResync(),
+        (err: unknown) => {
+          this.log.warn({ err: (err as Error).message }, "periodic re-read of the store failed; retrying later");
+          this.scheduleResync();
+        },
+      );
+    }, this.options.resyncMs ?? DEFAULT_RESYNC_MS);
+  }
+
+  private skip(
+    result: WriteResult | undefined,
+    reason: string,
+    context: Record<string, unknown>,
+    message: string,
+  ): void {
+    if (result === undefined) return;
     result.skipped++;
     this.metrics.skipped.inc({ reason });
     this.log.warn(context, message);
   }
 }
+
+function differs(before: StoredKey | undefined, after: StoredKey): boolean {
+  return before === undefined || before.digest !== after.digest || before.owner !== after.owner;
+}
+
+export type { KeyValue };

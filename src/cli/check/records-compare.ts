@@ -1,19 +1,15 @@
 // Do the records in etcd match what the member clusters imply? plan() over the listed clusters
 // (all active) against the keys etcd holds for owner `fedns/<federation>`.
+import { type CurrentRecord, desiredValue, diff, normalizeValue } from "../../federation/diff.ts";
+import { serviceUnitOf } from "../../federation/keys.ts";
 import type { Plan } from "../../federation/state.ts";
 import { describeRecord } from "../../records/describe.ts";
-import { decodeService, encodeService, ownerOf, type SkydnsService } from "../../records/service.ts";
+import { encodeService, ownerOf, type SkydnsService } from "../../records/service.ts";
 import type { KeyValue } from "../../store/kv.ts";
-import { serviceUnitOf } from "../../store/writer.ts";
 import { error, type Finding, listed, ok, warn } from "./findings.ts";
 
 const UNKNOWN = "(no service)";
 const MID_UPDATE = "a running controller may be mid-update: run fedns check again";
-
-function normalized(raw: string): string {
-  const decoded = decodeService(raw);
-  return decoded.ok ? encodeService(decoded.service) : raw;
-}
 
 export function compareRecords(
   plan: Plan,
@@ -21,11 +17,11 @@ export function compareRecords(
   options: { prefix: string; federation: string; owner: string },
 ): Finding[] {
   const unitOf = serviceUnitOf(options.prefix, options.federation);
-  const stored = new Map<string, { value: string; owner: string | undefined }>();
+  const stored = new Map<string, CurrentRecord & { raw: string }>();
   const ownedByUnit = new Map<string, string[]>();
   for (const kv of kvs) {
     const owner = ownerOf(kv.value);
-    stored.set(kv.key, { value: normalized(kv.value), owner });
+    stored.set(kv.key, { value: normalizeValue(kv.value), owner, raw: kv.value });
     if (owner !== options.owner) continue;
     const unit = unitOf(kv.key) ?? UNKNOWN;
     ownedByUnit.set(unit, [...(ownedByUnit.get(unit) ?? []), kv.key]);
@@ -35,6 +31,7 @@ export function compareRecords(
     const view = describeRecord(options.prefix, key, value);
     return `${view.name} ${view.type} ${view.data}`;
   };
+  const shown = (key: string): string => stored.get(key)?.value ?? stored.get(key)?.raw ?? "";
 
   const findings: Finding[] = [];
   let desiredCount = 0;
@@ -44,17 +41,16 @@ export function compareRecords(
     const desired = plan.services.get(unit) ?? new Map<string, SkydnsService>();
     desiredCount += desired.size;
     const subject = unit === UNKNOWN ? "records" : `records ${unit}`;
-    const missing: string[] = [];
-    const foreign: string[] = [];
-    const differs: string[] = [];
+    const wanted = new Map<string, string>();
     for (const [key, service] of desired) {
-      const want = encodeService({ ...service, owner: options.owner });
-      const have = stored.get(key);
-      if (have === undefined) missing.push(key);
-      else if (have.owner !== options.owner) foreign.push(key);
-      else if (have.value !== normalized(want)) differs.push(key);
+      wanted.set(key, desiredValue(service, options.owner) ?? encodeService({ ...service, owner: options.owner }));
     }
-    const extra = (ownedByUnit.get(unit) ?? []).filter((key) => !desired.has(key)).sort();
+    // The same diff the controller's writer applies: what it would change is what is wrong here.
+    const changes = diff((key) => stored.get(key), ownedByUnit.get(unit) ?? [], wanted, options.owner);
+    const missing = changes.create;
+    const foreign = changes.foreign;
+    const differs = changes.update;
+    const extra = changes.delete;
     if (missing.length > 0) {
       findings.push(
         error(
@@ -72,10 +68,7 @@ export function compareRecords(
           subject,
           "records-differ",
           `${differs.length} record${differs.length === 1 ? "" : "s"} in etcd differ${differs.length === 1 ? "s" : ""} from what the clusters imply: ${listed(
-            differs.map(
-              (key) =>
-                `${key} holds ${stored.get(key)!.value}, expected ${encodeService({ ...desired.get(key)!, owner: options.owner })}`,
-            ),
+            differs.map((key) => `${key} holds ${shown(key)}, expected ${wanted.get(key)}`),
             3,
           )}`,
           `is fedns controller running and leading? ${MID_UPDATE}`,
@@ -88,7 +81,7 @@ export function compareRecords(
         error(
           subject,
           "records-extra",
-          `${extra.length} record${extra.length === 1 ? "" : "s"} of ${options.owner} in etcd that the clusters do not imply: ${listed(extra.map((key) => `${describe(key, stored.get(key)!.value)} (${key})`))}`,
+          `${extra.length} record${extra.length === 1 ? "" : "s"} of ${options.owner} in etcd that the clusters do not imply: ${listed(extra.map((key) => `${describe(key, stored.get(key)!.raw)} (${key})`))}`,
           `is fedns controller running and leading? ${MID_UPDATE}; leftovers of a removed federation can be deleted with etcdctl del`,
           { keys: extra },
         ),

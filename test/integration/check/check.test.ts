@@ -104,7 +104,15 @@ describe("fedns check (simulated clusters + etcd + DNS server)", function () {
       log: { level: "silent" },
     });
     reader = backend();
-    controller = await startController({
+    controller = await startTestController();
+    serving = await startServing(config, backend());
+    // Healthy once the controller has written everything the clusters imply and the server serves it.
+    await waitFor("the controller to write the records", async () => (await check()).exitCode === 0, 15_000);
+  });
+
+  /** The controller repairs drift in etcd within moments; tests that break records stop it meanwhile. */
+  function startTestController(): Promise<Controller> {
+    return startController({
       federation: "myfed",
       domain: "example.com",
       prefix: "/skydns",
@@ -115,10 +123,18 @@ describe("fedns check (simulated clusters + etcd + DNS server)", function () {
       lookup,
       leaderElection: { enabled: false, leaseSeconds: 2 },
     });
-    serving = await startServing(config, backend());
-    // Healthy once the controller has written everything the clusters imply and the server serves it.
-    await waitFor("the controller to write the records", async () => (await check()).exitCode === 0, 15_000);
-  });
+  }
+
+  /** Runs `tamper` with the controller stopped, then restarts it and waits until it has repaired everything. */
+  async function withControllerStopped(tamper: () => Promise<void>): Promise<void> {
+    await controller.stop();
+    try {
+      await tamper();
+    } finally {
+      controller = await startTestController();
+      await waitFor("the controller to repair the records", async () => (await check()).exitCode === 0, 15_000);
+    }
+  }
 
   after(async () => {
     await controller?.stop();
@@ -210,8 +226,8 @@ describe("fedns check (simulated clusters + etcd + DNS server)", function () {
     const path = `/skydns/${name.split(".").reverse().join("/")}/`;
     const kv = (await reader.range(path)).kvs.find((entry) => !entry.key.slice(path.length).includes("/"));
     expect(kv, `a record under ${path}`).to.not.equal(undefined);
-    await etcd.etcdctl(["del", kv!.key]);
-    try {
+    await withControllerStopped(async () => {
+      await etcd.etcdctl(["del", kv!.key]);
       const report = await check();
       const missing = byCode(report, "records-missing");
       expect(missing).to.have.length(1);
@@ -220,9 +236,9 @@ describe("fedns check (simulated clusters + etcd + DNS server)", function () {
       expect(missing[0]!.details?.keys).to.deep.equal([kv!.key]);
       expect(missing[0]!.message).to.contain(`${name} A 198.51.100.2`);
       expect(report.exitCode).to.equal(1);
-    } finally {
-      await etcd.etcdctl(["put", kv!.key, kv!.value]);
-    }
+    });
+    // Restarted, the controller put the deleted key back by itself.
+    expect((await reader.range(kv!.key)).kvs.map((entry) => entry.value)).to.deep.equal([kv!.value]);
   });
 
   it("reports a record changed in etcd as differing and one added as extra", async () => {
@@ -232,16 +248,38 @@ describe("fedns check (simulated clusters + etcd + DNS server)", function () {
     expect(original, key).to.not.equal(undefined);
     const extraKey = `/skydns/com/example/svc/myfed/default/api/stray-00000000`;
     const changed = JSON.stringify({ ...JSON.parse(original!.value), host: "web.default.myfed.svc.example.com" });
-    await etcd.etcdctl(["put", key, changed]);
-    await etcd.etcdctl(["put", extraKey, JSON.stringify({ host: "192.0.2.1", owner: "fedns/myfed" })]);
-    try {
+    await withControllerStopped(async () => {
+      await etcd.etcdctl(["put", key, changed]);
+      await etcd.etcdctl(["put", extraKey, JSON.stringify({ host: "192.0.2.1", owner: "fedns/myfed" })]);
       const report = await check();
       expect(byCode(report, "records-differ").map((f) => f.details?.keys)).to.deep.equal([[key]]);
       expect(byCode(report, "records-extra").map((f) => f.details?.keys)).to.deep.equal([[extraKey]]);
       expect(report.exitCode).to.equal(1);
+    });
+    // Restarted, the controller restored the edited key and removed the stray one of its owner.
+    expect((await reader.range(key)).kvs.map((entry) => entry.value)).to.deep.equal([original!.value]);
+    expect((await reader.range(extraKey)).kvs).to.deep.equal([]);
+  });
+
+  it("the running controller repairs owned keys deleted or edited with etcdctl, and leaves others' keys alone", async () => {
+    const name = "web.default.myfed.svc.us-west-2a.us-west-2.example.com";
+    const path = `/skydns/${name.split(".").reverse().join("/")}/`;
+    const kv = (await reader.range(path)).kvs.find((entry) => !entry.key.slice(path.length).includes("/"));
+    expect(kv, `a record under ${path}`).to.not.equal(undefined);
+    const valueAt = async (key: string): Promise<string | undefined> =>
+      (await reader.range(key)).kvs.find((entry) => entry.key === key)?.value;
+    await etcd.etcdctl(["del", kv!.key]);
+    await waitFor("the deleted key to be restored", async () => (await valueAt(kv!.key)) === kv!.value, 10_000);
+    await etcd.etcdctl(["put", kv!.key, JSON.stringify({ ...JSON.parse(kv!.value), host: "192.0.2.99" })]);
+    await waitFor("the edited key to be restored", async () => (await valueAt(kv!.key)) === kv!.value, 10_000);
+    const foreign = `${path}someone-else`;
+    const foreignValue = JSON.stringify({ host: "192.0.2.7", owner: "other/tool" });
+    await etcd.etcdctl(["put", foreign, foreignValue]);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(await valueAt(foreign)).to.equal(foreignValue);
     } finally {
-      await etcd.etcdctl(["put", key, original!.value]);
-      await etcd.etcdctl(["del", extraKey]);
+      await etcd.etcdctl(["del", foreign]);
     }
   });
 

@@ -24,12 +24,12 @@ const STORED = new Map<string, Map<string, SkydnsService>>([
 
 class RecordingWriter implements UnitWriter {
   written = new Map<string, string[]>();
-  async load(): Promise<void> {}
-  async ownedUnits(): Promise<string[]> {
+  async ready(): Promise<void> {}
+  ownedUnits(): string[] {
     return [...STORED.keys()];
   }
-  async ownedRecords(unit: string): Promise<Map<string, SkydnsService>> {
-    return STORED.get(unit) ?? new Map();
+  storedClusters(unit: string): Set<string | undefined> {
+    return new Set([...(STORED.get(unit)?.values() ?? [])].map((record) => record.cluster));
   }
   async writeUnit(
     unit: string,

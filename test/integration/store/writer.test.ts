@@ -64,7 +64,8 @@ describe("store: RecordWriter on a real etcd", function () {
     expect(stored).to.deep.equal({ host: "198.51.100.1", ttl: 30, owner: OWNER, cluster: "east-a" });
 
     const restarted = new RecordWriter({ backend, prefix: "/skydns", owner: OWNER });
-    expect(await restarted.ownedUnits()).to.deep.equal(["default/nginx", "default/redis", "default/web"]);
+    await restarted.ready();
+    expect(restarted.ownedUnits()).to.deep.equal(["default/nginx", "default/redis", "default/web"]);
     for (const [service, wanted] of Object.entries(desired)) await restarted.writeUnit(`default/${service}`, wanted);
     expect(await etcd.revision()).to.equal(start + 3);
 

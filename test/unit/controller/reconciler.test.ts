@@ -11,26 +11,31 @@ class FakeWriter implements UnitWriter {
   writes: { unit: string; keys: string[] }[] = [];
   failNext = 0;
   notLeader = false;
+  /** Units whose every write fails (a rejected txn). */
+  failing = new Set<string>();
+  attempts: string[] = [];
 
-  async load(): Promise<void> {
+  async ready(): Promise<void> {
     this.loads += 1;
   }
 
-  async ownedUnits(): Promise<string[]> {
+  ownedUnits(): string[] {
     return this.owned;
   }
 
   stored = new Map<string, Map<string, SkydnsService>>();
 
-  async ownedRecords(unit: string): Promise<Map<string, SkydnsService>> {
-    return this.stored.get(unit) ?? new Map();
+  storedClusters(unit: string): Set<string | undefined> {
+    return new Set([...(this.stored.get(unit)?.values() ?? [])].map((record) => record.cluster));
   }
 
   async writeUnit(
     unit: string,
     desired: ReadonlyMap<string, SkydnsService>,
   ): Promise<{ puts: number; deletes: number }> {
+    this.attempts.push(unit);
     if (this.notLeader) throw new NotLeaderError("the leader key is held by another candidate");
+    if (this.failing.has(unit)) throw new Error("etcdserver: request is too large");
     if (this.failNext > 0) {
       this.failNext -= 1;
       throw new Error("etcd unavailable");
@@ -71,7 +76,7 @@ describe("Reconciler", () => {
     reconciler = new Reconciler({ plan, writer, batchMs: 30, timers });
   });
 
-  it("does nothing until enabled, then runs one full reconcile that reloads etcd and removes owned leftovers", async () => {
+  it("does nothing until enabled, then runs one full reconcile on the loaded view that removes owned leftovers", async () => {
     reconciler.markDirty(["default/a"]);
     await timers.advance(1000);
     expect(planCalls).to.deep.equal([]);
@@ -204,5 +209,49 @@ describe("Reconciler", () => {
     await flush();
     expect(writer.writes).to.deep.equal([]);
     await reconciler.whenIdle();
+  });
+
+  it("backs a persistently failing unit off alone: another unit's change is written within the batching delay", async () => {
+    reconciler = new Reconciler({ plan, writer, batchMs: 30, timers, retry: { initialMs: 500, maxMs: 8000 } });
+    reconciler.enable();
+    await timers.advance(30);
+    writer.failing.add("default/a");
+    desired.set("default/a", new Map([["/skydns/a/9", record("192.0.2.99")]]));
+    reconciler.markDirty(["default/a"]);
+    await timers.advance(30);
+    // Let a fail several times; its retries space out (500, 1000, 2000, 4000, then the 8 s cap, with jitter).
+    await timers.advance(20_000);
+    const failures = writer.attempts.filter((unit) => unit === "default/a").length;
+    expect(failures).to.be.within(4, 7);
+    writer.writes = [];
+    desired.set("default/b", new Map([["/skydns/b/2", record("192.0.2.22")]]));
+    reconciler.markDirty(["default/b"]);
+    await timers.advance(30);
+    expect(writer.writes).to.deep.equal([{ unit: "default/b", keys: ["/skydns/b/2"] }]);
+    // Once a's writes work again it is written at its next retry and its backoff is forgotten.
+    writer.failing.clear();
+    await timers.advance(8000 * 1.2);
+    expect(writer.writes.map((w) => w.unit)).to.include("default/a");
+  });
+
+  it("plans a full reconcile in slices of a bounded number of units, yielding in between", async () => {
+    for (let i = 0; i < 1000; i++) desired.set(`ns/s${i}`, new Map([[`/skydns/s${i}/1`, record("192.0.2.5")]]));
+    const slices: number[] = [];
+    reconciler = new Reconciler({
+      plan,
+      units: () => desired.keys(),
+      writer,
+      batchMs: 30,
+      timers,
+      sliceUnits: 100,
+      onSlice: (units) => slices.push(units),
+    });
+    reconciler.enable();
+    await timers.advance(30);
+    await reconciler.whenIdle();
+    expect(Math.max(...slices)).to.equal(100);
+    expect(slices.reduce((a, b) => a + b, 0)).to.equal(1002);
+    expect(planCalls.every((call) => call !== "all" && call.length <= 100)).to.equal(true);
+    expect(new Set(writer.writes.map((w) => w.unit)).size).to.equal(1002);
   });
 });

@@ -1,10 +1,11 @@
 import { expect } from "chai";
+import { serviceUnitOf } from "../../../src/federation/keys.ts";
 import { configureLogging } from "../../../src/obs/log.ts";
 import { newRegistry } from "../../../src/obs/metrics.ts";
 import type { SkydnsService } from "../../../src/records/service.ts";
 import type { TxnCompare } from "../../../src/store/kv.ts";
 import { createMemoryBackend, type MemoryBackend } from "../../../src/store/memory-kv.ts";
-import { NotLeaderError, RecordWriter, serviceUnitOf } from "../../../src/store/writer.ts";
+import { NotLeaderError, RecordWriter } from "../../../src/store/writer.ts";
 
 const OWNER = "fedns/myfed";
 const GLOBAL = "/skydns/com/example/svc/myfed/default/nginx";
@@ -182,14 +183,15 @@ describe("store: RecordWriter (memory backend)", () => {
     await kv.put("/skydns/com/example/stray", JSON.stringify({ host: "192.0.2.2", owner: OWNER }));
 
     const restarted = new RecordWriter({ backend: kv, prefix: "/skydns", owner: OWNER });
-    expect(await restarted.ownedUnits()).to.deep.equal(["", "default/nginx", "default/redis"]);
-    expect([...(await restarted.ownedRecords("default/nginx")).keys()]).to.deep.equal([`${ZONE}/east-a-00000001`]);
+    await restarted.ready();
+    expect(restarted.ownedUnits()).to.deep.equal(["", "default/nginx", "default/redis"]);
+    expect([...restarted.storedClusters("default/nginx")]).to.deep.equal(["east-a"]);
     const revision = kv.revision;
     const removed = await restarted.deleteUnit("default/redis");
     expect(removed).to.deep.equal({ puts: 0, deletes: 1, txns: 1, skipped: 0 });
     await restarted.deleteUnit("");
     expect(kv.revision).to.equal(revision + 2);
-    expect(await restarted.ownedUnits()).to.deep.equal(["default/nginx"]);
+    expect(restarted.ownedUnits()).to.deep.equal(["default/nginx"]);
     expect(kv.get(`${OTHER_SERVICE}/foreign`)).to.not.equal(undefined);
   });
 
@@ -299,5 +301,70 @@ describe("store: RecordWriter (memory backend)", () => {
       );
       expect(result).to.deep.equal({ puts: 4, deletes: 0, txns: 2, skipped: 0 });
     });
+  });
+});
+
+describe("store: RecordWriter following the store", () => {
+  let kv: MemoryBackend;
+  let drifted: string[][];
+  let writer: RecordWriter;
+  const nginx = desired([[`${ZONE}/east-a-00000001`, record("198.51.100.1")]]);
+  const until = async (check: () => boolean): Promise<void> => {
+    for (let i = 0; i < 200 && !check(); i++) await new Promise((resolve) => setImmediate(resolve));
+  };
+
+  before(() => configureLogging("silent"));
+  beforeEach(async () => {
+    kv = createMemoryBackend();
+    drifted = [];
+    writer = new RecordWriter({
+      backend: kv,
+      prefix: "/skydns",
+      owner: OWNER,
+      onDrift: (units) => drifted.push(units),
+    });
+    await writer.follow();
+    await writer.writeUnit("default/nginx", nginx);
+    await until(() => false);
+    drifted = [];
+  });
+  afterEach(() => writer.stop());
+
+  it("reports an owned key deleted or edited by somebody else, and writing the unit again repairs it", async () => {
+    await kv.delete(`${ZONE}/east-a-00000001`);
+    await until(() => drifted.length > 0);
+    expect(drifted).to.deep.equal([["default/nginx"]]);
+    expect((await writer.writeUnit("default/nginx", nginx)).puts).to.equal(1);
+
+    drifted = [];
+    await kv.put(`${ZONE}/east-a-00000001`, JSON.stringify({ ...record("203.0.113.66"), owner: OWNER }));
+    await until(() => drifted.length > 0);
+    expect(drifted).to.deep.equal([["default/nginx"]]);
+    expect((await writer.writeUnit("default/nginx", nginx)).puts).to.equal(1);
+    expect(JSON.parse(kv.get(`${ZONE}/east-a-00000001`)!.value).host).to.equal("198.51.100.1");
+  });
+
+  it("does not report its own writes once they are seen, and leaves other owners' keys alone", async () => {
+    await writer.writeUnit("default/nginx", desired([[`${ZONE}/east-a-00000002`, record("198.51.100.2")]]));
+    await until(() => false);
+    expect(drifted).to.deep.equal([]);
+    await kv.put(`${OTHER_SERVICE}/foreign`, JSON.stringify({ host: "192.0.2.1", owner: "someone-else" }));
+    await until(() => drifted.length > 0);
+    // Reported (its unit is ours to look at again), but the writer never touches it.
+    expect(drifted).to.deep.equal([["default/redis"]]);
+    const result = await writer.writeUnit("default/redis", new Map());
+    expect(result).to.deep.equal({ puts: 0, deletes: 0, txns: 0, skipped: 0 });
+    expect(kv.get(`${OTHER_SERVICE}/foreign`)).to.not.equal(undefined);
+  });
+
+  it("a full re-read reports what changed while it did not watch (after compaction too)", async () => {
+    const plain = new RecordWriter({ backend: kv, prefix: "/skydns", owner: OWNER, onDrift: (u) => drifted.push(u) });
+    await plain.ready();
+    await kv.delete(`${ZONE}/east-a-00000001`);
+    await plain.load();
+    expect(drifted.at(-1)).to.deep.equal(["default/nginx"]);
+    drifted = [];
+    await plain.load();
+    expect(drifted).to.deep.equal([]);
   });
 });
