@@ -1,22 +1,12 @@
 // answer(): the whole DNS decision for one question, as a pure function of the question, the record
 // index and the zone settings. No I/O; the transports and encoders live elsewhere.
+
+import { type BudgetLimits, LookupBudget } from "../records/budget.ts";
 import { CLASS_IN, RCODE, TYPE } from "./constants.ts";
 import type { DnsResponse, ResourceRecord } from "./message.ts";
 import type { Edns } from "./query.ts";
 import { asciiLower, lookupNameOf } from "./query.ts";
-import {
-  cnameAt,
-  type Lookup,
-  mxRecords,
-  nameExists,
-  nsRecords,
-  RecordSet,
-  recordsAt,
-  resolveChain,
-  soaRecord,
-  srvRecords,
-  type WithAdditional,
-} from "./records.ts";
+import { AnswerReader, dataAt, type Lookup, RecordSet, resolve, soaRecord } from "./records.ts";
 import type { Zone } from "./zones.ts";
 
 export type Transport = "udp" | "tcp";
@@ -33,7 +23,12 @@ export interface Question {
 export interface AnswerContext extends Lookup {
   /** Our EDNS payload size, advertised in every OPT we send. */
   udpPayloadSize: number;
+  /** Work limits of one answer (defaults: records/budget.ts). */
+  budget?: BudgetLimits;
 }
+
+/** RFC 8914 code 0 ("Other") with this text marks an answer cut short by the work budget. */
+export const BUDGET_EXTENDED_ERROR = { code: 0, text: "answer truncated by server budget" } as const;
 
 export function answer(question: Question, context: AnswerContext): DnsResponse {
   const response: DnsResponse = {
@@ -68,102 +63,50 @@ export function answer(question: Question, context: AnswerContext): DnsResponse 
     return response;
   }
   response.authoritative = true;
-  if (name === undefined) return negative(response, context, zone, true);
-  return answerInZone(response, context, zone, name, question);
-}
-
-function answerInZone(
-  response: DnsResponse,
-  context: AnswerContext,
-  zone: Zone,
-  name: string,
-  question: Question,
-): DnsResponse {
-  const apex = name === zone.name;
-  switch (question.qtype) {
-    case TYPE.A:
-    case TYPE.AAAA:
-    case TYPE.TXT:
-      return chained(response, context, name, question.qtype);
-    case TYPE.CNAME: {
-      const stored = recordsAt(context, name);
-      if (stored === undefined) return negative(response, context, zone, true);
-      const cname = cnameAt(name, stored);
-      if (cname === undefined) return negative(response, context, zone, false);
-      response.answer.push({ name, ttl: cname.ttl, data: { type: TYPE.CNAME, target: cname.target } });
-      return response;
-    }
-    case TYPE.SRV:
-      return withAdditional(response, context, zone, srvRecords(context, name));
-    case TYPE.MX:
-      return withAdditional(response, context, zone, mxRecords(context, name));
-    case TYPE.SOA:
-      if (!apex) return negative(response, context, zone, !nameExists(context, name));
-      response.answer.push(soaRecord(context, zone));
-      return response;
-    case TYPE.NS:
-      if (!apex) return negative(response, context, zone, !nameExists(context, name));
-      return withAdditional(response, context, zone, nsRecords(context, zone));
-    case TYPE.ANY:
-      return any(response, context, zone, name, question.transport);
-    default:
-      return negative(response, context, zone, !nameExists(context, name));
+  const reader = new AnswerReader(context, new LookupBudget(context.budget));
+  if (name === undefined) return negative(response, reader, zone, true);
+  if (question.qtype === TYPE.ANY) any(response, reader, zone, name, question.transport);
+  else chained(response, reader, name, question.qtype);
+  if (reader.truncated) {
+    // Past the budget: what was found, marked incomplete (TC over UDP so the client may retry over TCP).
+    response.truncated = question.transport === "udp";
+    response.extendedError = { ...BUDGET_EXTENDED_ERROR };
   }
-}
-
-function chained(response: DnsResponse, context: AnswerContext, name: string, qtype: number): DnsResponse {
-  const chain = resolveChain(context, name, qtype);
-  response.answer = chain.records;
-  if (chain.end === "answer" || chain.end === "external" || chain.end === "stopped") return response;
-  // The chain ended inside our zones without data: the rcode and SOA belong to its last name (RFC 6604).
-  const zone = context.zones.find(chain.lastName);
-  if (zone === undefined) return response;
-  return negative(response, context, zone, chain.end === "nxdomain");
-}
-
-function withAdditional(
-  response: DnsResponse,
-  context: AnswerContext,
-  zone: Zone,
-  found: WithAdditional | undefined,
-): DnsResponse {
-  if (found === undefined) return negative(response, context, zone, true);
-  if (found.answer.length === 0) return negative(response, context, zone, false);
-  response.answer = found.answer;
-  response.additional = found.additional;
   return response;
 }
 
-/** RFC 8482: over UDP one synthesized HINFO; over TCP everything the name has. */
-function any(
-  response: DnsResponse,
-  context: AnswerContext,
-  zone: Zone,
-  name: string,
-  transport: Transport,
-): DnsResponse {
-  const apex = name === zone.name;
-  if (!nameExists(context, name)) return negative(response, context, zone, true);
+function chained(response: DnsResponse, reader: AnswerReader, name: string, qtype: number): DnsResponse {
+  const chain = resolve(reader, name, qtype);
+  response.answer = chain.answer;
+  response.additional = chain.additional;
+  if (chain.end === "answer" || chain.end === "external" || chain.end === "stopped") return response;
+  // The chain ended inside our zones without data: the rcode and SOA belong to its last name (RFC 6604).
+  const zone = reader.zones.find(chain.lastName);
+  if (zone === undefined) return response;
+  return negative(response, reader, zone, chain.end === "nxdomain");
+}
+
+/** Types an ANY over TCP collects at a name. */
+const ANY_TYPES = [TYPE.SOA, TYPE.NS, TYPE.A, TYPE.AAAA, TYPE.TXT, TYPE.PTR, TYPE.SRV, TYPE.MX, TYPE.CNAME];
+
+/** RFC 8482: over UDP one synthesized HINFO; over TCP every type the name itself holds (no chain). */
+function any(response: DnsResponse, reader: AnswerReader, zone: Zone, name: string, transport: Transport): DnsResponse {
+  if (!reader.exists(name)) return negative(response, reader, zone, true);
   if (transport === "udp") {
     response.answer.push({ name, ttl: zone.soa.minimum, data: { type: TYPE.HINFO, cpu: "RFC8482", os: "" } });
     return response;
   }
+  const stored = reader.recordsAt(name) ?? [];
   const answer = new RecordSet();
   const additional = new RecordSet();
-  if (apex) {
-    answer.add(soaRecord(context, zone));
-    const ns = nsRecords(context, zone);
-    answer.addAll(ns.answer);
-    additional.addAll(ns.additional);
-  }
-  for (const qtype of [TYPE.A, TYPE.AAAA, TYPE.TXT]) answer.addAll(resolveChain(context, name, qtype).records);
-  for (const found of [srvRecords(context, name), mxRecords(context, name)]) {
-    if (found === undefined) continue;
+  for (const qtype of ANY_TYPES) {
+    if (qtype === TYPE.CNAME && answer.records.length > 0) continue;
+    const found = dataAt(reader, name, stored, qtype);
     answer.addAll(found.answer);
     additional.addAll(found.additional);
   }
-  if (answer.records.length === 0) return negative(response, context, zone, false);
-  response.answer = sortedByOwnerAndType(answer.records);
+  if (answer.records.length === 0) return negative(response, reader, zone, false);
+  response.answer = answer.records;
   response.additional = sortedByOwnerAndType(additional.records);
   return response;
 }
@@ -182,8 +125,8 @@ function sortedByOwnerAndType(records: ResourceRecord[]): ResourceRecord[] {
 }
 
 /** NXDOMAIN or NODATA: the zone's SOA in authority, its TTL the SOA minimum (RFC 2308). */
-function negative(response: DnsResponse, context: AnswerContext, zone: Zone, nxdomain: boolean): DnsResponse {
+function negative(response: DnsResponse, reader: AnswerReader, zone: Zone, nxdomain: boolean): DnsResponse {
   if (nxdomain) response.rcode = RCODE.NXDOMAIN;
-  response.authority = [soaRecord(context, zone)];
+  response.authority = [soaRecord(reader.lookup, zone)];
   return response;
 }

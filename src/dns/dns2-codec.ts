@@ -54,6 +54,7 @@ export function encodeWithDns2(reply: ReplyTo, response: DnsResponse, limit: num
       chosen.additional = trial.additional;
     }
   }
+  truncated ||= response.truncated === true;
   return { bytes: build(reply, response, chosen, truncated), truncated };
 }
 
@@ -114,6 +115,7 @@ function writeRecord(writer: Dns2Writer, record: ResourceRecord): void {
       resource = { ...base, address: data.address };
       break;
     case TYPE.CNAME:
+    case TYPE.PTR:
       resource = { ...base, domain: data.target };
       break;
     case TYPE.NS:

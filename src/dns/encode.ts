@@ -122,6 +122,8 @@ export function encodeResponse(reply: ReplyTo, response: DnsResponse, limit: num
     counts[2]!++;
   }
   const end = writer.pos;
+  // TC also when the answer was cut short before encoding (the server's work budget).
+  truncated ||= response.truncated === true;
   writer.pos = 0;
   writer.u16(reply.id);
   writer.u8(headerFlags(reply, response, truncated));
@@ -231,6 +233,7 @@ export function recordFits(record: ResourceRecord): boolean {
   switch (data.type) {
     case TYPE.CNAME:
     case TYPE.NS:
+    case TYPE.PTR:
       return fitsWire(data.target);
     case TYPE.MX:
       return fitsWire(data.exchange);
@@ -281,6 +284,7 @@ function writeRdata(writer: Writer, data: Rdata): void {
       return;
     case TYPE.CNAME:
     case TYPE.NS:
+    case TYPE.PTR:
       writer.name(data.target, true);
       return;
     case TYPE.MX:

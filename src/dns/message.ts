@@ -5,6 +5,7 @@ export type Rdata =
   | { type: 28; address: string }
   | { type: 5; target: string }
   | { type: 2; target: string }
+  | { type: 12; target: string }
   | { type: 15; preference: number; exchange: string }
   | { type: 33; priority: number; weight: number; port: number; target: string }
   | { type: 16; strings: Buffer[] }
@@ -38,6 +39,8 @@ export interface DnsResponse {
   additional: ResourceRecord[];
   /** Present when the reply carries an OPT record. */
   edns: { payloadSize: number; dnssecOk: boolean } | undefined;
+  /** Set TC: the answer was cut short by the server's work budget (UDP only; over TCP it is simply shorter). */
+  truncated?: boolean;
   /** RFC 8914 Extended DNS Error, sent in the OPT record when the query had EDNS. */
   extendedError?: { code: number; text: string };
 }

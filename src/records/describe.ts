@@ -2,12 +2,13 @@
 // Used by `fedns records` and `fedns check`.
 import { nameOfKey } from "./name.ts";
 import { decodeService, hostType } from "./service.ts";
+import { ownerNameOf, type RecordType, recordType } from "./type.ts";
 
 export interface RecordView {
   key: string;
-  /** The name the record answers for: its `group` when set (fedns and well-behaved writers), else the key's name. */
+  /** The name the record answers for (ownerNameOf). */
   name: string;
-  type: "A" | "AAAA" | "CNAME" | "SRV" | "TXT" | "MX" | "INVALID";
+  type: RecordType;
   data: string;
   /** Undefined when the record has none (served with the default TTL). */
   ttl: number | undefined;
@@ -15,8 +16,6 @@ export interface RecordView {
   owner: string | undefined;
   error?: string;
 }
-
-const SERVICE_LABEL = /^_[a-z0-9-]+\._(tcp|udp|sctp)\./;
 
 export function describeRecord(prefix: string, key: string, value: string): RecordView {
   const keyName = nameOfKey(prefix, key) ?? key;
@@ -34,25 +33,26 @@ export function describeRecord(prefix: string, key: string, value: string): Reco
     };
   }
   const service = decoded.service;
-  const name = service.group !== undefined && service.group !== "" ? service.group : keyName;
+  const shape = { name: keyName, service };
+  const name = ownerNameOf(shape);
   const common = { key, name, ttl: service.ttl, cluster: service.cluster, owner: service.owner };
-  if (service.host === "") return { ...common, type: "TXT", data: JSON.stringify(service.text ?? "") };
-  const host = hostType(service.host);
-  if (service.mail === true) return { ...common, type: "MX", data: `${service.priority ?? 10} ${service.host}` };
-  if (SERVICE_LABEL.test(`${name}.`) && service.port !== undefined && service.port > 0) {
-    return {
-      ...common,
-      type: "SRV",
-      data: `${service.priority ?? 10} ${service.weight ?? 0} ${service.port} ${service.host}`,
-    };
-  }
-  switch (host.kind) {
+  const type = recordType(shape);
+  const host = service.host === "" ? undefined : hostType(service.host);
+  const target = host?.kind === "CNAME" ? host.target : keyName;
+  switch (type) {
+    case "TXT":
+      return { ...common, type, data: JSON.stringify(service.text ?? "") };
+    case "MX":
+      return { ...common, type, data: `${service.priority || 10} ${target}` };
+    case "SRV":
+      return { ...common, type, data: `${service.priority || 10} ${service.weight ?? 0} ${service.port} ${target}` };
     case "A":
     case "AAAA":
-      return { ...common, type: host.kind, data: host.address };
+      return { ...common, type, data: host?.kind === "A" || host?.kind === "AAAA" ? host.address : service.host };
     case "CNAME":
-      return { ...common, type: "CNAME", data: host.target };
-    case "invalid":
-      return { ...common, type: "INVALID", data: service.host, error: host.reason };
+    case "PTR":
+      return { ...common, type, data: target };
+    case "INVALID":
+      return { ...common, type, data: service.host, error: host?.kind === "invalid" ? host.reason : "no host" };
   }
 }

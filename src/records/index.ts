@@ -1,18 +1,16 @@
 // The in-memory record index: every skydns key under the prefix, arranged as a tree of
-// reversed labels, answering lookups with the CoreDNS etcd plugin's semantics
-// (plugin/etcd Records + msg.Group). Built and patched by the store's source; read by answer().
+// reversed labels. Records of other writers answer with the CoreDNS etcd plugin's subtree reading
+// (plugin/etcd Records + msg.Group); records fedns writes (owner `fedns/…`) answer exactly at their
+// owner name (ownerNameOf). Built and patched by the store's source; read by the answer path.
+// Every read takes a LookupBudget, so no question costs more than the budget, whatever the data.
+import { LookupBudget } from "./budget.ts";
 import { keySegments, labelsOf, nameOfSegments, normalizeName, normalizePrefix, wireNameProblem } from "./name.ts";
 import { decodeService, type HostType, hostType, type SkydnsService } from "./service.ts";
+import { isFednsOwned, ownerNameOf, type RecordType, recordType } from "./type.ts";
 
 export const DEFAULT_RECORD_TTL = 300;
 /** CoreDNS fills a zero priority with 10 when reading records. */
 const DEFAULT_PRIORITY = 10;
-/** A lookup visiting at least this many nodes is remembered until the generation moves. */
-const MEMO_MIN_VISITS = 32;
-/** Remembered lookups, at most (oldest dropped first)… */
-const MEMO_MAX_ENTRIES = 4096;
-/** …and records referenced by them, at most, so memory stays bounded whatever is asked. */
-const MEMO_MAX_RECORDS = 1_000_000;
 
 export interface IndexedRecord {
   readonly key: string;
@@ -23,6 +21,12 @@ export interface IndexedRecord {
   readonly ttl: number;
   readonly priority: number;
   readonly modRevision: number;
+  /** The name the record answers for (ownerNameOf). */
+  readonly owner: string;
+  /** The record's type (recordType). */
+  readonly type: RecordType;
+  /** Written by fedns: answers only at `owner`, only as `type`. */
+  readonly fedns: boolean;
 }
 
 export interface KeyValue {
@@ -47,17 +51,34 @@ export interface ApplyResult {
   rejected: RejectedKey[];
 }
 
+/** The records answering at a name, and whether the budget cut the collection short. */
+export interface NameRecords {
+  /** fedns records owned by the name, then other writers' records in key order after the group filter. */
+  readonly records: readonly IndexedRecord[];
+  readonly truncated: boolean;
+}
+
+export interface ReadOptions {
+  budget?: LookupBudget;
+  /** Expand `*` and `any` labels of the question (CoreDNS); false reads them literally. Default true. */
+  wildcards?: boolean;
+}
+
 interface Node {
-  children: Map<string, Node>;
+  children: Map<string, Node> | undefined;
   record: IndexedRecord | undefined;
+  /** fedns records whose owner name is this node's name, in key order. */
+  owned: IndexedRecord[] | undefined;
   /** Number of records in this node and below it. */
   count: number;
-  /** Highest revision of a change at or below this node: the zone serial source. */
+  /** Number of other writers' records in this node and below it: subtree reads walk only where it is > 0. */
+  foreign: number;
+  /** Highest revision of a change at or below this node: the zone serial source and per-name generation. */
   lastChange: number;
 }
 
 function newNode(): Node {
-  return { children: new Map(), record: undefined, count: 0, lastChange: 0 };
+  return { children: undefined, record: undefined, owned: undefined, count: 0, foreign: 0, lastChange: 0 };
 }
 
 export interface RecordIndexOptions {
@@ -72,10 +93,6 @@ export class RecordIndex {
   private values = new Map<string, string>();
   private revisionSeen = 0;
   private gen = 0;
-  /** Remembered lookups of this generation (null: the name does not exist). */
-  private memo = new Map<string, readonly IndexedRecord[] | null>();
-  private memoGeneration = 0;
-  private memoRecords = 0;
   private visits = 0;
 
   constructor(options: RecordIndexOptions) {
@@ -83,7 +100,7 @@ export class RecordIndex {
     this.defaultTtl = options.defaultTtl ?? DEFAULT_RECORD_TTL;
   }
 
-  /** Bumped on every change to what is served; cached answers keyed on it stay valid until it moves. */
+  /** Bumped on every change to what is served. */
   get generation(): number {
     return this.gen;
   }
@@ -113,6 +130,7 @@ export class RecordIndex {
         if (this.remove(change.key, change.revision)) result.changed++;
         continue;
       }
+      this.remove(change.key, change.revision);
       this.insert(built.segments, built.record, change.value);
       result.changed++;
     }
@@ -141,33 +159,66 @@ export class RecordIndex {
   }
 
   /**
-   * The records for a name as CoreDNS's etcd plugin finds them: everything below the name's path,
-   * or the key of the name itself when nothing is below; `*`/`any` labels match any label;
-   * then the `group` filter. Undefined when no key matches: the name does not exist (NXDOMAIN).
-   * Lookups that walk a big subtree are remembered until the generation moves: do not modify the result.
+   * The records answering at a name: fedns records whose owner name matches it, plus other writers'
+   * records as CoreDNS's etcd plugin finds them (everything below the name's path, or the key of the
+   * name itself when nothing is below, then the `group` filter). `*`/`any` labels match any label.
+   * Undefined when no key lies at or below the name: it does not exist (NXDOMAIN).
    */
-  lookup(name: string): readonly IndexedRecord[] | undefined {
-    const normal = normalizeName(name);
-    if (this.memoGeneration !== this.gen) {
-      this.memo.clear();
-      this.memoRecords = 0;
-      this.memoGeneration = this.gen;
+  at(name: string, options: ReadOptions = {}): NameRecords | undefined {
+    const budget = options.budget ?? new LookupBudget();
+    const labels = labelsOf(normalizeName(name)).reverse();
+    const wildcards = options.wildcards ?? true;
+    const star = wildcards ? labels.findIndex(isWildcard) : -1;
+    let node: Node | undefined = this.root;
+    const fixed = star === -1 ? labels.length : star;
+    for (let depth = 0; depth < fixed; depth++) {
+      if (!this.visit(budget)) return { records: [], truncated: true };
+      node = node.children?.get(labels[depth]!);
+      if (node === undefined) return undefined;
     }
-    const remembered = this.memo.get(normal);
-    if (remembered !== undefined) return remembered === null ? undefined : remembered;
-    const visitsBefore = this.visits;
-    const found = this.search(labelsOf(normal).reverse());
-    if (this.visits - visitsBefore >= MEMO_MIN_VISITS) this.remember(normal, found);
-    return found;
+    if (node.count === 0) return undefined;
+    const owned: IndexedRecord[] = [];
+    const foreign: IndexedRecord[] = [];
+    if (star === -1) {
+      if (node.owned !== undefined) for (const record of node.owned) if (budget.take()) owned.push(record);
+      this.collectForeign(node, foreign, budget);
+    } else {
+      // CoreDNS loopNodes: every non-wildcard label must equal the key's segment at its depth, and the
+      // key must be at least as deep as the question; so walk the pattern and take whole subtrees at its end.
+      this.collectMatching(node, labels, star, owned, foreign, budget);
+    }
+    foreign.sort(byKey);
+    const records = owned.length === 0 ? groupFilter(foreign) : [...owned, ...groupFilter(foreign)];
+    // A wildcard question that matched no key names nothing (an exact one stopped at an existing node).
+    if (star !== -1 && records.length === 0 && !budget.exhausted && !this.matches(this.root, labels, 0, budget, true)) {
+      return undefined;
+    }
+    return { records, truncated: budget.exhausted };
+  }
+
+  /** fedns records owned by exactly this name (no wildcards, no subtree), in key order. */
+  ownedBy(name: string): readonly IndexedRecord[] {
+    let node: Node | undefined = this.root;
+    for (const segment of labelsOf(name).reverse()) {
+      node = node.children?.get(segment);
+      if (node === undefined) return [];
+    }
+    return node.owned ?? [];
+  }
+
+  /** at(name)'s records, or undefined when the name does not exist. */
+  lookup(name: string, options: ReadOptions = {}): readonly IndexedRecord[] | undefined {
+    return this.at(name, options)?.records;
   }
 
   /**
-   * True when the name exists (lookup() would not return undefined): some key lies at or below it,
+   * True when the name exists (at() would not return undefined): some key lies at or below it,
    * or below a match of its wildcard labels. Walks the name's path (branching only where a wildcard
    * label matches several children) and stops at the first match: never the subtree below the name.
    */
-  exists(name: string): boolean {
-    return this.matches(this.root, labelsOf(name).reverse(), 0);
+  exists(name: string, options: ReadOptions = {}): boolean {
+    const budget = options.budget ?? new LookupBudget();
+    return this.matches(this.root, labelsOf(name).reverse(), 0, budget, options.wildcards ?? true);
   }
 
   /** Tree nodes visited by lookups and existence checks so far: for tests that bound the work per question. */
@@ -179,90 +230,102 @@ export class RecordIndex {
   lastChange(name: string): number {
     let node = this.root;
     for (const segment of labelsOf(name).reverse()) {
-      const next = node.children.get(segment);
+      const next = node.children?.get(segment);
       if (next === undefined) break;
       node = next;
     }
     return node.lastChange;
   }
 
-  /** Every record, in key order: for `fedns records` and diagnostics. */
+  /** Every record, in key order: for `fedns records`, zone transfers and diagnostics. */
   all(): IndexedRecord[] {
     const found: IndexedRecord[] = [];
-    this.collect(this.root, found);
-    return found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const walk = (node: Node): void => {
+      if (node.record !== undefined) found.push(node.record);
+      if (node.children !== undefined) for (const child of node.children.values()) walk(child);
+    };
+    walk(this.root);
+    return found.sort(byKey);
   }
 
-  private search(labels: readonly string[]): readonly IndexedRecord[] | undefined {
-    const star = labels.findIndex(isWildcard);
-    let node: Node | undefined = this.root;
-    const fixed = star === -1 ? labels.length : star;
-    for (let depth = 0; depth < fixed; depth++) {
-      this.visits++;
-      node = node.children.get(labels[depth]!);
-      if (node === undefined) return undefined;
-    }
-    if (node.count === 0) return undefined;
-    const found: IndexedRecord[] = [];
-    if (star === -1) {
-      for (const child of node.children.values()) this.collect(child, found);
-      if (found.length === 0 && node.record !== undefined) found.push(node.record);
-    } else {
-      // CoreDNS loopNodes: every non-wildcard label must equal the key's segment at its depth, and the
-      // key must be at least as deep as the question; so walk the pattern and take whole subtrees at its end.
-      this.collectMatching(node, labels, star, found);
-    }
-    if (found.length === 0) return undefined;
-    found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    return groupFilter(found);
-  }
-
-  private collect(node: Node, into: IndexedRecord[]): void {
+  private visit(budget: LookupBudget): boolean {
+    if (!budget.visit()) return false;
     this.visits++;
-    if (node.record !== undefined) into.push(node.record);
-    for (const child of node.children.values()) this.collect(child, into);
+    return true;
   }
 
-  private collectMatching(node: Node, labels: readonly string[], depth: number, into: IndexedRecord[]): void {
+  /** Other writers' records at and below a node, pruned to branches that hold some. */
+  private collectForeign(node: Node, into: IndexedRecord[], budget: LookupBudget): void {
+    if (node.foreign === 0) return;
+    if (node.children !== undefined && node.foreign > (node.record !== undefined && !node.record.fedns ? 1 : 0)) {
+      for (const child of node.children.values()) {
+        if (child.foreign === 0) continue;
+        if (!this.visit(budget)) return;
+        this.collectBelow(child, into, budget);
+        if (budget.exhausted) return;
+      }
+      if (into.length > 0) return;
+    }
+    // CoreDNS: the key of the name itself only when nothing is below it.
+    if (node.record !== undefined && !node.record.fedns && budget.take()) into.push(node.record);
+  }
+
+  private collectBelow(node: Node, into: IndexedRecord[], budget: LookupBudget): void {
+    if (node.record !== undefined && !node.record.fedns) {
+      if (!budget.take()) return;
+      into.push(node.record);
+    }
+    if (node.children === undefined) return;
+    for (const child of node.children.values()) {
+      if (child.foreign === 0) continue;
+      if (!this.visit(budget)) return;
+      this.collectBelow(child, into, budget);
+      if (budget.exhausted) return;
+    }
+  }
+
+  private collectMatching(
+    node: Node,
+    labels: readonly string[],
+    depth: number,
+    owned: IndexedRecord[],
+    foreign: IndexedRecord[],
+    budget: LookupBudget,
+  ): void {
     if (depth === labels.length) {
-      this.collect(node, into);
+      // fedns records answer a wildcard question only at owner names of the question's depth.
+      if (node.owned !== undefined) for (const record of node.owned) if (budget.take()) owned.push(record);
+      if (node.foreign > 0) this.collectBelow(node, foreign, budget);
       return;
     }
-    this.visits++;
+    if (node.children === undefined) return;
     const label = labels[depth]!;
     if (isWildcard(label)) {
-      for (const child of node.children.values()) this.collectMatching(child, labels, depth + 1, into);
+      for (const child of node.children.values()) {
+        if (!this.visit(budget)) return;
+        this.collectMatching(child, labels, depth + 1, owned, foreign, budget);
+        if (budget.exhausted) return;
+      }
       return;
     }
+    if (!this.visit(budget)) return;
     const child = node.children.get(label);
-    if (child !== undefined) this.collectMatching(child, labels, depth + 1, into);
+    if (child !== undefined) this.collectMatching(child, labels, depth + 1, owned, foreign, budget);
   }
 
   /** Whether some record lies at or below a node matching labels[depth..] (wildcards match any child). */
-  private matches(node: Node, labels: readonly string[], depth: number): boolean {
-    this.visits++;
+  private matches(node: Node, labels: readonly string[], depth: number, budget: LookupBudget, wild: boolean): boolean {
+    if (!this.visit(budget)) return false;
     if (node.count === 0) return false;
     if (depth === labels.length) return true;
     const label = labels[depth]!;
-    if (isWildcard(label)) {
-      for (const child of node.children.values()) if (this.matches(child, labels, depth + 1)) return true;
+    if (wild && isWildcard(label)) {
+      if (node.children === undefined) return false;
+      for (const child of node.children.values()) if (this.matches(child, labels, depth + 1, budget, wild)) return true;
       return false;
     }
-    const child = node.children.get(label);
-    return child !== undefined && this.matches(child, labels, depth + 1);
-  }
-
-  private remember(name: string, found: readonly IndexedRecord[] | undefined): void {
-    const size = found?.length ?? 0;
-    if (size > MEMO_MAX_RECORDS) return;
-    while (this.memo.size >= MEMO_MAX_ENTRIES || this.memoRecords + size > MEMO_MAX_RECORDS) {
-      const oldest = this.memo.entries().next();
-      if (oldest.done === true) break;
-      this.memo.delete(oldest.value[0]);
-      this.memoRecords -= oldest.value[1]?.length ?? 0;
-    }
-    this.memo.set(name, found ?? null);
-    this.memoRecords += size;
+    const child = node.children?.get(label);
+    return child !== undefined && this.matches(child, labels, depth + 1, budget, wild);
   }
 
   private build(
@@ -279,6 +342,7 @@ export class RecordIndex {
     const decoded = decodeService(value);
     if (!decoded.ok) return { error: decoded.error };
     const service = decoded.service;
+    const shape = { name, service };
     const record: IndexedRecord = {
       key,
       name,
@@ -287,16 +351,19 @@ export class RecordIndex {
       ttl: service.ttl !== undefined && service.ttl > 0 ? service.ttl : this.defaultTtl,
       priority: service.priority !== undefined && service.priority > 0 ? service.priority : DEFAULT_PRIORITY,
       modRevision: revision,
+      owner: ownerNameOf(shape),
+      type: recordType(shape),
+      fedns: isFednsOwned(service),
     };
     return { segments, record };
   }
 
   private insert(segments: string[], record: IndexedRecord, value: string): void {
-    const isNew = !this.values.has(record.key);
     this.values.set(record.key, value);
     let node = this.root;
     const path: Node[] = [node];
     for (const segment of segments) {
+      node.children ??= new Map();
       let next = node.children.get(segment);
       if (next === undefined) {
         next = newNode();
@@ -307,8 +374,17 @@ export class RecordIndex {
     }
     node.record = record;
     for (const visited of path) {
-      if (isNew) visited.count++;
+      visited.count++;
+      if (!record.fedns) visited.foreign++;
       visited.lastChange = Math.max(visited.lastChange, record.modRevision);
+    }
+    if (record.fedns) {
+      const ownerNode = path[labelsOf(record.owner).length] ?? node;
+      const owned = ownerNode.owned ?? [];
+      let at = owned.length;
+      while (at > 0 && owned[at - 1]!.key > record.key) at--;
+      owned.splice(at, 0, record);
+      ownerNode.owned = owned;
     }
   }
 
@@ -320,23 +396,37 @@ export class RecordIndex {
     const path: Node[] = [this.root];
     let node = this.root;
     for (const segment of segments) {
-      const next = node.children.get(segment);
+      const next = node.children?.get(segment);
       if (next === undefined) return true;
       node = next;
       path.push(node);
     }
+    const record = node.record;
+    if (record === undefined) return true;
     node.record = undefined;
+    if (record.fedns) {
+      const ownerNode = path[labelsOf(record.owner).length] ?? node;
+      const owned = ownerNode.owned?.filter((other) => other !== record);
+      ownerNode.owned = owned === undefined || owned.length === 0 ? undefined : owned;
+    }
     for (const visited of path) {
       visited.count--;
+      if (!record.fedns) visited.foreign--;
       visited.lastChange = Math.max(visited.lastChange, revision);
     }
     for (let depth = segments.length; depth > 0; depth--) {
       const child = path[depth]!;
       if (child.count > 0) break;
-      path[depth - 1]!.children.delete(segments[depth - 1]!);
+      const parent = path[depth - 1]!;
+      parent.children?.delete(segments[depth - 1]!);
+      if (parent.children?.size === 0) parent.children = undefined;
     }
     return true;
   }
+}
+
+function byKey(a: IndexedRecord, b: IndexedRecord): number {
+  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 }
 
 function isWildcard(label: string): boolean {

@@ -17,15 +17,22 @@ export interface UnboundOptions {
   upstream: { host: string; port: number };
   /** Cache nothing so each test sees fedns's current data. */
   noCache?: boolean;
+  /** stub-zone (default: unbound iterates from fedns as the zone's server) or forward-zone (fedns as a forwarder). */
+  mode?: "stub" | "forward";
+  /** unbound's default is on; off by default here for the older tests. */
+  qnameMinimisation?: boolean;
 }
 
 export async function startUnbound(options: UnboundOptions): Promise<Unbound> {
   const dir = await mkdtemp(join(tmpdir(), "fedns-unbound-"));
   const port = await freePort();
+  const upstream = `${options.upstream.host}@${options.upstream.port}`;
+  const noCache = options.noCache === false ? "no" : "yes";
   const stubs = options.zones
-    .map(
-      (zone) =>
-        `stub-zone:\n  name: "${zone}"\n  stub-addr: ${options.upstream.host}@${options.upstream.port}\n  stub-no-cache: ${options.noCache === false ? "no" : "yes"}\n`,
+    .map((zone) =>
+      options.mode === "forward"
+        ? `forward-zone:\n  name: "${zone}"\n  forward-addr: ${upstream}\n  forward-no-cache: ${noCache}\n`
+        : `stub-zone:\n  name: "${zone}"\n  stub-addr: ${upstream}\n  stub-no-cache: ${noCache}\n`,
     )
     .join("");
   const config = `server:
@@ -44,7 +51,7 @@ export async function startUnbound(options: UnboundOptions): Promise<Unbound> {
   access-control: 127.0.0.0/8 allow
   do-not-query-localhost: no
   module-config: "iterator"
-  qname-minimisation: no
+  qname-minimisation: ${options.qnameMinimisation === true ? "yes" : "no"}
   cache-max-ttl: ${options.noCache === false ? 86400 : 0}
   cache-max-negative-ttl: ${options.noCache === false ? 3600 : 0}
   do-ip6: no

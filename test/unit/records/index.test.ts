@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import { LookupBudget } from "../../../src/records/budget.ts";
 import { type IndexChange, RecordIndex } from "../../../src/records/index.ts";
 
 function put(key: string, value: object | string, revision = 1): IndexChange {
@@ -171,7 +172,7 @@ describe("records/index", () => {
     for (const name of questions) expect(index.exists(name), name).to.equal(index.lookup(name) !== undefined);
   });
 
-  it("checks existence without walking the subtree, and walks a big subtree once per generation", () => {
+  it("checks existence without walking the subtree, and reads a big subtree only within the budget", () => {
     const index = new RecordIndex({ prefix: "/skydns" });
     const changes: IndexChange[] = [];
     for (let i = 0; i < 50_000; i++) {
@@ -188,16 +189,15 @@ describe("records/index", () => {
     expect(visits(() => index.exists("s7.ns7.myfed.svc.example.com"))).to.be.at.most(8);
     expect(visits(() => index.exists("nothing.*.myfed.svc.example.com"))).to.be.at.most(200);
     // A subtree read costs the subtree the first time, nothing more in the same generation.
-    expect(visits(() => index.lookup("svc.example.com"))).to.be.above(50_000);
-    const memoized = index.lookup("SVC.example.com.");
-    expect(visits(() => index.lookup("svc.example.com"))).to.equal(0);
-    expect(index.lookup("svc.example.com")).to.equal(memoized);
-    expect(memoized).to.have.length(50_000);
-    // A change moves the generation: the next read sees it.
-    index.apply([put("/skydns/com/example/svc/extra", { host: "198.51.100.2" }, 2)]);
-    expect(visits(() => index.lookup("svc.example.com"))).to.be.above(50_000);
-    expect(index.lookup("svc.example.com")).to.have.length(50_001);
-    // Small lookups are not remembered (nothing to save), and still cheap.
+    // A subtree read stops at the budget and says so; a bigger budget reads everything.
+    const small = new LookupBudget({ maxRecords: 100 });
+    const cut = index.at("svc.example.com", { budget: small });
+    expect(cut?.records).to.have.length(100);
+    expect(cut?.truncated).to.equal(true);
+    expect(small.visits).to.be.below(500);
+    const full = index.at("svc.example.com", { budget: new LookupBudget({ maxRecords: 60_000, maxVisits: 1e6 }) });
+    expect(full?.records).to.have.length(50_000);
+    expect(full?.truncated).to.equal(false);
     expect(visits(() => index.lookup("s7.ns7.myfed.svc.example.com"))).to.be.at.most(10);
   });
 });
