@@ -64,13 +64,18 @@ describe("ResponseRateLimiter", () => {
   it("keeps its table at a fixed size and a hot bucket limited under a flood of new keys", () => {
     const { rrl, clock } = limiter({ responsesPerSecond: 1, slip: 0, tableSize: 1024 });
     expect(decisions(rrl, "192.0.2.1", 2)).to.deep.equal(["pass", "drop"]);
+    // The table's hash key is random per process: now and then a new key lands in the hot bucket's probe
+    // window when it is the least recently used there and takes its slot over (it then starts afresh with
+    // one token). That must stay rare: the hot source stays limited almost always.
+    let hotPassed = 0;
     for (let i = 0; i < 50_000; i++) {
       rrl.decide(addressBytes(`10.${(i >> 8) & 0xff}.${i & 0xff}.1`), RESPONSE_CLASS.ANSWER, `n${i}.example.com`);
       if (i % 100 === 0) {
         clock.now += 1;
-        expect(rrl.decide(addressBytes("192.0.2.1"), RESPONSE_CLASS.ANSWER, "web.example.com")).to.equal("drop");
+        if (rrl.decide(addressBytes("192.0.2.1"), RESPONSE_CLASS.ANSWER, "web.example.com") === "pass") hotPassed++;
       }
     }
+    expect(hotPassed).to.be.at.most(10); // of 500 asks; without the limit all 500 pass
     expect(rrl.evictions).to.be.greaterThan(40_000);
   });
 
