@@ -163,16 +163,14 @@ describe("fedns serve: large data set, cold start and reload (real etcd, dig, dn
     proxy.cut();
     const client = new Etcd3({ hosts: etcd.endpoint });
     try {
-      await client
-        .put("/skydns/com/example/svc/myfed/fresh/s0/c1")
-        .value(
-          JSON.stringify({
-            host: addressOf(7),
-            ttl: 30,
-            group: "s0.fresh.myfed.svc.example.com",
-            owner: "fedns/myfed",
-          }),
-        );
+      await client.put("/skydns/com/example/svc/myfed/fresh/s0/c1").value(
+        JSON.stringify({
+          host: addressOf(7),
+          ttl: 30,
+          group: "s0.fresh.myfed.svc.example.com",
+          owner: "fedns/myfed",
+        }),
+      );
       await client.delete().key(keyOf(2));
     } finally {
       client.close();
