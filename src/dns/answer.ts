@@ -30,7 +30,11 @@ export interface AnswerContext extends Lookup {
 /** RFC 8914 code 0 ("Other") with this text marks an answer cut short by the work budget. */
 export const BUDGET_EXTENDED_ERROR = { code: 0, text: "answer truncated by server budget" } as const;
 
-export function answer(question: Question, context: AnswerContext): DnsResponse {
+/**
+ * The response to one question. `dependencies`, when given, receives the names the answer was read
+ * from (AnswerReader): a cached copy stays valid while nothing changes at or below them.
+ */
+export function answer(question: Question, context: AnswerContext, dependencies?: Set<string>): DnsResponse {
   const response: DnsResponse = {
     rcode: RCODE.NOERROR,
     authoritative: false,
@@ -63,7 +67,7 @@ export function answer(question: Question, context: AnswerContext): DnsResponse 
     return response;
   }
   response.authoritative = true;
-  const reader = new AnswerReader(context, new LookupBudget(context.budget));
+  const reader = new AnswerReader(context, new LookupBudget(context.budget), dependencies);
   if (name === undefined) return negative(response, reader, zone, true);
   if (question.qtype === TYPE.ANY) any(response, reader, zone, name, question.transport);
   else chained(response, reader, name, question.qtype);

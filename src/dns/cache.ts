@@ -1,26 +1,47 @@
-// Encoded responses for repeated questions. Entries are valid for one index generation: the first
-// lookup after the index changes drops them all. The cache is bounded both in entries and in bytes
-// (TCP replies reach 64 KiB each); a full cache is simply emptied (no LRU bookkeeping on the hot
-// path), so a flood of distinct names costs misses, never memory.
+// Encoded responses for repeated questions. Each entry remembers the names its answer was read from
+// and the index revision it was computed at, and stays valid while nothing changed at or below those
+// names (freshness.ts): an etcd change costs the answers it touched, not the whole cache. A swapped-in
+// index (reload) drops everything. The cache is bounded both in entries and in bytes (TCP replies
+// reach 64 KiB each); a full cache is simply emptied (no LRU bookkeeping on the hot path), so a flood
+// of distinct names costs misses, never memory.
+import type { RecordIndex } from "../records/index.ts";
+import { type Stamp, stampOf, stillFresh } from "./freshness.ts";
+import { QNAME_OFFSET, skipName, skipRecord } from "./query.ts";
+
+/** Where a cached reply holds a zone's SOA serial, rewritten when it is served (the serial is no dependency). */
+export interface SerialSlot {
+  offset: number;
+  zone: string;
+}
 
 export interface CachedResponse {
   /** The encoded reply to the first asker; id, RD/CD bits and question case are patched per query. */
   bytes: Buffer;
   rcode: number;
   truncated: boolean;
+  /** SOA serials in the reply (negative answers, SOA questions). */
+  serials?: readonly SerialSlot[];
 }
 
 export const DEFAULT_CACHE_ENTRIES = 100_000;
 /** 64 MiB: a thousand full-size TCP replies, or far more typical ones. */
 export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
 
+/** What a lookup found: a reply still valid, none, or one that a change since made stale (now dropped). */
+export type CacheLookup = CachedResponse | "miss" | "stale";
+
+interface Entry {
+  response: CachedResponse;
+  stamp: Stamp;
+}
+
 /**
  * Keyed by a variant number (what besides the question shapes the reply: size limit, EDNS, transport)
  * and the question as a flat string (lowercased wire name, type, class): one short string to hash per query.
  */
 export class ResponseCache {
-  private readonly variants = new Map<number, Map<string, CachedResponse>>();
-  private generation = -1;
+  private readonly variants = new Map<number, Map<string, Entry>>();
+  private index: RecordIndex | undefined;
   private entries = 0;
   private storedBytes = 0;
   private readonly maxEntries: number;
@@ -32,30 +53,42 @@ export class ResponseCache {
     this.maxBytes = maxBytes;
   }
 
-  get(variant: number, key: string, generation: number): CachedResponse | undefined {
-    if (generation !== this.generation) {
-      this.clear(generation);
-      return undefined;
-    }
-    return this.variants.get(variant)?.get(key);
+  /** The cached reply for the question if it is still what `index` would answer. */
+  get(variant: number, key: string, index: RecordIndex): CacheLookup {
+    this.follow(index);
+    const entries = this.variants.get(variant);
+    const entry = entries?.get(key);
+    if (entry === undefined) return "miss";
+    if (stillFresh(index, entry.stamp)) return entry.response;
+    entries?.delete(key);
+    this.entries--;
+    this.storedBytes -= entry.response.bytes.length;
+    return "stale";
   }
 
-  set(variant: number, key: string, generation: number, response: CachedResponse): void {
+  /** Caches a reply computed from `index` just now, reading the names `dependencies` (AnswerReader). */
+  set(
+    variant: number,
+    key: string,
+    index: RecordIndex,
+    response: CachedResponse,
+    dependencies: Iterable<string>,
+  ): void {
     const length = response.bytes.length;
     if (length > this.maxBytes) return;
-    if (generation !== this.generation) this.clear(generation);
+    this.follow(index);
     const previous = this.variants.get(variant)?.get(key);
     if (previous !== undefined) {
       this.entries--;
-      this.storedBytes -= previous.bytes.length;
+      this.storedBytes -= previous.response.bytes.length;
     }
-    if (this.entries >= this.maxEntries || this.storedBytes + length > this.maxBytes) this.clear(generation);
+    if (this.entries >= this.maxEntries || this.storedBytes + length > this.maxBytes) this.clear();
     let entries = this.variants.get(variant);
     if (entries === undefined) {
       entries = new Map();
       this.variants.set(variant, entries);
     }
-    entries.set(key, response);
+    entries.set(key, { response, stamp: stampOf(index, dependencies) });
     this.entries++;
     this.storedBytes += length;
   }
@@ -69,12 +102,45 @@ export class ResponseCache {
     return this.storedBytes;
   }
 
-  private clear(generation: number): void {
+  /** A swapped-in index has no history of the one before (its lastChange cannot vouch for old entries). */
+  private follow(index: RecordIndex): void {
+    if (index === this.index) return;
+    this.clear();
+    this.index = index;
+  }
+
+  private clear(): void {
     this.variants.clear();
     this.entries = 0;
     this.storedBytes = 0;
-    this.generation = generation;
   }
+}
+
+const SOA_TYPE = 6;
+
+/** Offsets of the serial field of every SOA record in the answer and authority sections of an encoded reply. */
+export function soaSerialOffsets(reply: Buffer): number[] {
+  const found: number[] = [];
+  if (reply.length < QNAME_OFFSET) return found;
+  const records = reply.readUInt16BE(6) + reply.readUInt16BE(8);
+  let offset = QNAME_OFFSET;
+  for (let i = 0; i < reply.readUInt16BE(4); i++) {
+    const end = skipName(reply, offset);
+    if (end < 0) return found;
+    offset = end + 4;
+  }
+  for (let i = 0; i < records; i++) {
+    const nameEnd = skipName(reply, offset);
+    if (nameEnd < 0 || nameEnd + 10 > reply.length) return found;
+    if (reply.readUInt16BE(nameEnd) === SOA_TYPE) {
+      const mnameEnd = skipName(reply, nameEnd + 10);
+      const rnameEnd = mnameEnd < 0 ? -1 : skipName(reply, mnameEnd);
+      if (rnameEnd >= 0 && rnameEnd + 4 <= reply.length) found.push(rnameEnd);
+    }
+    offset = skipRecord(reply, offset);
+    if (offset < 0) return found;
+  }
+  return found;
 }
 
 const keyScratch = Buffer.allocUnsafe(255 + 4);
@@ -102,4 +168,9 @@ export function patchCached(template: Buffer, query: Buffer, qnameEnd: number): 
   out[3] = (out[3]! & 0xef) | (query[3]! & 0x10);
   query.copy(out, 12, 12, qnameEnd);
   return out;
+}
+
+/** Writes the zones' current serials into a copy of a cached reply. */
+export function writeSerials(out: Buffer, slots: readonly SerialSlot[], serialOf: (zone: string) => number): void {
+  for (const slot of slots) out.writeUInt32BE(serialOf(slot.zone), slot.offset);
 }

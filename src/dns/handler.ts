@@ -7,9 +7,17 @@ import { logger } from "../obs/log.ts";
 import { RecordIndex } from "../records/index.ts";
 import { LiveIndex } from "../records/live-index.ts";
 import { type AnswerContext, answer, type Transport } from "./answer.ts";
-import { type CachedResponse, patchCached, questionKey, ResponseCache } from "./cache.ts";
+import {
+  type CachedResponse,
+  patchCached,
+  questionKey,
+  ResponseCache,
+  type SerialSlot,
+  soaSerialOffsets,
+  writeSerials,
+} from "./cache.ts";
 import { addressBytes } from "./client-address.ts";
-import { CLASSIC_UDP_LIMIT, EDE, EDNS_OPTION, RCODE, TCP_LIMIT } from "./constants.ts";
+import { CLASSIC_UDP_LIMIT, EDE, EDNS_OPTION, RCODE, TCP_LIMIT, TYPE } from "./constants.ts";
 import type { CookieStatus, ServerCookies } from "./cookies.ts";
 import { encodeWithDns2 } from "./dns2-codec.ts";
 import { appendOptions, option } from "./edns.ts";
@@ -26,7 +34,9 @@ import {
   questionLabels,
   type Rejected,
 } from "./query.ts";
+import { zoneSerial } from "./records.ts";
 import { RESPONSE_CLASS, type ResponseClass, type ResponseRateLimiter } from "./rrl.ts";
+import { SubtreeMemo } from "./subtree-memo.ts";
 import type { ZoneSet } from "./zones.ts";
 
 export type Codec = "fast" | "dns2";
@@ -86,7 +96,12 @@ export class QueryHandler {
 
   constructor(options: HandlerOptions) {
     this.live = options.index instanceof RecordIndex ? LiveIndex.of(options.index) : options.index;
-    this.context = { index: this.live.current, zones: options.zones, udpPayloadSize: options.udpPayloadSize };
+    this.context = {
+      index: this.live.current,
+      zones: options.zones,
+      udpPayloadSize: options.udpPayloadSize,
+      memo: new SubtreeMemo(),
+    };
     this.metrics = options.metrics;
     const codec = options.codec ?? "fast";
     this.encode = codec === "dns2" ? encodeWithDns2 : encodeResponse;
@@ -137,28 +152,40 @@ export class QueryHandler {
 
   /** The reply without per-query options, from the response cache or answered and encoded (then cached). */
   private answerOrCached(query: Query, transport: Transport, limit: number): CachedResponse {
-    this.context.index = this.live.current;
-    const generation = this.live.generation;
+    const index = this.live.current;
+    this.context.index = index;
     const loaded = this.live.loaded;
-    const cacheable = loaded && this.cache !== undefined && (query.edns === undefined || query.edns.version === 0);
+    const cache = loaded && (query.edns === undefined || query.edns.version === 0) ? this.cache : undefined;
     let key = "";
     let variant = 0;
-    if (cacheable) {
+    if (cache !== undefined) {
       key = questionKey(query.packet, QNAME_OFFSET, query.qnameEnd);
       variant = cacheVariant(query, limit, transport);
-      const hit = this.cache?.get(variant, key, generation);
-      if (hit !== undefined) return { ...hit, bytes: patchCached(hit.bytes, query.packet, query.qnameEnd) };
+      const hit = cache.get(variant, key, index);
+      if (typeof hit !== "string") {
+        this.metrics.cacheLookup("hit");
+        const bytes = patchCached(hit.bytes, query.packet, query.qnameEnd);
+        if (hit.serials !== undefined) writeSerials(bytes, hit.serials, (zone) => zoneSerial(index, zone));
+        return { ...hit, bytes };
+      }
+      this.metrics.cacheLookup(hit);
     }
     const labels = questionLabels(query.packet, query.qnameEnd);
+    const dependencies = cache === undefined ? undefined : new Set<string>();
     const response = answer(
       { labels, qtype: query.qtype, qclass: query.qclass, edns: query.edns, transport },
       this.context,
+      dependencies,
     );
     if (!loaded && response.authoritative) notLoadedYet(response);
     if (response.rcode === RCODE.REFUSED) response.extendedError ??= REFUSED_ERROR;
     const encoded = this.encode(replyTo(query, labels), response, limit);
-    const result = { bytes: encoded.bytes, rcode: response.rcode, truncated: encoded.truncated };
-    if (cacheable) this.cache?.set(variant, key, generation, result);
+    const result: CachedResponse = { bytes: encoded.bytes, rcode: response.rcode, truncated: encoded.truncated };
+    if (cache !== undefined && dependencies !== undefined) {
+      const serials = serialSlots(response, encoded.bytes, dependencies);
+      if (serials !== undefined) result.serials = serials;
+      cache.set(variant, key, index, result, dependencies);
+    }
     return result;
   }
 
@@ -330,6 +357,25 @@ function replyTo(query: Query, labels: readonly string[]): ReplyTo {
     qtype: query.qtype,
     qclass: query.qclass,
   };
+}
+
+/**
+ * Where the reply carries SOA serials, so a cached copy gets the zone's current one (a serial is no
+ * dependency: negative answers stay cached while the zone changes elsewhere). When the encoded reply
+ * does not hold the SOA records the response had (truncated away), the zones become dependencies instead.
+ */
+function serialSlots(response: DnsResponse, bytes: Buffer, dependencies: Set<string>): SerialSlot[] | undefined {
+  const zones: string[] = [];
+  for (const section of [response.answer, response.authority]) {
+    for (const record of section) if (record.data.type === TYPE.SOA) zones.push(record.name);
+  }
+  if (zones.length === 0) return undefined;
+  const offsets = soaSerialOffsets(bytes);
+  if (offsets.length !== zones.length) {
+    for (const zone of zones) dependencies.add(zone);
+    return undefined;
+  }
+  return offsets.map((offset, i) => ({ offset, zone: zones[i]! }));
 }
 
 /** In our zones before the first complete load: never a negative answer from an index still empty. */

@@ -15,6 +15,8 @@ export class DnsMetrics {
   private readonly tcpTimeoutCount: Counter;
   private readonly rrlCount: Counter;
   private readonly cookieCount: Counter;
+  /** Response cache lookups: hit, miss (not cached), stale (cached, but a name it depends on changed). */
+  private readonly cacheTallies = { hit: 0, miss: 0, stale: 0 };
 
   constructor(registry: Registry = new Registry()) {
     const tallies = this.tallies;
@@ -71,12 +73,27 @@ export class DnsMetrics {
       labelNames: ["action"],
       registers: [registry],
     });
+    const cacheTallies = this.cacheTallies;
+    new Counter({
+      name: "fedns_dns_cache_lookups_total",
+      help: "Response cache lookups, by result (hit; miss: not cached; stale: a name the answer depends on changed)",
+      labelNames: ["result"],
+      registers: [registry],
+      collect(this: Counter) {
+        this.reset();
+        for (const [result, count] of Object.entries(cacheTallies)) this.inc({ result }, count);
+      },
+    });
     this.cookieCount = new Counter({
       name: "fedns_dns_cookies_total",
       help: "Queries with a DNS cookie, by server cookie status (valid, invalid, new: client cookie only)",
       labelNames: ["status"],
       registers: [registry],
     });
+  }
+
+  cacheLookup(result: "hit" | "miss" | "stale"): void {
+    this.cacheTallies[result]++;
   }
 
   query(qtype: number, rcode: number, transport: TransportName, seconds: number, truncated: boolean): void {

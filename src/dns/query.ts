@@ -189,7 +189,7 @@ function skipQuestionName(packet: Buffer, start: number): number {
 }
 
 /** End offset of a possibly compressed name in the record sections (pointers are not followed), or -1. */
-function skipName(packet: Buffer, start: number): number {
+export function skipName(packet: Buffer, start: number): number {
   let offset = start;
   while (offset < packet.length) {
     const length = packet[offset]!;

@@ -8,7 +8,9 @@ import type { IndexedRecord, NameRecords, RecordIndex } from "../records/index.t
 import { normalizeName } from "../records/name.ts";
 import { isReverseName } from "../records/type.ts";
 import { TYPE } from "./constants.ts";
+import { dependencyOf } from "./freshness.ts";
 import type { Rdata, ResourceRecord } from "./message.ts";
+import type { SubtreeMemo } from "./subtree-memo.ts";
 import type { Zone, ZoneSet } from "./zones.ts";
 
 /** CNAMEs followed in one answer, at most. */
@@ -32,21 +34,37 @@ export interface Lookup {
   zones: ZoneSet;
   /** Expand `*`/`any` labels in questions (CoreDNS). Default true. */
   queryWildcards?: boolean;
+  /** Subtree collections kept across answers (one memo per wildcard setting); absent: every answer walks. */
+  memo?: SubtreeMemo;
 }
 
 /**
  * The reads of one answer: every name is read from the index once (memoized), all under one budget,
  * so a CNAME chain or a thousand SRV records sharing a target cost one lookup per distinct name.
+ * Every name read is recorded in `dependencies` (its wildcard root for a wildcard name): the answer
+ * stays valid while nothing changes at or below them (freshness.ts).
  */
 export class AnswerReader {
   readonly lookup: Lookup;
   readonly budget: LookupBudget;
+  /** The names this answer was computed from (each covering its subtree). */
+  readonly dependencies: Set<string>;
   private readonly seen = new Map<string, NameRecords | null>();
   private readonly addresses = new Map<string, ResourceRecord[]>();
 
-  constructor(lookup: Lookup, budget: LookupBudget = new LookupBudget()) {
+  constructor(lookup: Lookup, budget: LookupBudget = new LookupBudget(), dependencies = new Set<string>()) {
     this.lookup = lookup;
     this.budget = budget;
+    this.dependencies = dependencies;
+  }
+
+  /** Records that the answer depends on what lies at or below `name`. */
+  dependOn(name: string): void {
+    this.dependencies.add(dependencyOf(name, this.wildcards));
+  }
+
+  private get wildcards(): boolean {
+    return this.lookup.queryWildcards ?? true;
   }
 
   get zones(): ZoneSet {
@@ -62,6 +80,7 @@ export class AnswerReader {
   recordsAt(name: string): readonly IndexedRecord[] | undefined {
     const known = this.seen.get(name);
     if (known !== undefined) return known === null ? undefined : known.records;
+    this.dependOn(name);
     const found = this.read(name);
     this.seen.set(name, found ?? null);
     return found?.records;
@@ -79,8 +98,9 @@ export class AnswerReader {
     }
     const zone = this.zones.find(name);
     if (zone !== undefined && zone.name === name) return { exists: true, cname: undefined };
+    this.dependOn(name);
     const probe = new LookupBudget({ maxVisits: PROBE_VISITS + 2 * name.length, maxRecords: PROBE_RECORDS });
-    const found = this.lookup.index.at(name, { budget: probe, wildcards: this.lookup.queryWildcards ?? true });
+    const found = this.lookup.index.at(name, { budget: probe, wildcards: this.wildcards });
     this.budget.visits += probe.visits;
     if (found === undefined) return { exists: false, cname: undefined };
     if (!found.truncated) this.seen.set(name, found);
@@ -93,6 +113,7 @@ export class AnswerReader {
     if (known !== undefined) return known !== null;
     const zone = this.zones.find(name);
     if (zone !== undefined && zone.name === name) return true;
+    this.dependOn(name);
     return this.lookup.index.exists(name, this.options());
   }
 
@@ -121,11 +142,22 @@ export class AnswerReader {
       const apex = index.at(`apex.dns.${name}`, this.options());
       return { records: [...(apex?.records ?? []), ...index.ownedBy(name)], truncated: apex?.truncated ?? false };
     }
-    return index.at(name, this.options());
+    const memo = this.lookup.memo;
+    if (memo === undefined) return index.at(name, this.options());
+    const known = memo.get(index, name, this.budget);
+    if (known !== undefined) return known ?? undefined;
+    const budget = this.budget;
+    const visits = budget.visits;
+    const records = budget.records;
+    const fresh = visits === 0 && records === 0 && !budget.exhausted;
+    const found = index.at(name, this.options());
+    const cost = { visits: budget.visits - visits, records: budget.records - records, fresh };
+    memo.offer(index, name, dependencyOf(name, this.wildcards), found, cost);
+    return found;
   }
 
   private options(): { budget: LookupBudget; wildcards: boolean } {
-    return { budget: this.budget, wildcards: this.lookup.queryWildcards ?? true };
+    return { budget: this.budget, wildcards: this.wildcards };
   }
 }
 
@@ -343,7 +375,9 @@ function mxRecords(reader: AnswerReader, name: string, stored: readonly IndexedR
 export function nsRecords(reader: AnswerReader, zone: Zone): WithAdditional {
   const answer = new RecordSet();
   const additional = new RecordSet();
-  for (const record of reader.lookup.index.lookup(`ns.dns.${zone.name}`, { budget: reader.budget }) ?? []) {
+  const source = `ns.dns.${zone.name}`;
+  reader.dependOn(source);
+  for (const record of reader.lookup.index.lookup(source, { budget: reader.budget }) ?? []) {
     if (record.host.kind !== "A" && record.host.kind !== "AAAA") continue;
     const target = stripLabels(record.name, record.service.targetstrip ?? 0);
     answer.add({ name: zone.name, ttl: record.ttl, data: { type: TYPE.NS, target } });
@@ -360,9 +394,19 @@ export function nsRecords(reader: AnswerReader, zone: Zone): WithAdditional {
   return { answer: answer.records, additional: additional.records };
 }
 
+/**
+ * The SOA of a zone. Its serial (zoneSerial) is not a dependency of the answer carrying it: a cached
+ * reply gets the current serial written in when it is served (handler.ts), so a negative answer stays
+ * cached while other names of the zone change.
+ */
 export function soaRecord(lookup: Lookup, zone: Zone): ResourceRecord {
-  const serial = lookup.index.lastChange(zone.name) % 2 ** 32 || 1;
+  const serial = zoneSerial(lookup.index, zone.name);
   return { name: zone.name, ttl: zone.soa.minimum, data: { type: TYPE.SOA, serial, ...zone.soa } };
+}
+
+/** A zone's serial: the revision of its last change, in 32 bits, never 0. */
+export function zoneSerial(index: RecordIndex, zone: string): number {
+  return index.lastChange(zone) % 2 ** 32 || 1;
 }
 
 /** CoreDNS: an IP host makes the key's own name the target; a name host is the target; `targetstrip` applied. */
