@@ -85,6 +85,7 @@ export async function startServing(config: FednsConfig, backend: KvBackend): Pro
     nameservers: config.dns.nameservers,
     listen,
     udpPayloadSize: config.dns.udpPayloadSize,
+    queryWildcards: config.dns.queryWildcards,
     tcp: config.dns.tcp,
     nsid: config.dns.nsid ?? hostname(),
     cookieSecret: cookieSecretFromConfig(config.dns.cookies, log),

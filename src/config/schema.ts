@@ -287,6 +287,11 @@ const dnsSchema = z
     defaultTtl: seconds.default(300),
     soa: soaSchema.default(soaSchema.parse({})),
     nameservers: z.array(z.object({ name: dnsName, address: z.string().optional() }).strict()).default([]),
+    /**
+     * `*` and `any` labels in questions match any label (CoreDNS etcd wildcards); false reads them
+     * literally. Turn it off for a zone reachable from the internet: one wildcard question collects a subtree.
+     */
+    queryWildcards: z.boolean().default(true),
     tcp: z
       .object({
         idleTimeoutMs: z.number().int().min(100).default(10_000),

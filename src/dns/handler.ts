@@ -52,6 +52,8 @@ export interface HandlerOptions {
   index: RecordIndex | LiveIndex;
   zones: ZoneSet;
   udpPayloadSize: number;
+  /** Expand `*`/`any` labels in questions (CoreDNS; default true); false reads them literally. */
+  queryWildcards?: boolean;
   metrics: DnsMetrics;
   /** "fast" (default): the hand-written encoder plus response cache; "dns2": dns2 encoding, no cache. */
   codec?: Codec;
@@ -100,6 +102,7 @@ export class QueryHandler {
       index: this.live.current,
       zones: options.zones,
       udpPayloadSize: options.udpPayloadSize,
+      queryWildcards: options.queryWildcards ?? true,
       memo: new SubtreeMemo(),
     };
     this.metrics = options.metrics;

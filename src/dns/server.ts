@@ -32,6 +32,8 @@ export interface DnsServerOptions {
   listen: { host: string; port: number };
   /** Our EDNS payload size (default 1232). */
   udpPayloadSize?: number;
+  /** Expand `*`/`any` labels in questions (CoreDNS; default true); false reads them literally. */
+  queryWildcards?: boolean;
   tcp?: Partial<TcpOptions>;
   registry?: Registry;
   codec?: Codec;
@@ -65,6 +67,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     index: options.index,
     zones: new ZoneSet(zones),
     udpPayloadSize: options.udpPayloadSize ?? DEFAULT_UDP_PAYLOAD_SIZE,
+    queryWildcards: options.queryWildcards,
     metrics,
     codec: options.codec,
     cacheEntries: options.cacheEntries,
