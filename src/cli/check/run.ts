@@ -1,5 +1,7 @@
 // runCheck(): the whole diagnosis of a fedns installation, as findings. Config, etcd, each member
 // cluster (access, labels, load balancers), etcd records against what the clusters imply, DNS answers.
+
+import { federationPolicy } from "../../config/policy.ts";
 import type { FednsConfig } from "../../config/schema.ts";
 import type { MemberCluster } from "../../controller/controller.ts";
 import { type HostnameLookup, systemLookup } from "../../controller/hostnames.ts";
@@ -110,6 +112,7 @@ export async function runCheck(config: FednsConfig, options: CheckOptions = {}):
     ttl: config.controller.ttl,
     srv: config.controller.srv,
     namespaces,
+    policy: federationPolicy(config),
   };
   // Without every member cluster (unreadable, or missing from a broken kubeconfig) the plan would be wrong.
   const complete = !partial && unread.length === 0 && !members.findings.some((finding) => finding.severity === "error");
