@@ -7,6 +7,7 @@ import type { MemberCluster } from "../../controller/controller.ts";
 import { type HostnameLookup, systemLookup } from "../../controller/hostnames.ts";
 import { plan } from "../../federation/plan.ts";
 import type { ClusterState, Plan, PlanOptions } from "../../federation/state.ts";
+import { isPolicyKind } from "../../federation/trust.ts";
 import { parseHostPort } from "../../obs/http.ts";
 import { normalizePrefix, zoneOf } from "../../records/name.ts";
 import type { SkydnsService } from "../../records/service.ts";
@@ -197,7 +198,9 @@ function planFindings(desired: Plan): Finding[] {
         warning.service !== undefined && warning.cluster !== undefined
           ? `service ${warning.service}: ${warning.message}`
           : warning.message,
-        "the controller skips this too; fix the Kubernetes object or the config",
+        isPolicyKind(warning.kind)
+          ? "the controller refuses this too: the cluster's clusters[].trust or controller.limits (docs/trust.md)"
+          : "the controller skips this too; fix the Kubernetes object or the config",
       ),
     );
 }
