@@ -3,6 +3,7 @@ import { watch } from "node:fs";
 import { basename, dirname } from "node:path";
 import type { Command } from "commander";
 import { ConfigError } from "../config/load.ts";
+import { federationPolicy } from "../config/policy.ts";
 import type { FednsConfig } from "../config/schema.ts";
 import { type Controller, startController } from "../controller/controller.ts";
 import { parseHostPort, startOpsServer } from "../obs/http.ts";
@@ -100,6 +101,7 @@ export async function startControlling(
     ttl: c.ttl,
     srv: c.srv,
     namespaces: c.namespaces,
+    policy: federationPolicy(config),
     serviceLabelSelector: c.labelSelector,
     graceMs: c.gracePeriodSeconds * 1000,
     startupSyncTimeoutMs: c.startupSyncTimeoutSeconds * 1000,

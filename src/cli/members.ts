@@ -38,7 +38,11 @@ export function memberClusters(config: FednsConfig, onlyContexts: string[] = [])
     }
   }
   for (const cluster of config.clusters) {
+    // An entry that names no source (only zone/region/trust for a kubeconfig context) keeps the context's.
+    const source =
+      cluster.kubeconfig === undefined && cluster.context === undefined ? members.get(cluster.name) : undefined;
     members.set(cluster.name, {
+      ...source,
       name: cluster.name,
       ...(cluster.kubeconfig !== undefined ? { kubeconfig: cluster.kubeconfig } : {}),
       ...(cluster.context !== undefined ? { context: cluster.context } : {}),

@@ -2,6 +2,7 @@
 // Defaults live here so that `fedns dev`, the docs in config/ and the code agree.
 import { isIP } from "node:net";
 import { z } from "zod";
+import { DEFAULT_LIMITS } from "../federation/limits.ts";
 import { nameProblem, normalizeName } from "../records/name.ts";
 
 const hostPort = z
@@ -311,6 +312,18 @@ const dnsSchema = z
   })
   .strict();
 
+/** plan()'s limits (federation/limits.ts, docs/trust.md); past one the excess is dropped, with a warning. */
+const limitsSchema = z
+  .object({
+    zones: z.number().int().min(1).default(DEFAULT_LIMITS.zones),
+    regions: z.number().int().min(1).default(DEFAULT_LIMITS.regions),
+    recordsPerService: z.number().int().min(1).default(DEFAULT_LIMITS.recordsPerService),
+    recordsPerCluster: z.number().int().min(1).default(DEFAULT_LIMITS.recordsPerCluster),
+    portsPerService: z.number().int().min(0).default(DEFAULT_LIMITS.portsPerService),
+    addressesPerShard: z.number().int().min(1).default(DEFAULT_LIMITS.addressesPerShard),
+  })
+  .strict();
+
 const controllerSchema = z
   .object({
     ttl: z
@@ -330,11 +343,31 @@ const controllerSchema = z
     hostnameRefreshSeconds: seconds.default(60),
     batchMs: z.number().int().min(0).max(10_000).default(30),
     namespaces: z.array(dnsLabel).default([]),
+    limits: limitsSchema.default(limitsSchema.parse({})),
     labelSelector: labelSelector.default(""),
     leaderElection: z
       .object({ enabled: z.boolean().default(true), leaseSeconds: z.number().int().min(2).default(10) })
       .strict()
       .default({ enabled: true, leaseSeconds: 10 }),
+  })
+  .strict();
+
+/** What the operator trusts a member cluster to say (federation/trust.ts, docs/trust.md). */
+const trustSchema = z
+  .object({
+    /** Namespaces it may federate; absent: all (within controller.namespaces). */
+    namespaces: z.array(dnsLabel).min(1).optional(),
+    /** Zones it may claim; absent: what its nodes say, except zones another cluster lists here. */
+    zones: z.array(dnsLabel).optional(),
+    regions: z.array(dnsLabel).optional(),
+    /** Floor and ceiling of its fedns.io/ttl annotations, inside controller.ttl. */
+    ttl: z
+      .object({ min: seconds.optional(), max: seconds.optional() })
+      .strict()
+      .refine((ttl) => ttl.min === undefined || ttl.max === undefined || ttl.min <= ttl.max, "needs min <= max")
+      .optional(),
+    /** Networks its load-balancer addresses must be in (also how private-use addresses are allowed). */
+    allowedNetworks: z.array(network).optional(),
   })
   .strict();
 
@@ -345,6 +378,7 @@ const clusterSchema = z
     context: z.string().min(1).optional(),
     zone: dnsLabel.optional(),
     region: dnsLabel.optional(),
+    trust: trustSchema.optional(),
   })
   .strict()
   .refine((cluster) => cluster.zone === undefined || cluster.region !== undefined, {

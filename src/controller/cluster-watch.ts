@@ -162,7 +162,15 @@ export class ClusterWatch {
         if (shard !== undefined) services.set(key, shard);
       }
     }
-    return { name: this.name, status, configLocation, nodes: this.nodes, services, resolvedHostnames };
+    return {
+      name: this.name,
+      status,
+      configLocation,
+      nodes: this.nodes,
+      services,
+      resolvedHostnames,
+      ...(services === this.shards ? {} : { allServices: this.shards }),
+    };
   }
 
   private reflector<T>(

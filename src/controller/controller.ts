@@ -7,6 +7,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { electionOf, ownerOf } from "../federation/keys.ts";
 import { plan } from "../federation/plan.ts";
 import type { ClusterState, FederationState, Location, Plan, PlanOptions } from "../federation/state.ts";
+import type { FederationPolicy } from "../federation/trust.ts";
 import { logger } from "../obs/log.ts";
 import type { Registry } from "../obs/metrics.ts";
 import { DEFAULT_PREFIX, normalizePrefix } from "../records/name.ts";
@@ -44,6 +45,8 @@ export interface ControllerOptions {
   srv?: { priority: number; weight: number };
   /** Namespaces to federate (empty: all). */
   namespaces?: string[];
+  /** Per-cluster trust and plan()'s limits (config/policy.ts); default: no per-cluster policy, default limits. */
+  policy?: FederationPolicy;
   /** Label selector on Services (server-side); empty: all. */
   serviceLabelSelector?: string;
   /** How long an unreachable cluster keeps its records (default 60 s). */
@@ -156,6 +159,7 @@ class FederationController implements Controller {
       ttl: options.ttl ?? { default: 30, min: 5, max: 3600 },
       srv: options.srv ?? { priority: 10, weight: 100 },
       namespaces: options.namespaces ?? [],
+      ...(options.policy === undefined ? {} : { policy: options.policy }),
     };
     this.candidate = options.candidateId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
     this.resolver = new HostnameResolver({

@@ -14,6 +14,7 @@ export class ControllerMetrics {
   readonly servicesWritten: Counter;
   readonly writeErrors: Counter;
   readonly planWarnings: Counter<"kind">;
+  readonly refused: Counter<"cluster" | "kind">;
   readonly leader: Gauge;
   readonly startupSkipped: Gauge;
   readonly hostnameLookups: Counter<"result">;
@@ -85,6 +86,12 @@ export class ControllerMetrics {
       name: "fedns_controller_plan_warnings_total",
       help: "Things plan() skipped or worked around (invalid labels, missing location, bad TTL...)",
       labelNames: ["kind"],
+      registers,
+    });
+    this.refused = new Counter({
+      name: "fedns_controller_refused_total",
+      help: "Objects of a member cluster refused by its trust rules or dropped past a limit (docs/trust.md), counted when first seen; kind names the rule or limit",
+      labelNames: ["cluster", "kind"],
       registers,
     });
     this.leader = new Gauge({

@@ -8,6 +8,7 @@
 import { createHash } from "node:crypto";
 import { heldByUnsynced, type UnsyncedClusters } from "../federation/grace.ts";
 import type { Plan, PlanWarning } from "../federation/state.ts";
+import { isPolicyKind } from "../federation/trust.ts";
 import { realTimers, type Timers, yieldToLoop } from "../obs/clock.ts";
 import { type Logger, logger } from "../obs/log.ts";
 import { encodeService, type SkydnsService } from "../records/service.ts";
@@ -327,6 +328,8 @@ export class Reconciler {
       if (this.warningsSeen.has(key)) continue;
       this.warningsSeen.add(key);
       this.options.metrics?.planWarnings.inc({ kind: warning.kind });
+      if (isPolicyKind(warning.kind))
+        this.options.metrics?.refused.inc({ cluster: warning.cluster ?? "", kind: warning.kind });
       this.log.warn({ kind: warning.kind, cluster: warning.cluster, service: warning.service }, warning.message);
     }
     // A full plan shows every warning that still holds; forget the rest so they are reported if they return.

@@ -1,7 +1,9 @@
 // Where things are (SPEC §1–2): the (zone, region) universe of the federation, and the places of a shard.
 import { compare } from "./health.ts";
+import { admitFairly, type Limits, limitKind } from "./limits.ts";
 import { labelProblem } from "./names.ts";
 import type { ClusterState, Location, PlanWarning, ServiceShard } from "./state.ts";
+import { Trust } from "./trust.ts";
 
 /** A normalized location: lowercase, valid labels, a zone always with its region. */
 export interface Place {
@@ -22,6 +24,8 @@ export interface LocationUniverse {
   clusterZoneRegions: Map<string, Map<string, Set<string>>>;
   /** Zone -> regions, over the whole federation. */
   zoneRegions: Map<string, Set<string>>;
+  /** What each cluster may claim (endpoint zones are checked against it too). */
+  trust: Trust;
 }
 
 function placeKey(place: Place): string {
@@ -72,21 +76,43 @@ function uniquePlaces(places: Iterable<Place>): Place[] {
 }
 
 /** Everything the location rules need, computed once per plan from every cluster (stale ones included). */
-export function buildLocationUniverse(clusters: readonly ClusterState[], warn: Warn): LocationUniverse {
+export function buildLocationUniverse(
+  clusters: readonly ClusterState[],
+  warn: Warn,
+  trust: Trust = new Trust(),
+): LocationUniverse {
   const universe: LocationUniverse = {
     regions: new Map(),
     nodePlaces: new Map(),
     clusterPlaces: new Map(),
     clusterZoneRegions: new Map(),
     zoneRegions: new Map(),
+    trust,
   };
+  // What each cluster's nodes and config say, within what it may claim.
+  const said = new Map<string, { nodePlaces: Map<string, Place>; configPlace: Place | undefined }>();
   for (const cluster of clusters) {
     const nodePlaces = new Map<string, Place>();
     for (const nodeName of [...cluster.nodes.keys()].sort(compare)) {
       const place = placeOf(cluster.nodes.get(nodeName)!, "node labels", cluster.name, warn);
-      if (place !== undefined) nodePlaces.set(nodeName, place);
+      const admitted = place === undefined ? undefined : admitPlace(trust, cluster.name, place, warn);
+      if (admitted !== undefined) nodePlaces.set(nodeName, admitted);
     }
-    const configPlace = placeOf(cluster.configLocation, "cluster config", cluster.name, warn);
+    said.set(cluster.name, {
+      nodePlaces,
+      configPlace: placeOf(cluster.configLocation, "cluster config", cluster.name, warn),
+    });
+  }
+  const within = withinLimits(said, trust.limits, warn);
+
+  for (const cluster of clusters) {
+    const { nodePlaces: saidPlaces, configPlace: saidConfig } = said.get(cluster.name)!;
+    const nodePlaces = new Map<string, Place>();
+    for (const [nodeName, place] of saidPlaces) {
+      const kept = within(place);
+      if (kept !== undefined) nodePlaces.set(nodeName, kept);
+    }
+    const configPlace = saidConfig === undefined ? undefined : within(saidConfig);
     const ownPlaces = uniquePlaces(nodePlaces.values());
     const clusterPlaces = ownPlaces.length > 0 ? ownPlaces : configPlace === undefined ? [] : [configPlace];
     universe.nodePlaces.set(cluster.name, nodePlaces);
@@ -104,6 +130,58 @@ export function buildLocationUniverse(clusters: readonly ClusterState[], warn: W
     universe.clusterZoneRegions.set(cluster.name, zoneRegions);
   }
   return universe;
+}
+
+/** The place as far as the cluster may claim it (trust.ts), warning about what it may not. */
+function admitPlace(trust: Trust, cluster: string, place: Place, warn: Warn): Place | undefined {
+  const { place: admitted, problem } = trust.admitPlace(cluster, place);
+  if (problem !== undefined) warn({ kind: "location-refused", cluster, message: problem });
+  return admitted;
+}
+
+/**
+ * The federation's region and zone limits (limits.ts), shared fairly between the clusters: returns
+ * the place as far as it is within them (a zone past the limit leaves its region; a region past the
+ * limit leaves nothing), and warns once per cluster that lost some.
+ */
+function withinLimits(
+  said: ReadonlyMap<string, { nodePlaces: Map<string, Place>; configPlace: Place | undefined }>,
+  limits: Limits,
+  warn: Warn,
+): (place: Place) => Place | undefined {
+  const regions = new Map<string, Set<string>>();
+  const zones = new Map<string, Set<string>>();
+  for (const [cluster, { nodePlaces, configPlace }] of said) {
+    const places = configPlace === undefined ? [...nodePlaces.values()] : [...nodePlaces.values(), configPlace];
+    for (const place of places) {
+      addTo(regions, cluster, place.region);
+      if (place.zone !== undefined) addTo(zones, cluster, placeKey(place));
+    }
+  }
+  const admittedRegions = admitFairly(regions, limits.regions);
+  for (const values of zones.values()) {
+    for (const key of values) if (!admittedRegions.has(key.slice(key.indexOf(".") + 1))) values.delete(key);
+  }
+  const admittedZones = admitFairly(zones, limits.zones);
+  for (const [what, proposals, admitted, max] of [
+    ["regions", regions, admittedRegions, limits.regions],
+    ["zones", zones, admittedZones, limits.zones],
+  ] as const) {
+    for (const cluster of [...proposals.keys()].sort(compare)) {
+      const dropped = [...proposals.get(cluster)!].filter((value) => !admitted.has(value)).sort(compare);
+      if (dropped.length === 0) continue;
+      warn({
+        kind: limitKind(what),
+        cluster,
+        message: `${dropped.length} of its ${what} are past the federation's limit of ${max} ${what}; dropped (first: ${dropped.slice(0, 3).join(", ")})`,
+      });
+    }
+  }
+  return (place) => {
+    if (!admittedRegions.has(place.region)) return undefined;
+    if (place.zone === undefined || admittedZones.has(placeKey(place))) return place;
+    return { region: place.region };
+  };
 }
 
 /** The region of an EndpointSlice zone: from the cluster's own nodes, else from the federation's, if unambiguous. */
@@ -136,7 +214,7 @@ export function shardPlaces(
     if (zone !== undefined) {
       const region = regionOfZone(zone, cluster.name, universe);
       if (region !== undefined) {
-        place = { region, zone };
+        place = admitPlace(universe.trust, cluster.name, { region, zone }, warn);
       } else {
         warn({
           kind: "zone-without-region",

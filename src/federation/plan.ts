@@ -3,6 +3,7 @@
 import { nameProblem } from "../records/name.ts";
 import type { SkydnsService } from "../records/service.ts";
 import { compare, isHealthy, isSelected, type ShardAddress, shardAddresses, ttlOf } from "./health.ts";
+import { admittedShards, firstN, limitKind } from "./limits.ts";
 import { buildLocationUniverse, type LocationUniverse, type Place, shardPlaces, type Warn } from "./location.ts";
 import {
   addressLeaf,
@@ -23,6 +24,7 @@ import type {
   ServicePort,
   ServiceShard,
 } from "./state.ts";
+import { Trust } from "./trust.ts";
 
 export type { Plan, PlanWarning } from "./state.ts";
 
@@ -62,7 +64,8 @@ class Warnings {
 export function plan(state: FederationState, options: PlanOptions): Plan {
   const warnings = new Warnings();
   const clusters = [...state.clusters.values()].sort((a, b) => compare(a.name, b.name));
-  const universe = buildLocationUniverse(clusters, warnings.add);
+  const trust = new Trust(options.policy);
+  const universe = buildLocationUniverse(clusters, warnings.add, trust);
   const usableClusters = clusters.filter((cluster) => {
     const problem = labelProblem(addressLeaf(cluster.name, ""));
     if (problem === undefined) return true;
@@ -76,6 +79,7 @@ export function plan(state: FederationState, options: PlanOptions): Plan {
 
   const shardsByService = new Map<string, { cluster: ClusterState; shard: ServiceShard }[]>();
   for (const cluster of clusters) {
+    const admitted = admittedShards(shardCosts(cluster), trust.limits);
     for (const shard of cluster.services.values()) {
       const key = `${shard.namespace}/${shard.name}`;
       let list = shardsByService.get(key);
@@ -83,13 +87,22 @@ export function plan(state: FederationState, options: PlanOptions): Plan {
         list = [];
         shardsByService.set(key, list);
       }
+      if (admitted !== undefined && !admitted.has(key)) {
+        warnings.add({
+          kind: limitKind("recordsPerCluster"),
+          cluster: cluster.name,
+          service: key,
+          message: `the cluster's load-balancer addresses are past the limit of ${trust.limits.recordsPerCluster} (records per cluster); this service is not federated from it`,
+        });
+        continue;
+      }
       if (usableClusters.includes(cluster)) list.push({ cluster, shard });
     }
   }
 
   const services = new Map<string, Map<string, SkydnsService>>();
   for (const key of [...shardsByService.keys()].sort(compare)) {
-    const records = planService(key, shardsByService.get(key)!, universe, options, warnings.add);
+    const records = planService(key, shardsByService.get(key)!, universe, options, trust, warnings.add);
     services.set(key, sortByKey(records));
   }
   return { services, warnings: warnings.sorted() };
@@ -100,6 +113,7 @@ function planService(
   shards: readonly { cluster: ClusterState; shard: ServiceShard }[],
   universe: LocationUniverse,
   options: PlanOptions,
+  trust: Trust,
   warn: Warn,
 ): Map<string, SkydnsService> {
   const records = new Map<string, SkydnsService>();
@@ -107,7 +121,13 @@ function planService(
   const stale: { cluster: ClusterState; contributor: Contributor }[] = [];
   for (const { cluster, shard } of shards) {
     if (!isSelected(shard, options.namespaces)) continue;
-    const { addresses, invalid } = shardAddresses(shard, cluster.resolvedHostnames);
+    const namespaceProblem = trust.namespaceProblem(cluster.name, shard.namespace);
+    if (namespaceProblem !== undefined) {
+      warn({ kind: "namespace-refused", cluster: cluster.name, service, message: namespaceProblem });
+      continue;
+    }
+    const { addresses: said, invalid } = shardAddresses(shard, cluster.resolvedHostnames);
+    const addresses = trustedAddresses(cluster.name, service, said, trust, warn);
     for (const bad of invalid) {
       warn({
         kind: "invalid-address",
@@ -117,7 +137,7 @@ function planService(
       });
     }
     if (!isHealthy(shard, addresses)) continue;
-    const contributor = { cluster: cluster.name, shard, addresses, ports: shard.ports };
+    const contributor: Contributor = { cluster: cluster.name, shard, addresses, ports: shard.ports };
     (cluster.status === "stale" ? stale : active).push({ cluster, contributor });
   }
   // Stale clusters are withdrawn, except where they hold the last addresses of the service.
@@ -142,11 +162,11 @@ function planService(
     return records;
   }
 
+  limitPorts(chosen, service, trust, warn);
   let ttl: number | undefined;
   const located: LocatedContributor[] = [];
   for (const { cluster, contributor } of chosen) {
-    const result = ttlOf(contributor.shard, options.ttl);
-    if ("problem" in result) warn({ kind: "bad-ttl", cluster: cluster.name, service, message: result.problem });
+    const result = clusterTtl(contributor.shard, cluster.name, options, trust, warn);
     // One TTL per service: RRsets must not mix TTLs (RFC 2181 §5.2), so the shortest wins.
     ttl = ttl === undefined ? result.ttl : Math.min(ttl, result.ttl);
     const places = shardPlaces(contributor.shard, cluster, universe, warn);
@@ -163,8 +183,104 @@ function planService(
 
   const levels = levelsOf(names, located, universe, service, warn);
   const context: RecordContext = { options, ttl: ttl ?? options.ttl.default, service, warn, records };
-  for (const level of levels) writeLevel(level, context);
+  for (const level of levels) {
+    // A level is written whole or not at all; past the limit the remaining (deeper) levels are dropped.
+    const levelRecords = new Map<string, SkydnsService>();
+    writeLevel(level, { ...context, records: levelRecords });
+    if (records.size + levelRecords.size > trust.limits.recordsPerService) {
+      warn({
+        kind: limitKind("recordsPerService"),
+        service,
+        message: `past the limit of ${trust.limits.recordsPerService} records per service at ${level.name}; it and the names after it are not published`,
+      });
+      break;
+    }
+    for (const [key, value] of levelRecords) records.set(key, value);
+  }
   return records;
+}
+
+/** The shard's TTL: its annotation within the federation's bounds, then within the cluster's trust.ttl. */
+function clusterTtl(
+  shard: ServiceShard,
+  cluster: string,
+  options: PlanOptions,
+  trust: Trust,
+  warn: Warn,
+): { ttl: number } {
+  const result = ttlOf(shard, options.ttl);
+  if ("problem" in result)
+    warn({ kind: "bad-ttl", cluster, service: `${shard.namespace}/${shard.name}`, message: result.problem });
+  const bounds = trust.ttlBounds(cluster, options.ttl);
+  if (result.ttl >= bounds.min && result.ttl <= bounds.max) return { ttl: result.ttl };
+  const ttl = Math.min(bounds.max, Math.max(bounds.min, result.ttl));
+  warn({
+    kind: "ttl-refused",
+    cluster,
+    service: `${shard.namespace}/${shard.name}`,
+    message: `TTL ${result.ttl} is outside this cluster's trust.ttl [${bounds.min}, ${bounds.max}]; ${ttl} used`,
+  });
+  return { ttl };
+}
+
+/** A cluster's cost against its records limit, per shard key: its load-balancer entries. */
+function shardCosts(cluster: ClusterState): Map<string, number> {
+  const costs = new Map<string, number>();
+  for (const [key, shard] of cluster.allServices ?? cluster.services) costs.set(key, shard.ingress.length);
+  return costs;
+}
+
+/** The addresses the cluster may publish (trust.ts, addresses.ts), at most `addressesPerShard` of them. */
+function trustedAddresses(
+  cluster: string,
+  service: string,
+  addresses: readonly ShardAddress[],
+  trust: Trust,
+  warn: Warn,
+): ShardAddress[] {
+  const allowed: ShardAddress[] = [];
+  for (const entry of addresses) {
+    const problem = trust.addressProblem(cluster, entry.address);
+    if (problem === undefined) allowed.push(entry);
+    else warn({ kind: "address-refused", cluster, service, message: `address ${entry.address}: ${problem}; skipped` });
+  }
+  const { kept, dropped } = firstN(allowed, trust.limits.addressesPerShard);
+  if (dropped > 0) {
+    warn({
+      kind: limitKind("addressesPerShard"),
+      cluster,
+      service,
+      message: `${allowed.length} addresses, past the limit of ${trust.limits.addressesPerShard} per shard; the last ${dropped} in address order dropped`,
+    });
+  }
+  return kept;
+}
+
+/** At most `portsPerService` distinct (protocol, name, port) over the chosen shards; the rest dropped. */
+function limitPorts(
+  chosen: readonly { cluster: ClusterState; contributor: Contributor }[],
+  service: string,
+  trust: Trust,
+  warn: Warn,
+): void {
+  const portKey = (port: ServicePort): string =>
+    `${(port.protocol.length === 0 ? "TCP" : port.protocol).toLowerCase()}/${port.name?.toLowerCase() ?? ""}/${port.port}`;
+  const distinct = new Set<string>();
+  for (const { contributor } of chosen) for (const port of contributor.ports) distinct.add(portKey(port));
+  if (distinct.size <= trust.limits.portsPerService) return;
+  const { kept } = firstN([...distinct].sort(compare), trust.limits.portsPerService);
+  const keep = new Set(kept);
+  for (const { cluster, contributor } of chosen) {
+    const ports = contributor.ports.filter((port) => keep.has(portKey(port)));
+    if (ports.length === contributor.ports.length) continue;
+    contributor.ports = ports;
+    warn({
+      kind: limitKind("portsPerService"),
+      cluster: cluster.name,
+      service,
+      message: `the service has ${distinct.size} distinct ports, past the limit of ${trust.limits.portsPerService}; ${ports.length} of this cluster's kept`,
+    });
+  }
 }
 
 /** Global, then each region with its zones: every (zone, region) known in the federation. */

@@ -1,6 +1,8 @@
 // The federation state: what the controller keeps of each member cluster, reduced to the
 // fields the record rules need. Filled by controller/ from informers, read by plan().
 import type { SkydnsService } from "../records/service.ts";
+import type { LimitName } from "./limits.ts";
+import type { FederationPolicy } from "./trust.ts";
 
 export interface Location {
   zone?: string;
@@ -59,6 +61,8 @@ export interface ClusterState {
   services: Map<string, ServiceShard>;
   /** LB hostname -> addresses it resolved to (resolved by the controller, refreshed periodically). */
   resolvedHostnames: Map<string, string[]>;
+  /** Every shard of the cluster when `services` holds only some (incremental plans): per-cluster limits count them all. */
+  allServices?: ReadonlyMap<string, ServiceShard>;
 }
 
 export interface FederationState {
@@ -77,6 +81,8 @@ export interface PlanOptions {
   srv: { priority: number; weight: number };
   /** Namespaces to federate (empty: all). */
   namespaces: string[];
+  /** Per-cluster trust and the limits (federation/trust.ts); absent: no per-cluster policy, default limits. */
+  policy?: FederationPolicy;
 }
 
 export type PlanWarningKind =
@@ -91,7 +97,17 @@ export type PlanWarningKind =
   /** A `fedns.io/ttl` annotation that is not an integer number of seconds: the default TTL is used. */
   | "bad-ttl"
   /** An ingress IP (or a resolved LB hostname address) that is not an IP address. */
-  | "invalid-address";
+  | "invalid-address"
+  /** An address the trust rules refuse (special-purpose, private without allow-list, outside allowedNetworks). */
+  | "address-refused"
+  /** A Service in a namespace the cluster may not federate. */
+  | "namespace-refused"
+  /** A zone or region the cluster may not claim. */
+  | "location-refused"
+  /** A `fedns.io/ttl` outside the cluster's TTL floor/ceiling: clamped. */
+  | "ttl-refused"
+  /** Something past a limit (federation/limits.ts): the excess is dropped. */
+  | `limit-${LimitName}`;
 
 /** Something plan() skipped or worked around; the controller logs and counts these. */
 export interface PlanWarning {

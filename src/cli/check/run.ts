@@ -1,10 +1,13 @@
 // runCheck(): the whole diagnosis of a fedns installation, as findings. Config, etcd, each member
 // cluster (access, labels, load balancers), etcd records against what the clusters imply, DNS answers.
+
+import { federationPolicy } from "../../config/policy.ts";
 import type { FednsConfig } from "../../config/schema.ts";
 import type { MemberCluster } from "../../controller/controller.ts";
 import { type HostnameLookup, systemLookup } from "../../controller/hostnames.ts";
 import { plan } from "../../federation/plan.ts";
 import type { ClusterState, Plan, PlanOptions } from "../../federation/state.ts";
+import { isPolicyKind } from "../../federation/trust.ts";
 import { parseHostPort } from "../../obs/http.ts";
 import { normalizePrefix, zoneOf } from "../../records/name.ts";
 import type { SkydnsService } from "../../records/service.ts";
@@ -110,6 +113,7 @@ export async function runCheck(config: FednsConfig, options: CheckOptions = {}):
     ttl: config.controller.ttl,
     srv: config.controller.srv,
     namespaces,
+    policy: federationPolicy(config),
   };
   // Without every member cluster (unreadable, or missing from a broken kubeconfig) the plan would be wrong.
   const complete = !partial && unread.length === 0 && !members.findings.some((finding) => finding.severity === "error");
@@ -194,7 +198,9 @@ function planFindings(desired: Plan): Finding[] {
         warning.service !== undefined && warning.cluster !== undefined
           ? `service ${warning.service}: ${warning.message}`
           : warning.message,
-        "the controller skips this too; fix the Kubernetes object or the config",
+        isPolicyKind(warning.kind)
+          ? "the controller refuses this too: the cluster's clusters[].trust or controller.limits (docs/trust.md)"
+          : "the controller skips this too; fix the Kubernetes object or the config",
       ),
     );
 }

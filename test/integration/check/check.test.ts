@@ -172,6 +172,56 @@ describe("fedns check (simulated clusters + etcd + DNS server)", function () {
     }
   });
 
+  it("reports what a cluster's trust settings refuse: a namespace, a zone another cluster claims, a TTL, an address", async () => {
+    const west = sim.cluster("west");
+    west.patch("Service", "default", "web", { metadata: { annotations: { "fedns.io/ttl": "1" } } });
+    west.patchStatus("Service", "default", "web", {
+      loadBalancer: { ingress: [{ ip: "198.51.100.2" }, { ip: "169.254.169.254" }] },
+    });
+    west.apply({
+      apiVersion: "v1",
+      kind: "Node",
+      metadata: {
+        name: "claimer",
+        labels: { "topology.kubernetes.io/zone": "us-east-1a", "topology.kubernetes.io/region": "us-east-1" },
+      },
+      spec: {},
+      status: {},
+    });
+    try {
+      await waitFor("west's changes listed", async () => byCode(await check(), "plan-address-refused").length > 0);
+      const report = await check({
+        clusters: [
+          { name: "east", trust: { zones: ["us-east-1a"] } },
+          { name: "west", trust: { namespaces: ["default"], ttl: { min: 30 } } },
+        ],
+      } as Partial<FednsConfig>);
+      const subjects = (code: string) => byCode(report, code).map((f) => `${f.subject}: ${f.message}`);
+      expect(subjects("plan-address-refused")).to.deep.equal([
+        "cluster west: service default/web: address 169.254.169.254: special-purpose address: link-local (RFC 3927), includes cloud metadata 169.254.169.254; skipped",
+      ]);
+      expect(subjects("plan-location-refused")).to.deep.equal([
+        'cluster west: zone "us-east-1a" is claimed by cluster east in the config; not claimed',
+      ]);
+      expect(subjects("plan-ttl-refused")).to.deep.equal([
+        "cluster west: service default/web: TTL 5 is outside this cluster's trust.ttl [30, 3600]; 30 used",
+      ]);
+      expect(byCode(report, "plan-ttl-refused")[0]!.fix).to.contain("docs/trust.md");
+      const namespaced = await check({
+        clusters: [{ name: "west", trust: { namespaces: ["payments"] } }],
+      } as Partial<FednsConfig>);
+      expect(byCode(namespaced, "plan-namespace-refused").map((f) => f.subject)).to.deep.equal([
+        "cluster west",
+        "cluster west",
+      ]);
+    } finally {
+      west.delete("Node", undefined, "claimer");
+      west.patch("Service", "default", "web", { metadata: { annotations: { "fedns.io/ttl": null } } });
+      west.patchStatus("Service", "default", "web", { loadBalancer: { ingress: [{ ip: "198.51.100.2" }] } });
+    }
+    await waitFor("the controller to restore west", async () => (await check()).exitCode === 0, 15_000);
+  });
+
   it("names a LoadBalancer service without addresses and one without ready endpoints", async () => {
     const west = sim.cluster("west");
     const pending = extraService({ name: "pending", ports: [{ port: 80 }], endpoints: [{ address: "10.0.0.5" }] });

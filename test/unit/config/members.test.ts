@@ -33,6 +33,13 @@ describe("memberClusters", () => {
     return () => memberClusters(parseConfig({ kubeconfig: path, clusters }), only);
   }
 
+  it("a clusters: entry naming no source (only trust/zone) keeps its kubeconfig context", async () => {
+    const members = (await membersOf(["east", "west"], [], [{ name: "east", trust: { namespaces: ["web"] } }]))();
+    const east = members.find((member) => member.name === "east")!;
+    expect(east.context).to.equal("east");
+    expect(east.kubeconfig).to.be.a("string");
+  });
+
   it("names members after contexts of up to 54 characters", async () => {
     const longest = "k".repeat(54);
     const members = (await membersOf([longest, "east"]))();
