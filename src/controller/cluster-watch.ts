@@ -3,10 +3,11 @@
 import type { ClusterState, EndpointInfo, Location, ServiceShard } from "../federation/state.ts";
 import { type Logger, logger } from "../obs/log.ts";
 import type { ClusterClients } from "./kube-client.ts";
+import { KubeError, kubeErrorOf, serverAnswered } from "./kube-errors.ts";
 import { reduceEndpointSlice, reduceNode, reduceService, type ServiceInfo, type SliceInfo } from "./kube-objects.ts";
 import { ClusterLifecycle, type ClusterPhase, realTimers, type Timers } from "./lifecycle.ts";
 import type { ControllerMetrics } from "./metrics.ts";
-import { httpStatusOf, Reflector, type ReflectorSink, type ResourceClient } from "./reflector.ts";
+import { Reflector, type ReflectorSink, type ResourceClient } from "./reflector.ts";
 
 /** What changed in a cluster: some services, or everything (nodes, a full relist, a phase change). */
 export type ClusterChange = { kind: "services"; keys: string[] } | { kind: "all" };
@@ -18,6 +19,10 @@ export interface ClusterWatchOptions {
   /** How often the API server is probed while watches are quiet (detects hanging servers). */
   probeIntervalMs?: number;
   probeTimeoutMs?: number;
+  /** A watch silent (no event, no bookmark) for this long is cut as hanging (reflector.ts default). */
+  watchIdleMs?: number;
+  /** Per list page (reflector.ts default). */
+  listTimeoutMs?: number;
   backoff?: { initialMs: number; maxMs: number };
   timers?: Timers;
   metrics?: ControllerMetrics;
@@ -28,12 +33,6 @@ export interface ClusterWatchOptions {
 }
 
 type Resource = "services" | "endpointslices" | "nodes";
-
-/**
- * Statuses a proxy or load balancer in front of the API server answers with when the server behind
- * it does not (or the server itself while starting or shutting down): no contact, as a refused connection.
- */
-const NO_ANSWER_STATUSES = new Set([502, 503, 504]);
 
 /** Warnings about failures the API server answered (403, 400, 410...) repeat after this, doubling up to the max. */
 const ANSWERED_WARN_INITIAL_MS = 60_000;
@@ -216,7 +215,10 @@ export class ClusterWatch {
       reduce,
       sink,
       log: this.log,
+      timers: this.timers,
       ...(this.options.backoff === undefined ? {} : { backoff: this.options.backoff }),
+      ...(this.options.watchIdleMs === undefined ? {} : { watchIdleMs: this.options.watchIdleMs }),
+      ...(this.options.listTimeoutMs === undefined ? {} : { listTimeoutMs: this.options.listTimeoutMs }),
     });
   }
 
@@ -233,21 +235,28 @@ export class ClusterWatch {
 
   /**
    * A list, watch or probe failed. Only a failure without an answer from the API server (refused,
-   * reset, timed out, TLS) makes the cluster unreachable. One the server answered (403 after an RBAC
-   * change, 400, 410...) says nothing about reachability: flipping the phase on it would flap with
-   * the next successful probe, so it is only warned about, with backoff, until that source recovers.
+   * reset, timed out or hanging, TLS; see kube-errors.ts) makes the cluster unreachable. One the server
+   * answered (403 after an RBAC change, 400, 410...) says nothing about reachability: flipping the phase on
+   * it would flap with the next successful probe, so it is only warned about, with backoff, until that
+   * source recovers.
    */
-  private failed(source: Resource | "probe", error: unknown, message: string): void {
-    const status = httpStatusOf(error);
-    if (status === undefined || NO_ANSWER_STATUSES.has(status)) {
+  private failed(source: Resource | "probe", error: KubeError, message: string): void {
+    if (!serverAnswered(error)) {
       // One warning per outage; the retries that follow are debug noise.
       const level = this.lifecycle.unreachableSince === undefined ? "warn" : "debug";
-      this.log[level]({ resource: source, err: describeError(error) }, message);
+      this.log[level]({ resource: source, kind: error.kind, err: error.message }, message);
       this.lifecycle.contactFailed();
       return;
     }
     const now = this.timers.now();
-    const fields = { resource: source, status, err: describeAnswer(error) };
+    const status = error.status ?? 0;
+    const what = error.kind === "http" ? `HTTP ${status}` : "an unreadable answer";
+    const fields = {
+      resource: source,
+      kind: error.kind,
+      status,
+      err: error.detail === "" ? error.message : error.detail,
+    };
     const known = this.answeredFailures.get(source);
     if (known === undefined || known.status !== status || now >= known.nextWarnAt) {
       const intervalMs =
@@ -257,7 +266,7 @@ export class ClusterWatch {
       const suppressed = known?.suppressed ?? 0;
       this.log.warn(
         suppressed === 0 ? fields : { ...fields, failuresSinceLastWarning: suppressed },
-        `${message}: the API server answered HTTP ${status}`,
+        `${message}: the API server answered ${what}`,
       );
       this.answeredFailures.set(source, { status, nextWarnAt: now + intervalMs, intervalMs, suppressed: 0 });
     } else {
@@ -286,9 +295,14 @@ export class ClusterWatch {
   }
 
   private async probe(): Promise<void> {
-    const timeout = AbortSignal.timeout(this.options.probeTimeoutMs ?? 5000);
+    const timeoutMs = this.options.probeTimeoutMs ?? 5000;
+    const abort = new AbortController();
+    const timer = this.timers.setTimeout(
+      () => abort.abort(new KubeError("timeout", `probe: no answer in ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     try {
-      await this.options.clients.probe(timeout);
+      await this.options.clients.probe(abort.signal);
       if (this.running) {
         this.answeredOk("probe");
         this.contactOk();
@@ -296,8 +310,10 @@ export class ClusterWatch {
     } catch (err) {
       if (this.running) {
         this.options.metrics?.kubeErrors.inc({ cluster: this.name, resource: "probe" });
-        this.failed("probe", err, "API server probe failed");
+        this.failed("probe", kubeErrorOf(err, "probe"), "API server probe failed");
       }
+    } finally {
+      timer.cancel();
     }
     this.scheduleProbe();
   }
@@ -365,19 +381,4 @@ export class ClusterWatch {
     }
     this.shards.set(service, { ...info, endpoints });
   }
-}
-
-/** The message plus the network cause undici hides behind "fetch failed" (ECONNREFUSED, ...). */
-function describeError(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const cause = error.cause as { code?: unknown; message?: unknown } | undefined;
-  const detail = typeof cause?.code === "string" ? cause.code : typeof cause?.message === "string" ? cause.message : "";
-  return detail === "" ? error.message : `${error.message} (${detail})`;
-}
-
-/** What the API server said: the Status message in the body (client-node's ApiException), else the error's first line. */
-function describeAnswer(error: unknown): string {
-  const message = (error as { body?: { message?: unknown } } | null)?.body?.message;
-  if (typeof message === "string" && message !== "") return message;
-  return (error instanceof Error ? error.message : String(error)).split("\n")[0] ?? "";
 }

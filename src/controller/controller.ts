@@ -63,6 +63,8 @@ export interface ControllerOptions {
   candidateId?: string;
   probeIntervalMs?: number;
   probeTimeoutMs?: number;
+  /** A member's watch silent (no event, no bookmark) for this long is cut as hanging (default 150 s). */
+  watchIdleMs?: number;
   backoff?: { initialMs: number; maxMs: number };
   timers?: Timers;
   registry?: Registry;
@@ -311,6 +313,7 @@ class FederationController implements Controller {
       graceMs: this.options.graceMs ?? DEFAULT_GRACE_MS,
       ...(this.options.probeIntervalMs === undefined ? {} : { probeIntervalMs: this.options.probeIntervalMs }),
       ...(this.options.probeTimeoutMs === undefined ? {} : { probeTimeoutMs: this.options.probeTimeoutMs }),
+      ...(this.options.watchIdleMs === undefined ? {} : { watchIdleMs: this.options.watchIdleMs }),
       ...(this.options.backoff === undefined ? {} : { backoff: this.options.backoff }),
       ...(this.options.timers === undefined ? {} : { timers: this.options.timers }),
       ...(this.metrics === undefined ? {} : { metrics: this.metrics }),

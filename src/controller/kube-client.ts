@@ -9,6 +9,7 @@ import {
   type ObservableMiddleware,
   Watch,
 } from "@kubernetes/client-node";
+import { kubeErrorOf } from "./kube-errors.ts";
 import type { ListPage, ResourceClient, WatchConnection } from "./reflector.ts";
 
 export interface KubeSource {
@@ -66,6 +67,15 @@ interface ListLike {
   metadata?: { resourceVersion?: string; _continue?: string };
 }
 
+/** Runs one list call; its failure comes out classified (see kube-errors.ts). */
+async function listed(context: string, call: () => Promise<unknown>): Promise<ListPage> {
+  try {
+    return page((await call()) as ListLike);
+  } catch (error) {
+    throw kubeErrorOf(error, context);
+  }
+}
+
 function page(list: ListLike): ListPage {
   const continueToken = list.metadata?._continue;
   return {
@@ -86,8 +96,15 @@ function watcher(watch: Watch, path: string, labelSelector?: string): ResourceCl
       timeoutSeconds,
     };
     if (labelSelector !== undefined && labelSelector !== "") params.labelSelector = labelSelector;
-    const controller = await watch.watch(path, params, (type, object) => onEvent(type, object), onDone);
-    return { abort: () => controller.abort() };
+    // Classified here, where it is known that a numeric `statusCode` is the HTTP response's status.
+    const done = (error: unknown): void =>
+      onDone(error === null || error === undefined ? null : kubeErrorOf(error, `watch ${path}`, "watch"));
+    try {
+      const controller = await watch.watch(path, params, (type, object) => onEvent(type, object), done);
+      return { abort: () => controller.abort() };
+    } catch (error) {
+      throw kubeErrorOf(error, `watch ${path}`, "watch");
+    }
   };
 }
 
@@ -96,48 +113,49 @@ export function clusterClients(config: KubeConfig, options: { serviceLabelSelect
   const discovery = config.makeApiClient(DiscoveryV1Api);
   const watch = new Watch(config);
   // client-node aborts a watch after this long without data; API servers send bookmarks about once a
-  // minute, so its 30 s default would cut healthy idle watches. Dead servers are caught by the probe.
+  // minute, so its 30 s default would cut healthy idle watches. Hangs are caught by the probe and by the
+  // reflector's own idle timer (shorter); this one is only a backstop.
   // (The field is private in client-node's typings; it has no setter.)
   Reflect.set(watch, "requestTimeoutMs", WATCH_IDLE_TIMEOUT_MS);
   const selector = options.serviceLabelSelector === "" ? undefined : options.serviceLabelSelector;
   return {
     server: config.getCurrentCluster()?.server ?? "",
     services: {
-      list: async ({ continueToken, signal }) =>
-        page(
-          (await core.listServiceForAllNamespaces(
+      list: ({ continueToken, signal }) =>
+        listed("list services", () =>
+          core.listServiceForAllNamespaces(
             {
               limit: PAGE_SIZE,
               ...(continueToken === undefined ? {} : { _continue: continueToken }),
               ...(selector === undefined ? {} : { labelSelector: selector }),
             },
             withSignal(signal),
-          )) as ListLike,
+          ),
         ),
       watch: watcher(watch, "/api/v1/services", selector),
     },
     endpointSlices: {
-      list: async ({ continueToken, signal }) =>
-        page(
-          (await discovery.listEndpointSliceForAllNamespaces(
+      list: ({ continueToken, signal }) =>
+        listed("list endpointslices", () =>
+          discovery.listEndpointSliceForAllNamespaces(
             { limit: PAGE_SIZE, ...(continueToken === undefined ? {} : { _continue: continueToken }) },
             withSignal(signal),
-          )) as ListLike,
+          ),
         ),
       watch: watcher(watch, "/apis/discovery.k8s.io/v1/endpointslices"),
     },
     nodes: {
-      list: async ({ continueToken, signal }) =>
-        page(
-          (await core.listNode(
+      list: ({ continueToken, signal }) =>
+        listed("list nodes", () =>
+          core.listNode(
             { limit: PAGE_SIZE, ...(continueToken === undefined ? {} : { _continue: continueToken }) },
             withSignal(signal),
-          )) as ListLike,
+          ),
         ),
       watch: watcher(watch, "/api/v1/nodes"),
     },
     probe: async (signal) => {
-      await core.listNode({ limit: 1 }, withSignal(signal));
+      await listed("probe (list one node)", () => core.listNode({ limit: 1 }, withSignal(signal)));
     },
   };
 }

@@ -1,8 +1,11 @@
 // List-then-watch of one resource of one member cluster, feeding reduced objects to a sink.
 // client-node's ListWatch keeps every full object in its cache and stops for good on any
 // watch error other than 410; this loop keeps nothing but the resource version, relists when
-// the version expired, and retries every failure with capped exponential backoff.
+// the version expired, and retries every failure with capped exponential backoff. A watch that stays
+// silent (no event, no bookmark) past `watchIdleMs` is a hang: it is cut and reported as a timeout.
+import { realTimers, sleep, type Timers } from "../obs/clock.ts";
 import type { Logger } from "../obs/log.ts";
+import { KubeError, kubeErrorOf } from "./kube-errors.ts";
 import { keyOf, metaOf } from "./kube-objects.ts";
 
 export interface ListPage {
@@ -33,8 +36,8 @@ export interface ReflectorSink<T> {
   remove(key: string): void;
   /** The API server answered (list page, watch event, watch opened). */
   contact(): void;
-  /** A list or watch failed; the reflector retries by itself. */
-  failure(error: Error): void;
+  /** A list or watch failed (classified); the reflector retries by itself. */
+  failure(error: KubeError): void;
   /** An object that could not be reduced (skipped). */
   invalid(raw: unknown): void;
 }
@@ -46,10 +49,17 @@ export interface ReflectorOptions<T> {
   sink: ReflectorSink<T>;
   backoff?: { initialMs: number; maxMs: number };
   listTimeoutMs?: number;
+  /**
+   * A watch without any event or bookmark for this long is cut as hanging (API servers send a bookmark
+   * about once a minute to watches that ask for them). Default 150 s.
+   */
+  watchIdleMs?: number;
   log: Logger;
-  /** Clock for how long a watch lasted (tests). */
-  now?: () => number;
+  /** The clock of backoffs, list timeouts and watch idleness (tests pass a fake one). */
+  timers?: Timers;
 }
+
+export const DEFAULT_WATCH_IDLE_MS = 150_000;
 
 /** A watch closed sooner than this without any event counts as the server refusing to keep it open. */
 const QUICK_CLOSE_MS = 5_000;
@@ -57,24 +67,26 @@ const QUICK_CLOSE_MS = 5_000;
 type WatchOutcome =
   | { kind: "closed"; events: number; lastedMs: number }
   | { kind: "expired" }
-  | { kind: "failed"; error: Error };
+  | { kind: "failed"; error: KubeError };
 
 export class Reflector<T> {
   private readonly options: ReflectorOptions<T>;
   private readonly backoff: { initialMs: number; maxMs: number };
+  private readonly timers: Timers;
   private resourceVersion = "";
   private running = false;
   private connection: WatchConnection | undefined;
   /** Ends the current watch wait at once (stop() must not wait for a hanging connect). */
   private endWatch: (() => void) | undefined;
   private listAbort: AbortController | undefined;
-  private wake: (() => void) | undefined;
-  private sleepTimer: NodeJS.Timeout | undefined;
+  /** Aborted to cut the current backoff short. */
+  private wake = new AbortController();
   private loop: Promise<void> | undefined;
 
   constructor(options: ReflectorOptions<T>) {
     this.options = options;
     this.backoff = options.backoff ?? { initialMs: 250, maxMs: 10_000 };
+    this.timers = options.timers ?? realTimers;
   }
 
   /** Starts listing and watching; `fresh` forgets the resource version so the next step is a full list. */
@@ -91,8 +103,7 @@ export class Reflector<T> {
     this.connection?.abort();
     this.connection = undefined;
     this.endWatch?.();
-    if (this.sleepTimer !== undefined) clearTimeout(this.sleepTimer);
-    this.wake?.();
+    this.retryNow();
     await this.loop;
   }
 
@@ -107,8 +118,8 @@ export class Reflector<T> {
 
   /** Cuts a pending backoff short (the cluster answered again elsewhere). */
   retryNow(): void {
-    if (this.sleepTimer !== undefined) clearTimeout(this.sleepTimer);
-    this.wake?.();
+    this.wake.abort();
+    this.wake = new AbortController();
   }
 
   private async run(): Promise<void> {
@@ -119,6 +130,7 @@ export class Reflector<T> {
         if (this.resourceVersion === "") await this.relist();
         if (!this.running) break;
         const outcome = await this.watchOnce();
+        if (!this.running) break;
         if (outcome.kind === "failed") throw outcome.error;
         failures = 0;
         if (outcome.kind === "expired") {
@@ -132,7 +144,7 @@ export class Reflector<T> {
         if (quietCloses > 1) await this.sleep(this.delay(quietCloses - 2));
       } catch (err) {
         if (!this.running) break;
-        const error = err instanceof Error ? err : new Error(String(err));
+        const error = kubeErrorOf(err, `${this.resourceVersion === "" ? "list" : "watch"} ${this.options.resource}`);
         this.options.sink.failure(error);
         this.options.log.debug({ resource: this.options.resource, err: error.message }, "list/watch failed; retrying");
         await this.sleep(this.delay(failures));
@@ -148,14 +160,8 @@ export class Reflector<T> {
   }
 
   private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      this.wake = () => {
-        this.wake = undefined;
-        this.sleepTimer = undefined;
-        resolve();
-      };
-      this.sleepTimer = setTimeout(() => this.wake?.(), ms);
-    });
+    if (!this.running) return Promise.resolve();
+    return sleep(this.timers, ms, this.wake.signal);
   }
 
   private async relist(): Promise<void> {
@@ -163,19 +169,21 @@ export class Reflector<T> {
     let continueToken: string | undefined;
     let resourceVersion = "";
     do {
-      this.listAbort = new AbortController();
-      const timer = setTimeout(
-        () => this.listAbort?.abort(new Error(`list ${this.options.resource} timed out`)),
-        this.options.listTimeoutMs ?? 30_000,
+      const abort = new AbortController();
+      this.listAbort = abort;
+      const timeoutMs = this.options.listTimeoutMs ?? 30_000;
+      const timer = this.timers.setTimeout(
+        () => abort.abort(new KubeError("timeout", `list ${this.options.resource}: no answer in ${timeoutMs} ms`)),
+        timeoutMs,
       );
       let page: ListPage;
       try {
         page = await this.options.client.list({
           ...(continueToken === undefined ? {} : { continueToken }),
-          signal: this.listAbort.signal,
+          signal: abort.signal,
         });
       } finally {
-        clearTimeout(timer);
+        timer.cancel();
         this.listAbort = undefined;
       }
       if (!this.running) return;
@@ -199,13 +207,24 @@ export class Reflector<T> {
   private watchOnce(): Promise<WatchOutcome> {
     return new Promise((resolve) => {
       let events = 0;
-      const now = this.options.now ?? Date.now;
-      const opened = now();
+      const opened = this.timers.now();
       let expired = false;
       let done = false;
+      const idleMs = this.options.watchIdleMs ?? DEFAULT_WATCH_IDLE_MS;
+      let idleTimer: { cancel(): void } | undefined;
+      // Armed before the request: a server that never answers the watch at all is a hang too.
+      const armIdle = (): void => {
+        idleTimer?.cancel();
+        idleTimer = this.timers.setTimeout(() => {
+          const connection = this.connection;
+          onDone(new KubeError("timeout", `watch ${this.options.resource}: no event or bookmark for ${idleMs} ms`));
+          connection?.abort();
+        }, idleMs);
+      };
       const onEvent = (type: string, raw: unknown): void => {
         if (done || !this.running) return;
         events += 1;
+        armIdle();
         this.options.sink.contact();
         this.handleEvent(type, raw, () => {
           expired = true;
@@ -214,25 +233,30 @@ export class Reflector<T> {
       const onDone = (error: unknown): void => {
         if (done) return;
         done = true;
+        idleTimer?.cancel();
         this.connection = undefined;
         this.endWatch = undefined;
-        if (expired || httpStatusOf(error) === 410) {
+        const failure =
+          error === null || error === undefined ? undefined : kubeErrorOf(error, `watch ${this.options.resource}`);
+        if (expired || (failure?.kind === "http" && failure.status === 410)) {
           resolve({ kind: "expired" });
-        } else if (error === null || error === undefined || isTimeout(error)) {
-          resolve({ kind: "closed", events, lastedMs: now() - opened });
+        } else if (failure === undefined) {
+          resolve({ kind: "closed", events, lastedMs: this.timers.now() - opened });
         } else {
-          resolve({ kind: "failed", error: error instanceof Error ? error : new Error(String(error)) });
+          resolve({ kind: "failed", error: failure });
         }
       };
       this.endWatch = () => onDone(null);
+      armIdle();
       this.options.client.watch(this.resourceVersion, onEvent, onDone).then(
         (connection) => {
-          if (done) return;
-          if (!this.running) {
+          // Ended meanwhile (idle cut, stop, relist): close what the late answer opened.
+          if (done || !this.running) {
             connection.abort();
             return;
           }
           this.connection = connection;
+          armIdle();
           this.options.sink.contact();
         },
         (error: unknown) => onDone(error ?? new Error("watch failed")),
@@ -247,9 +271,14 @@ export class Reflector<T> {
       else this.options.log.warn({ resource: this.options.resource, status: raw }, "watch error event");
       return;
     }
+    if (type === "BOOKMARK") {
+      // A bookmark's object carries only its resource version (no name).
+      const version = (raw as { metadata?: { resourceVersion?: unknown } } | null)?.metadata?.resourceVersion;
+      if (typeof version === "string" && version !== "") this.resourceVersion = version;
+      return;
+    }
     const meta = metaOf(raw);
     if (meta?.resourceVersion !== undefined) this.resourceVersion = meta.resourceVersion;
-    if (type === "BOOKMARK") return;
     if (meta === undefined) {
       this.options.sink.invalid(raw);
       return;
@@ -269,17 +298,4 @@ export class Reflector<T> {
     }
     this.options.sink.upsert(key, item);
   }
-}
-
-/** The HTTP status of a failed call, when the server answered one (client-node sets `statusCode` or `code`). */
-export function httpStatusOf(error: unknown): number | undefined {
-  if (typeof error !== "object" || error === null) return undefined;
-  const record = error as { statusCode?: unknown; code?: unknown };
-  if (typeof record.statusCode === "number") return record.statusCode;
-  if (typeof record.code === "number") return record.code;
-  return undefined;
-}
-
-function isTimeout(error: unknown): boolean {
-  return typeof error === "object" && error !== null && (error as { name?: unknown }).name === "TimeoutError";
 }

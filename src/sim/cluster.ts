@@ -117,8 +117,19 @@ export class SimCluster {
 
   /** Unreachable: the port refuses connections and open ones are dropped; reachable again on the same port. */
   async setReachable(reachable: boolean): Promise<void> {
-    if (reachable) await this.server.listen(this.server.port);
-    else await this.server.close();
+    if (reachable) {
+      this.server.setHanging(false);
+      await this.server.listen(this.server.port);
+    } else await this.server.close();
+  }
+
+  /** Hanging: connections accepted, nothing answered, open watches silent (see ApiServer.setHanging). */
+  setHanging(hanging: boolean): void {
+    this.server.setHanging(hanging);
+  }
+
+  get hanging(): boolean {
+    return this.server.isHanging;
   }
 
   /** A restart of the API server: every connection dropped, back on the same port, state and history kept. */

@@ -6,7 +6,7 @@ import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import type { SimCluster } from "./cluster.ts";
 
-export const FAULT_ACTIONS = ["compact", "close-watches", "reset-watches", "down", "up", "restart"] as const;
+export const FAULT_ACTIONS = ["compact", "close-watches", "reset-watches", "down", "hang", "up", "restart"] as const;
 export type FaultAction = (typeof FAULT_ACTIONS)[number];
 
 export interface SimState {
@@ -34,6 +34,9 @@ export async function applyFault(cluster: SimCluster, action: FaultAction): Prom
     case "down":
       await cluster.setReachable(false);
       return "unreachable";
+    case "hang":
+      cluster.setHanging(true);
+      return "hanging (connections accepted, nothing answered)";
     case "up":
       await cluster.setReachable(true);
       return `reachable at ${cluster.url}`;

@@ -36,6 +36,9 @@ export class ApiServer {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly watches = new Set<ActiveWatch>();
+  /** Requests accepted while hanging, never answered. */
+  private readonly held = new Set<ServerResponse>();
+  private hanging = false;
   private boundPort = 0;
 
   constructor(options: ApiServerOptions) {
@@ -86,9 +89,32 @@ export class ApiServer {
     if (server === undefined) return;
     this.server = undefined;
     for (const watch of [...this.watches]) watch.reset();
+    this.held.clear();
     for (const socket of this.sockets) socket.destroy();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /**
+   * Hang: connections are still accepted but no request is answered, and open watches go silent (no
+   * events, no bookmarks), as an overloaded or wedged API server behind a live load balancer would.
+   * Ending the hang resets the held requests and the silenced watches (their clients re-watch).
+   */
+  setHanging(hanging: boolean): void {
+    if (this.hanging === hanging) return;
+    this.hanging = hanging;
+    for (const watch of this.watches) {
+      if (hanging) watch.mute();
+      else watch.reset();
+    }
+    if (!hanging) {
+      for (const res of this.held) res.socket?.destroy();
+      this.held.clear();
+    }
+  }
+
+  get isHanging(): boolean {
+    return this.hanging;
   }
 
   /** Ends every open watch: "clean" ends the response, "reset" sends a TCP RST. */
@@ -117,6 +143,11 @@ export class ApiServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.hanging) {
+      this.held.add(res);
+      res.once("close", () => this.held.delete(res));
+      return;
+    }
     try {
       const url = new URL(req.url ?? "/", "http://sim");
       const route = parseRoute(url.pathname);

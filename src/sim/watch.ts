@@ -69,6 +69,8 @@ export class ActiveWatch {
   private unsubscribe: (() => void) | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
   private closed = false;
+  /** Silenced by the hang fault: the stream stays open but nothing more is written. */
+  private muted = false;
   private readonly onClose: () => void;
 
   constructor(store: ObjectStore, response: ServerResponse, options: WatchOptions, onClose: () => void) {
@@ -123,6 +125,11 @@ export class ActiveWatch {
     this.finish();
   }
 
+  /** Stops writing anything (events, bookmarks) while keeping the stream open. */
+  mute(): void {
+    this.muted = true;
+  }
+
   /** Tears the connection down with a TCP reset, as a crashing server or a broken network would. */
   reset(): void {
     const socket = this.response.socket;
@@ -145,7 +152,7 @@ export class ActiveWatch {
   }
 
   private send(type: WatchEventType, object: unknown): void {
-    if (this.closed || this.response.writableEnded) return;
+    if (this.closed || this.muted || this.response.writableEnded) return;
     let payload = object;
     if (this.options.table !== undefined && (type === "ADDED" || type === "MODIFIED" || type === "DELETED")) {
       const o = object as KubeObject;

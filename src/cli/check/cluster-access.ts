@@ -1,7 +1,8 @@
 // Can fedns's credentials do what the controller does in a member cluster? For each of services,
 // endpointslices and nodes: a list with limit=1 and a watch with timeoutSeconds=1 from that list's version.
-import { ApiException, CoreV1Api, DiscoveryV1Api, type KubeConfig, Watch } from "@kubernetes/client-node";
+import { CoreV1Api, DiscoveryV1Api, type KubeConfig, Watch } from "@kubernetes/client-node";
 import { withSignal } from "../../controller/kube-client.ts";
+import { kubeErrorOf } from "../../controller/kube-errors.ts";
 import { describeError, withTimeout } from "./findings.ts";
 
 export const RESOURCES = ["services", "endpointslices", "nodes"] as const;
@@ -21,10 +22,9 @@ export interface AccessFailure {
   message: string;
 }
 
-function statusOf(err: unknown): number | undefined {
-  if (err instanceof ApiException) return err.code;
-  const code = (err as { statusCode?: unknown; code?: unknown } | null)?.statusCode;
-  return typeof code === "number" ? code : undefined;
+/** The HTTP status the API server answered with (kube-errors.ts decides; never a stray numeric code). */
+function statusOf(err: unknown, verb: "list" | "watch"): number | undefined {
+  return kubeErrorOf(err, verb, verb === "watch" ? "watch" : "call").status;
 }
 
 interface Listed {
@@ -86,12 +86,12 @@ export async function checkAccess(
   try {
     resourceVersion = await listOne(config, resource, AbortSignal.timeout(timeoutMs));
   } catch (err) {
-    return { resource, verb: "list", status: statusOf(err), message: describeError(err) };
+    return { resource, verb: "list", status: statusOf(err, "list"), message: describeError(err) };
   }
   try {
     await withTimeout(watchBriefly(config, resource, resourceVersion), timeoutMs, `watch ${resource}`);
   } catch (err) {
-    return { resource, verb: "watch", status: statusOf(err), message: describeError(err) };
+    return { resource, verb: "watch", status: statusOf(err, "watch"), message: describeError(err) };
   }
   return undefined;
 }

@@ -53,6 +53,7 @@ describe("controller (simulated clusters + etcd)", function () {
       batchMs: 20,
       probeIntervalMs: 200,
       probeTimeoutMs: 500,
+      watchIdleMs: 3_000,
       backoff: { initialMs: 50, maxMs: 300 },
       hostnameRefreshMs: 200,
       lookup: async (hostname) => {
@@ -98,7 +99,8 @@ describe("controller (simulated clusters + etcd)", function () {
   before(async () => {
     etcd = await startEtcd();
     reader = createEtcdBackend({ endpoints: [etcd.endpoint] });
-    sim = await startSimulation({ scenario: scenario() });
+    // Bookmarks well within the watch idle limit (3 s): only a hang leaves a watch silent that long.
+    sim = await startSimulation({ scenario: scenario(), bookmarkIntervalMs: 500 });
     controller = await start(members());
   });
 
@@ -235,6 +237,34 @@ describe("controller (simulated clusters + etcd)", function () {
     expect(controller.status().clusters.find((c) => c.name === "east-b")?.phase).to.equal("stale");
     await cluster.setReachable(true);
     await until(healthyWeb, "east-b back after recovery", 10_000);
+    expect(controller.status().clusters.find((c) => c.name === "east-b")?.phase).to.equal("active");
+  });
+
+  it("takes a cluster whose API server hangs (accepts, never answers) as unreachable, and withdraws it after grace", async () => {
+    await until(healthyWeb, "web healthy");
+    await until((all) => sameHosts(all, serviceName("solo"), ["198.51.100.22"]), "solo present");
+    const cluster = sim.cluster("east-b");
+    // Connections still open and watches stay up, but nothing is answered any more (no events, no bookmarks).
+    cluster.setHanging(true);
+    const hungAt = Date.now();
+    await eventually(
+      async () => controller.status().clusters.find((c) => c.name === "east-b")?.phase,
+      (phase) => phase === "unreachable",
+      "east-b unreachable",
+      5_000,
+    );
+    const all = await until(
+      (records) => sameHosts(records, web.global, ["198.51.100.1", "198.51.100.3"]),
+      "hanging east-b withdrawn from web",
+      10_000,
+    );
+    // Not before the grace period (1.5 s), and through the same withdrawal as an unreachable cluster.
+    expect(Date.now() - hungAt).to.be.greaterThan(1400);
+    expect(sameHosts(all, web.east1b, [web.east])).to.equal(true);
+    expect(hostsOf(all, serviceName("solo"))).to.deep.equal(["198.51.100.22"]);
+    expect(controller.status().clusters.find((c) => c.name === "east-b")?.phase).to.equal("stale");
+    cluster.setHanging(false);
+    await until(healthyWeb, "east-b back after the hang", 10_000);
     expect(controller.status().clusters.find((c) => c.name === "east-b")?.phase).to.equal("active");
   });
 

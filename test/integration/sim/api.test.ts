@@ -2,6 +2,7 @@
 
 import { type IncomingMessage, request } from "node:http";
 import { expect } from "chai";
+import { applyFault } from "../../../src/sim/control.ts";
 import type { SimCluster, Simulation } from "../../support/sim.ts";
 import { startTestSimulation, waitFor } from "../../support/sim.ts";
 
@@ -231,6 +232,32 @@ describe("sim API server (HTTP)", function () {
     await cluster.setReachable(true);
     expect(cluster.url).to.equal(url);
     expect((await call(cluster, "GET", SERVICES)).status).to.equal(200);
+  });
+
+  it("hangs on demand: accepts connections, answers nothing, silences open watches; recovers on up", async () => {
+    const open = await watch(`/api/v1/nodes?watch=true&resourceVersion=${cluster.revision()}&allowWatchBookmarks=true`);
+    await waitFor("a bookmark before the hang", () => open.events.some((e) => e.type === "BOOKMARK"));
+    cluster.setHanging(true);
+    const seen = open.events.length;
+    // A write and several bookmark intervals (100 ms) pass: the open watch stays silent.
+    cluster.apply(svc("during-hang") as Parameters<SimCluster["apply"]>[0]);
+    const pending = fetch(`${cluster.url}${SERVICES}`, {
+      headers: { authorization: `Bearer ${cluster.token}` },
+      signal: AbortSignal.timeout(600),
+    });
+    let outcome = "answered";
+    try {
+      await pending;
+    } catch (err) {
+      outcome = (err as Error).name;
+    }
+    expect(outcome).to.equal("TimeoutError");
+    expect(open.events.length).to.equal(seen);
+    // Back: the silenced watch is reset (its client re-watches), new requests are answered.
+    await applyFault(cluster, "up");
+    expect(await open.ended).to.equal("error");
+    expect((await call(cluster, "GET", SERVICES)).status).to.equal(200);
+    cluster.delete("Service", "default", "during-hang");
   });
 
   it("serves discovery and OpenAPI v3 documents", async () => {

@@ -1,6 +1,8 @@
+import { ApiException } from "@kubernetes/client-node";
 import { expect } from "chai";
 import { pino } from "pino";
 import { ClusterWatch } from "../../../src/controller/cluster-watch.ts";
+import { type KubeError, kubeErrorOf } from "../../../src/controller/kube-errors.ts";
 import { reduceEndpointSlice, reduceNode, reduceService } from "../../../src/controller/kube-objects.ts";
 import type { ClusterPhase } from "../../../src/controller/lifecycle.ts";
 import { ControllerMetrics } from "../../../src/controller/metrics.ts";
@@ -106,7 +108,7 @@ describe("Reflector", () => {
 });
 
 describe("Reflector watch renewal", () => {
-  function reflectorWith(client: FakeClient, clock: { now: number }) {
+  function reflectorWith(client: FakeClient, timers: FakeTimers, failures: KubeError[] = [], watchIdleMs = 600_000) {
     client.lists.push({ items: [], resourceVersion: "1" });
     return new Reflector({
       resource: "nodes",
@@ -114,13 +116,14 @@ describe("Reflector watch renewal", () => {
       reduce: reduceNode,
       log: logger("test"),
       backoff: { initialMs: 200, maxMs: 200 },
-      now: () => clock.now,
+      timers,
+      watchIdleMs,
       sink: {
         replace: () => {},
         upsert: () => {},
         remove: () => {},
         contact: () => {},
-        failure: () => {},
+        failure: (error) => failures.push(error),
         invalid: () => {},
       },
     });
@@ -128,12 +131,12 @@ describe("Reflector watch renewal", () => {
 
   it("renews at once a watch that ran its course without events (server timeout, idle cluster)", async () => {
     const client = new FakeClient();
-    const clock = { now: 0 };
-    const reflector = reflectorWith(client, clock);
+    const timers = new FakeTimers();
+    const reflector = reflectorWith(client, timers);
     reflector.start();
     await flush();
     for (let i = 0; i < 4; i++) {
-      clock.now += 300_000;
+      await timers.advance(300_000);
       client.watches.at(-1)!.onDone(null);
       await flush();
     }
@@ -143,8 +146,8 @@ describe("Reflector watch renewal", () => {
 
   it("backs off when the server keeps closing new watches at once", async () => {
     const client = new FakeClient();
-    const clock = { now: 0 };
-    const reflector = reflectorWith(client, clock);
+    const timers = new FakeTimers();
+    const reflector = reflectorWith(client, timers);
     reflector.start();
     await flush();
     for (let i = 0; i < 2; i++) {
@@ -153,9 +156,101 @@ describe("Reflector watch renewal", () => {
     }
     // The first quick close is renewed at once, the second waits for the backoff (200 ms ± jitter).
     expect(client.watches).to.have.length(2);
-    await new Promise((resolve) => setTimeout(resolve, 350));
+    await timers.advance(150);
+    expect(client.watches).to.have.length(2);
+    await timers.advance(100);
     expect(client.watches).to.have.length(3);
     await reflector.stop();
+  });
+
+  it("cuts a watch that goes silent past the idle limit and reports a timeout; bookmarks keep it open", async () => {
+    const client = new FakeClient();
+    const timers = new FakeTimers();
+    const failures: KubeError[] = [];
+    const reflector = reflectorWith(client, timers, failures, 10_000);
+    reflector.start();
+    await flush();
+    // Bookmarks (or any event) within the limit: the same watch stays open.
+    for (let i = 0; i < 5; i++) {
+      await timers.advance(6_000);
+      client.watches[0]!.onEvent("BOOKMARK", { metadata: { resourceVersion: String(10 + i) } });
+    }
+    expect(client.watches).to.have.length(1);
+    expect(failures).to.have.length(0);
+    // Then silence: cut after 10 s, reported as a timeout (not as a close), retried after the backoff.
+    await timers.advance(9_999);
+    expect(failures).to.have.length(0);
+    await timers.advance(1);
+    expect(failures.map((f) => f.kind)).to.deep.equal(["timeout"]);
+    await timers.advance(250);
+    expect(client.watches).to.have.length(2);
+    expect(client.watches[1]?.resourceVersion).to.equal("14");
+    await reflector.stop();
+  });
+
+  it("times out a watch request the server never answers, and a list that hangs", async () => {
+    const timers = new FakeTimers();
+    const failures: KubeError[] = [];
+    let lists = 0;
+    const hanging: ResourceClient = {
+      // Never answers; gives up only when aborted, with the abort's reason (as fetch does).
+      list: ({ signal }) => {
+        lists += 1;
+        return new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
+      },
+      watch: () => new Promise(() => {}),
+    };
+    const reflector = new Reflector({
+      resource: "nodes",
+      client: hanging,
+      reduce: reduceNode,
+      log: logger("test"),
+      backoff: { initialMs: 100, maxMs: 100 },
+      timers,
+      listTimeoutMs: 3_000,
+      watchIdleMs: 10_000,
+      sink: {
+        replace: () => {},
+        upsert: () => {},
+        remove: () => {},
+        contact: () => {},
+        failure: (error) => failures.push(error),
+        invalid: () => {},
+      },
+    });
+    reflector.start();
+    await flush();
+    await timers.advance(3_000);
+    expect(failures.map((f) => [f.kind, f.message])).to.deep.equal([["timeout", "list nodes: no answer in 3000 ms"]]);
+    expect(lists).to.equal(1);
+    await timers.advance(200);
+    expect(lists).to.equal(2);
+    await reflector.stop();
+
+    const client = new FakeClient();
+    const silent = new Reflector({
+      resource: "nodes",
+      client: { list: () => client.list(), watch: () => new Promise(() => {}) },
+      reduce: reduceNode,
+      log: logger("test"),
+      timers,
+      watchIdleMs: 10_000,
+      sink: {
+        replace: () => {},
+        upsert: () => {},
+        remove: () => {},
+        contact: () => {},
+        failure: (error) => failures.push(error),
+        invalid: () => {},
+      },
+    });
+    client.lists.push({ items: [], resourceVersion: "3" });
+    silent.start();
+    await flush();
+    await timers.advance(10_000);
+    expect(failures.at(-1)?.kind).to.equal("timeout");
+    expect(failures.at(-1)?.message).to.match(/watch nodes: no event or bookmark/);
+    await silent.stop();
   });
 });
 
@@ -228,13 +323,16 @@ const slice = (name: string, service: string, rv: string) => ({
   endpoints: [{ addresses: ["10.0.0.1"], conditions: { ready: true } }],
 });
 
-/** What the API server answers with: client-node's ApiException (lists) or its watch error. */
+/** What the API server answers with: client-node's ApiException (lists) or its watch error, classified as kube-client.ts does. */
 const answered = (status: number) =>
-  Object.assign(new Error(`HTTP-Code: ${status}\nMessage: Unknown API Status Code!`), {
-    code: status,
-    body: { kind: "Status", code: status, message: `status ${status}` },
-  });
-const watchAnswered = (status: number) => Object.assign(new Error("Forbidden"), { statusCode: status });
+  new ApiException(
+    status,
+    "Unknown API Status Code!",
+    { kind: "Status", code: status, message: `status ${status}` },
+    {},
+  );
+const watchAnswered = (status: number) =>
+  kubeErrorOf(Object.assign(new Error("Forbidden"), { statusCode: status }), "watch services", "watch");
 const refused = () =>
   Object.assign(new TypeError("fetch failed"), {
     cause: Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }),
@@ -244,6 +342,7 @@ describe("ClusterWatch", () => {
   let timers: FakeTimers;
   let clients: { services: FakeClient; endpointSlices: FakeClient; nodes: FakeClient };
   let probeError: unknown;
+  let probeHangs: boolean;
   let phases: ClusterPhase[];
   let warnings: string[];
   let metrics: ControllerMetrics;
@@ -253,6 +352,7 @@ describe("ClusterWatch", () => {
     timers = new FakeTimers();
     clients = { services: new FakeClient(), endpointSlices: new FakeClient(), nodes: new FakeClient() };
     probeError = undefined;
+    probeHangs = false;
     phases = [];
     warnings = [];
     metrics = new ControllerMetrics(newRegistry());
@@ -276,13 +376,18 @@ describe("ClusterWatch", () => {
       clients: {
         ...clients,
         server: "https://east.invalid",
-        probe: async () => {
+        probe: async (signal) => {
+          if (probeHangs) {
+            // Accepts the request and never answers: only the caller's abort ends it (as fetch does).
+            await new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
+          }
           if (probeError !== undefined) throw probeError;
         },
       },
       graceMs: 60_000,
       probeIntervalMs: 5_000,
-      backoff: { initialMs: 1, maxMs: 2 },
+      probeTimeoutMs: 2_000,
+      backoff: { initialMs: 1_000, maxMs: 1_000 },
       timers,
       metrics,
       log,
@@ -331,9 +436,9 @@ describe("ClusterWatch", () => {
     // RBAC revoked on Services: every watch retry gets a 403; the probe keeps succeeding.
     clients.services.failAll = watchAnswered(403);
     clients.services.watches[0]!.onDone(null);
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    await flush();
     await timers.advance(5_000);
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    await flush();
     expect(await errorCount("services")).to.be.greaterThan(2);
     expect(phases).to.deep.equal(["active"]);
     expect(watch.lifecycle.phase).to.equal("active");
@@ -341,7 +446,7 @@ describe("ClusterWatch", () => {
     expect(forbidden).to.have.length(1);
     // The warning repeats once the backoff interval has passed, not on every retry.
     await timers.advance(60_000);
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    await flush();
     expect(warnings.filter((msg) => msg.includes("HTTP 403"))).to.have.length(2);
 
     // A bad selector (400) and an expired list (410) on relists: same, no phase change.
@@ -350,12 +455,12 @@ describe("ClusterWatch", () => {
       slices.failAll = answered(status);
       slices.watches.at(-1)!.onEvent("ERROR", { kind: "Status", code: 410 });
       slices.watches.at(-1)!.onDone(null);
-      await new Promise((resolve) => setTimeout(resolve, 30));
+      await flush();
       await timers.advance(5_000);
       expect(warnings.filter((msg) => msg.includes(`HTTP ${status}`))).to.have.length(1);
       slices.failAll = undefined;
       slices.lists.push({ items: [], resourceVersion: "30" });
-      await new Promise((resolve) => setTimeout(resolve, 30));
+      await timers.advance(1_500);
     }
     // The probe answered with a 403 too: still no phase change.
     probeError = answered(403);
@@ -366,11 +471,35 @@ describe("ClusterWatch", () => {
     // No answer at all (connection refused) does make the cluster unreachable; the probe brings it back.
     clients.nodes.failAll = refused();
     clients.nodes.watches.at(-1)!.onDone(new Error("socket hang up"));
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await flush();
     expect(watch.lifecycle.phase).to.equal("unreachable");
     clients.nodes.failAll = undefined;
     probeError = undefined;
     await timers.advance(5_000);
     expect(phases).to.deep.equal(["active", "unreachable", "active"]);
+  });
+
+  it("takes a hanging API server (probe never answered) as unreachable, then withdraws it after the grace period", async () => {
+    probeHangs = true;
+    // Probe sent at 5 s, no answer by its 2 s timeout: unreachable at 7 s, not before.
+    await timers.advance(6_999);
+    expect(watch.lifecycle.phase).to.equal("active");
+    await timers.advance(1);
+    expect(watch.lifecycle.phase).to.equal("unreachable");
+    expect(await errorCount("probe")).to.equal(1);
+    expect(warnings.some((msg) => msg.includes("HTTP"))).to.equal(false);
+    // Still hanging: the grace period (60 s) runs out and the cluster's records go.
+    await timers.advance(59_999);
+    expect(watch.lifecycle.phase).to.equal("unreachable");
+    await timers.advance(1);
+    expect(watch.lifecycle.phase).to.equal("stale");
+    expect(watch.state({}, new Map())?.status).to.equal("stale");
+    // A timeout DOMException carries code 23 (TIMEOUT_ERR): it is not an HTTP status the server answered.
+    probeHangs = false;
+    probeError = new DOMException("The operation was aborted due to timeout", "TimeoutError");
+    await timers.advance(7_000);
+    expect(watch.lifecycle.phase).to.equal("stale");
+    expect(warnings.some((msg) => msg.includes("HTTP 23"))).to.equal(false);
+    expect(phases).to.deep.equal(["active", "unreachable", "stale"]);
   });
 });
