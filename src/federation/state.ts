@@ -41,6 +41,8 @@ export interface ServiceShard {
   ingress: LoadBalancerIngress[];
   /** Endpoints from every EndpointSlice of the Service in this cluster. */
   endpoints: EndpointInfo[];
+  /** spec.clusterIPs (short names answer a cluster's own pods with them). */
+  clusterIPs?: string[];
 }
 
 /**

@@ -1,0 +1,266 @@
+// Short names (SPEC §4a), the pure part:
+// - shortRecords(): what the controller publishes per cluster: the networks its askers come from (explicit
+//   `clientNetworks` from config, node addresses as /32 or /128, pod CIDRs), each with the zone and region
+//   the asker is in, and the ClusterIPs of the cluster's healthy shards;
+// - ClientMap: those networks in a prefix trie, longest prefix wins, on equal prefixes config before node
+//   addresses before pod CIDRs (then cluster name order);
+// - chooseShortAnswer(): for `S.N.F.svc.<cluster-domain>` asked from a cluster: its own healthy shard, else
+//   the zone name of the asker (region, global when those do not exist), the global name for an unknown
+//   asker, nothing when the service has no healthy shard anywhere.
+import { compare, isHealthy, isSelected, shardAddresses } from "./health.ts";
+import { buildLocationUniverse, type Place } from "./location.ts";
+import { type ServiceNames, srvName } from "./names.ts";
+import { type NetworkBytes, PrefixTrie } from "./prefix-trie.ts";
+import {
+  type ClientNetworkValue,
+  type ClusterServiceValue,
+  canonicalNetwork,
+  clientKey,
+  isClientNetwork,
+  NETWORK_SOURCES,
+  type NetworkSource,
+  networkBytes,
+  type ParsedShortKey,
+  parseShortKey,
+  type ShortPort,
+  type ShortValue,
+  serviceKey,
+} from "./short-keys.ts";
+import type { ClusterState, PlanWarning } from "./state.ts";
+
+/** Addresses and pod CIDRs of one node (status.addresses, spec.podCIDRs). */
+export interface NodeNetworks {
+  addresses: readonly string[];
+  podCIDRs: readonly string[];
+}
+
+/** A synced member cluster as the publisher sees it. */
+export interface ShortSource {
+  state: ClusterState;
+  /** Explicit client networks from the members config. */
+  clientNetworks: readonly string[];
+  /** Node name -> its addresses and pod CIDRs. */
+  nodeNetworks: ReadonlyMap<string, NodeNetworks>;
+}
+
+export interface ShortOptions {
+  prefix: string;
+  federation: string;
+  owner: string;
+  /** Namespaces federated (empty: all). */
+  namespaces: readonly string[];
+  /** Client networks published per cluster, at most (the rest are dropped with a warning). */
+  maxNetworksPerCluster: number;
+}
+
+export const DEFAULT_MAX_NETWORKS_PER_CLUSTER = 20_000;
+
+/**
+ * The desired short-name keys of each given cluster (key -> value). Pure; the location of a node comes from
+ * the same rules as the records (location.ts), computed over every cluster given.
+ */
+export function shortRecords(
+  sources: readonly ShortSource[],
+  options: ShortOptions,
+  warn: (warning: PlanWarning) => void = () => {},
+): Map<string, Map<string, ShortValue>> {
+  const universe = buildLocationUniverse(
+    sources.map((source) => source.state),
+    () => {},
+  );
+  const out = new Map<string, Map<string, ShortValue>>();
+  for (const source of [...sources].sort((a, b) => compare(a.state.name, b.state.name))) {
+    const cluster = source.state.name;
+    const records = new Map<string, ShortValue>();
+    const networks = new Map<string, ClientNetworkValue>();
+    const add = (raw: string, source: NetworkSource, place: Place | undefined, hostOnly: boolean): void => {
+      const network = canonicalNetwork(raw);
+      if (network === undefined || (hostOnly && !/\/(32|128)$/.test(network))) {
+        warn({ kind: "invalid-address", cluster, message: `client network ${JSON.stringify(raw)} skipped` });
+        return;
+      }
+      if (networks.has(network)) return;
+      if (networks.size >= options.maxNetworksPerCluster) {
+        warn({
+          kind: "invalid-address",
+          cluster,
+          message: `more than ${options.maxNetworksPerCluster} client networks: ${network} and later ones dropped`,
+        });
+        return;
+      }
+      networks.set(network, {
+        network,
+        source,
+        ...(place?.zone === undefined ? {} : { zone: place.zone }),
+        ...(place === undefined ? {} : { region: place.region }),
+        owner: options.owner,
+        cluster,
+      });
+    };
+    const places = universe.clusterPlaces.get(cluster) ?? [];
+    for (const network of [...source.clientNetworks].sort(compare)) add(network, "config", commonPlace(places), false);
+    const nodePlaces = universe.nodePlaces.get(cluster);
+    const nodeNames = [...source.nodeNetworks.keys()].sort(compare);
+    for (const kind of ["node", "pod"] as const) {
+      for (const node of nodeNames) {
+        const info = source.nodeNetworks.get(node)!;
+        const place = nodePlaces?.get(node) ?? commonPlace(places);
+        for (const raw of kind === "node" ? info.addresses : info.podCIDRs) add(raw, kind, place, kind === "node");
+      }
+    }
+    for (const value of [...networks.values()].sort((a, b) => compare(a.network, b.network))) {
+      records.set(clientKey(options.prefix, options.federation, cluster, value.network), value);
+    }
+    if (source.state.status === "active") {
+      for (const key of [...source.state.services.keys()].sort(compare)) {
+        const shard = source.state.services.get(key)!;
+        if (!isSelected(shard, options.namespaces)) continue;
+        if (!isHealthy(shard, shardAddresses(shard, source.state.resolvedHostnames).addresses)) continue;
+        const addresses = [...new Set((shard.clusterIPs ?? []).map(canonicalNetwork))]
+          .filter((network): network is string => network !== undefined && /\/(32|128)$/.test(network))
+          .map((network) => network.slice(0, network.lastIndexOf("/")))
+          .sort(compare);
+        if (addresses.length === 0) continue;
+        const ports = shard.ports
+          .filter((port) => port.name !== undefined && port.name.length > 0)
+          .map((port) => ({
+            name: port.name!.toLowerCase(),
+            protocol: (port.protocol.length === 0 ? "tcp" : port.protocol).toLowerCase(),
+            port: port.port,
+          }));
+        const value: ClusterServiceValue = { addresses, ports, owner: options.owner, cluster };
+        records.set(serviceKey(options.prefix, options.federation, cluster, shard.namespace, shard.name), value);
+      }
+    }
+    out.set(cluster, records);
+  }
+  return out;
+}
+
+/** The one place all of a cluster's places share (a zone, else a region), for askers not tied to a node. */
+function commonPlace(places: readonly Place[]): Place | undefined {
+  if (places.length === 0) return undefined;
+  const region = places[0]!.region;
+  if (places.some((place) => place.region !== region)) return undefined;
+  const zone = places[0]!.zone;
+  if (zone !== undefined && places.every((place) => place.zone === zone)) return { region, zone };
+  return { region };
+}
+
+/** Who is asking. */
+export interface Asker {
+  cluster: string;
+  zone?: string;
+  region?: string;
+}
+
+export interface AskerMatch {
+  asker: Asker | undefined;
+  /** RFC 7871 scope prefix length of the match. */
+  scope: number;
+}
+
+/** A cluster's shard of a service as the DNS server needs it. */
+export interface LocalShard {
+  addresses: readonly string[];
+  ports: readonly ShortPort[];
+}
+
+/** Everything the DNS server knows for short names, built from the published keys. */
+export class ShortData {
+  private readonly trie: PrefixTrie<Asker>;
+  /** `namespace/name` -> cluster -> its shard. */
+  private readonly services = new Map<string, Map<string, LocalShard>>();
+  /** Networks refused (cap reached or invalid): counted for metrics. */
+  readonly refused: number;
+
+  constructor(entries: Iterable<[string, ShortValue]>, base: string, maxNetworks = 1_000_000) {
+    this.trie = new PrefixTrie(maxNetworks);
+    const networks: { key: ParsedShortKey; value: ClientNetworkValue }[] = [];
+    for (const [key, value] of entries) {
+      const parsed = parseShortKey(base, key);
+      if (parsed === undefined) continue;
+      if (parsed.kind === "client" && isClientNetwork(value)) networks.push({ key: parsed, value });
+      if (parsed.kind === "service" && !isClientNetwork(value)) {
+        const service = `${parsed.namespace}/${parsed.name}`;
+        let byCluster = this.services.get(service);
+        if (byCluster === undefined) {
+          byCluster = new Map();
+          this.services.set(service, byCluster);
+        }
+        byCluster.set(parsed.cluster, { addresses: value.addresses, ports: value.ports });
+      }
+    }
+    const rank = (source: NetworkSource) => NETWORK_SOURCES.indexOf(source);
+    networks.sort((a, b) => rank(a.value.source) - rank(b.value.source) || compare(a.key.cluster, b.key.cluster));
+    let refused = 0;
+    for (const { key, value } of networks) {
+      const bytes: NetworkBytes | undefined = networkBytes(value.network);
+      const asker: Asker = {
+        cluster: key.cluster,
+        ...(value.zone === undefined ? {} : { zone: value.zone }),
+        ...(value.region === undefined ? {} : { region: value.region }),
+      };
+      const result = bytes === undefined ? "invalid" : this.trie.insert(bytes, asker);
+      if (result === "full" || result === "invalid") refused++;
+    }
+    this.refused = refused;
+  }
+
+  get networks(): number {
+    return this.trie.size;
+  }
+
+  /** The asker of an address (4 or 16 bytes), looking at `sourcePrefix` leading bits at most. */
+  askerOf(address: Uint8Array, sourcePrefix?: number): AskerMatch {
+    const match = this.trie.match(address, sourcePrefix);
+    return { asker: match.value, scope: match.scope };
+  }
+
+  /** The cluster's shard of `namespace/name`, when it is healthy. */
+  shardOf(cluster: string, namespace: string, name: string): LocalShard | undefined {
+    return this.services.get(`${namespace}/${name}`)?.get(cluster);
+  }
+}
+
+export type ShortChoice =
+  /** The asker's own cluster has a healthy shard: its ClusterIPs. */
+  | { kind: "local"; shard: LocalShard }
+  /** A CNAME to the nearest federation name of the asker (`unknown`: the asker was not recognised). */
+  | { kind: "alias"; target: string; level: "zone" | "region" | "global"; unknown: boolean }
+  /** No healthy shard anywhere (the global name does not exist): NXDOMAIN. */
+  | { kind: "none" };
+
+/** A named port of the question (`_port._proto`), or undefined for the plain name. */
+export interface PortQuestion {
+  name: string;
+  protocol: string;
+}
+
+/**
+ * The answer for a short name. `exists` says whether a federation name exists (in the records); for an SRV
+ * question the names checked are the SRV names below each level.
+ */
+export function chooseShortAnswer(
+  asker: Asker | undefined,
+  names: ServiceNames,
+  port: PortQuestion | undefined,
+  shard: LocalShard | undefined,
+  exists: (name: string) => boolean,
+): ShortChoice {
+  const at = (level: string) => (port === undefined ? level : srvName(level, port.protocol, port.name));
+  if (!exists(names.global)) return { kind: "none" };
+  if (asker === undefined) return { kind: "alias", target: at(names.global), level: "global", unknown: true };
+  const localPort =
+    port === undefined || shard?.ports.some((p) => p.name === port.name && p.protocol === port.protocol) === true;
+  if (shard !== undefined && shard.addresses.length > 0 && localPort) return { kind: "local", shard };
+  if (asker.zone !== undefined && asker.region !== undefined) {
+    const zone = names.zone(asker.zone, asker.region);
+    if (exists(zone)) return { kind: "alias", target: at(zone), level: "zone", unknown: false };
+  }
+  if (asker.region !== undefined) {
+    const region = names.region(asker.region);
+    if (exists(region)) return { kind: "alias", target: at(region), level: "region", unknown: false };
+  }
+  return { kind: "alias", target: at(names.global), level: "global", unknown: false };
+}
