@@ -42,7 +42,7 @@ describe("differences from the CoreDNS etcd plugin, through dig (real etcd, fedn
     serve = await startServe({ etcd: etcd.endpoint, zones: ["example.com"] });
     for (const [key, value] of [
       ...controllerRecords(),
-      ...Object.entries(DATA).map(([k, v]) => [k, JSON.stringify(v)]),
+      ...Object.entries(DATA).map(([k, v]): [string, string] => [k, JSON.stringify(v)]),
     ]) {
       await etcd.etcdctl(["put", key, value]);
     }
