@@ -71,6 +71,12 @@ interface Node {
   owned: IndexedRecord[] | undefined;
   /** Number of records in this node and below it. */
   count: number;
+  /**
+   * Number of records answering at this node's name or below it: other writers' records at or below
+   * it, fedns records whose owner name is. A per-address key of fedns (its owner one label up) makes
+   * no name exist: 0 here means NXDOMAIN, as a zone file without that name would answer.
+   */
+  named: number;
   /** Number of other writers' records in this node and below it: subtree reads walk only where it is > 0. */
   foreign: number;
   /** Highest revision of a change at or below this node: the zone serial source and per-name generation. */
@@ -78,7 +84,7 @@ interface Node {
 }
 
 function newNode(): Node {
-  return { children: undefined, record: undefined, owned: undefined, count: 0, foreign: 0, lastChange: 0 };
+  return { children: undefined, record: undefined, owned: undefined, count: 0, named: 0, foreign: 0, lastChange: 0 };
 }
 
 export interface RecordIndexOptions {
@@ -162,7 +168,8 @@ export class RecordIndex {
    * The records answering at a name: fedns records whose owner name matches it, plus other writers'
    * records as CoreDNS's etcd plugin finds them (everything below the name's path, or the key of the
    * name itself when nothing is below, then the `group` filter). `*`/`any` labels match any label.
-   * Undefined when no key lies at or below the name: it does not exist (NXDOMAIN).
+   * Undefined when no record answers at or below the name (no other writer's key at or below it, no
+   * fedns owner name at or below it): it does not exist (NXDOMAIN).
    */
   at(name: string, options: ReadOptions = {}): NameRecords | undefined {
     const budget = options.budget ?? new LookupBudget();
@@ -176,7 +183,7 @@ export class RecordIndex {
       node = node.children?.get(labels[depth]!);
       if (node === undefined) return undefined;
     }
-    if (node.count === 0) return undefined;
+    if (node.named === 0) return undefined;
     const owned: IndexedRecord[] = [];
     const foreign: IndexedRecord[] = [];
     if (star === -1) {
@@ -212,7 +219,7 @@ export class RecordIndex {
   }
 
   /**
-   * True when the name exists (at() would not return undefined): some key lies at or below it,
+   * True when the name exists (at() would not return undefined): some record answers at or below it,
    * or below a match of its wildcard labels. Walks the name's path (branching only where a wildcard
    * label matches several children) and stops at the first match: never the subtree below the name.
    */
@@ -316,7 +323,7 @@ export class RecordIndex {
   /** Whether some record lies at or below a node matching labels[depth..] (wildcards match any child). */
   private matches(node: Node, labels: readonly string[], depth: number, budget: LookupBudget, wild: boolean): boolean {
     if (!this.visit(budget)) return false;
-    if (node.count === 0) return false;
+    if (node.named === 0) return false;
     if (depth === labels.length) return true;
     const label = labels[depth]!;
     if (wild && isWildcard(label)) {
@@ -373,8 +380,10 @@ export class RecordIndex {
       path.push(node);
     }
     node.record = record;
-    for (const visited of path) {
+    const namedDepth = record.fedns ? labelsOf(record.owner).length : path.length;
+    for (const [depth, visited] of path.entries()) {
       visited.count++;
+      if (depth <= namedDepth) visited.named++;
       if (!record.fedns) visited.foreign++;
       visited.lastChange = Math.max(visited.lastChange, record.modRevision);
     }
@@ -409,8 +418,10 @@ export class RecordIndex {
       const owned = ownerNode.owned?.filter((other) => other !== record);
       ownerNode.owned = owned === undefined || owned.length === 0 ? undefined : owned;
     }
-    for (const visited of path) {
+    const namedDepth = record.fedns ? labelsOf(record.owner).length : path.length;
+    for (const [depth, visited] of path.entries()) {
       visited.count--;
+      if (depth <= namedDepth) visited.named--;
       if (!record.fedns) visited.foreign--;
       visited.lastChange = Math.max(visited.lastChange, revision);
     }

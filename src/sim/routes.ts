@@ -19,11 +19,22 @@ export type Route =
     }
   | { kind: "unknown" };
 
+/** A path segment decoded, or undefined when its percent-encoding is not UTF-8 (`%E0`). */
+function decodeSegment(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+}
+
 export function parseRoute(pathname: string): Route {
-  const parts = pathname
+  const decoded = pathname
     .split("/")
     .filter((p) => p !== "")
-    .map(decodeURIComponent);
+    .map(decodeSegment);
+  if (decoded.some((part) => part === undefined)) return { kind: "unknown" };
+  const parts = decoded as string[];
   const [first, second, third, fourth] = parts;
   if (first === "version" && parts.length === 1) return { kind: "version" };
   if ((first === "healthz" || first === "livez" || first === "readyz") && parts.length === 1) return { kind: "health" };

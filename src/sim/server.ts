@@ -149,10 +149,15 @@ export class ApiServer {
       return;
     }
     try {
+      // Nothing of an unauthenticated request is parsed (path, query, body) but the health paths,
+      // matched on the raw target; the connection is closed so an unread body is not drained either.
+      if (isHealthTarget(req.url)) return send(res, 200, "ok", "text/plain");
+      if (!this.authorized(req)) {
+        res.setHeader("Connection", "close");
+        throw unauthorized();
+      }
       const url = new URL(req.url ?? "/", "http://sim");
       const route = parseRoute(url.pathname);
-      if (route.kind === "health") return send(res, 200, "ok", "text/plain");
-      if (!this.authorized(req)) throw unauthorized();
       await this.dispatch(route, url, req, res);
     } catch (err) {
       const error = err instanceof ApiError ? err : new ApiError(500, "InternalError", String(err));
@@ -170,6 +175,8 @@ export class ApiServer {
       sendJson(res, 200, body);
     };
     switch (route.kind) {
+      case "health":
+        return send(res, 200, "ok", "text/plain");
       case "version":
         return readOnly(versionInfo());
       case "core-versions":
@@ -282,6 +289,14 @@ export class ApiServer {
     this.watches.add(watch);
     watch.start();
   }
+}
+
+const HEALTH_PATHS = new Set(["/healthz", "/livez", "/readyz"]);
+
+/** `/healthz`, `/livez` or `/readyz` (a query string allowed, as kubelet probes send `?verbose`). */
+function isHealthTarget(target: string | undefined): boolean {
+  const path = (target ?? "").split("?", 1)[0] ?? "";
+  return HEALTH_PATHS.has(path.endsWith("/") && path.length > 1 ? path.slice(0, -1) : path);
 }
 
 function selectorOf(url: URL, type: ResourceType): Selector {

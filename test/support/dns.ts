@@ -83,6 +83,42 @@ export async function kdig(
   return parseDigOutput(stdout);
 }
 
+/**
+ * Many questions in one `kdig` run (one process instead of one per question); replies in question
+ * order. Throws when a reply is missing (timeout) or answers another question than asked.
+ */
+export async function kdigMany(
+  server: DnsServerAddress,
+  questions: readonly { name: string; type: string }[],
+  options: DigOptions = {},
+): Promise<DigResult[]> {
+  const args = [
+    `@${server.host}`,
+    "-p",
+    String(server.port),
+    "+norec",
+    "+time=2",
+    "+retry=1",
+    ...(options.tcp ? ["+tcp"] : ["+notcp"]),
+    ...(options.extra ?? []),
+    ...questions.flatMap((question) => [question.name, question.type]),
+  ];
+  const { stdout } = await run("kdig", args, { timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
+  const replies = stdout
+    .split(/^(?=;; ->>HEADER<<-)/m)
+    .filter((chunk) => chunk.startsWith(";; ->>HEADER<<-"))
+    .map((chunk) => ({ ...parseDigOutput(chunk), question: /QUESTION SECTION:\n;;?\s*(\S+)/.exec(chunk)?.[1] }));
+  if (replies.length !== questions.length) {
+    throw new Error(`kdig: ${replies.length} replies to ${questions.length} questions:\n${stdout.slice(-2000)}`);
+  }
+  for (const [position, reply] of replies.entries()) {
+    const asked = questions[position]!.name.replace(/\.?$/, ".").toLowerCase();
+    if (reply.question?.toLowerCase() !== asked)
+      throw new Error(`kdig: reply ${position} is for ${reply.question}, asked ${asked}`);
+  }
+  return replies;
+}
+
 /** Reads dig's and kdig's presentation output (they differ only in punctuation of the header lines). */
 export function parseDigOutput(output: string): DigResult {
   const result: DigResult = {

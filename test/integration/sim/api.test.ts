@@ -1,6 +1,7 @@
 // The simulated API server over plain HTTP: status errors, list resourceVersions and watch semantics.
 
 import { type IncomingMessage, request } from "node:http";
+import { connect } from "node:net";
 import { expect } from "chai";
 import { applyFault } from "../../../src/sim/control.ts";
 import type { SimCluster, Simulation } from "../../support/sim.ts";
@@ -65,6 +66,29 @@ async function call(
 
 const SERVICES = "/api/v1/namespaces/default/services";
 
+/** Writes raw bytes to the API server; resolves with what came back once the server closes (or 5 s pass). */
+function rawRequest(cluster: SimCluster, bytes: string): Promise<{ text: string; closedByServer: boolean }> {
+  const { hostname, port } = new URL(cluster.url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname);
+    let text = "";
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve({ text, closedByServer: false });
+    }, 5000);
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => {
+      text += chunk;
+    });
+    socket.on("error", reject);
+    socket.on("close", () => {
+      clearTimeout(timer);
+      resolve({ text, closedByServer: true });
+    });
+    socket.write(bytes);
+  });
+}
+
 function svc(name: string, labels: Record<string, string> = {}): unknown {
   return {
     apiVersion: "v1",
@@ -99,6 +123,44 @@ describe("sim API server (HTTP)", function () {
     expect(status).to.equal(401);
     expect(json).to.include({ kind: "Status", reason: "Unauthorized", code: 401 });
     expect((await call(cluster, "GET", SERVICES, undefined, "application/json", "wrong")).status).to.equal(401);
+  });
+
+  it("authenticates before it parses anything but the health paths: path, query and body", async () => {
+    // A path that does not decode: 401 without the token (never a 500 from parsing it), 404 with it.
+    expect((await call(cluster, "GET", "/api/%E0", undefined, "application/json", null)).status).to.equal(401);
+    expect((await call(cluster, "GET", "/api/%E0")).status).to.equal(404);
+    expect((await fetch(`${cluster.url}/healthz?verbose`)).status).to.equal(200);
+    // A huge body announced (1 GiB, a few bytes sent) that is not JSON: 401 at once, and the server
+    // closes the connection instead of reading (or parsing) the body.
+    const reply = await rawRequest(
+      cluster,
+      [
+        `POST ${SERVICES} HTTP/1.1`,
+        `Host: ${new URL(cluster.url).host}`,
+        "Content-Type: application/json",
+        `Content-Length: ${2 ** 30}`,
+        "",
+        "{not json",
+      ].join("\r\n"),
+    );
+    expect(reply.text.split("\r\n")[0]).to.equal("HTTP/1.1 401 Unauthorized");
+    expect(reply.text).to.include('"reason":"Unauthorized"');
+    expect(reply.closedByServer).to.equal(true);
+    // The same request with the token is read as a body (and found wanting), proving the body was unread above.
+    const authorized = await rawRequest(
+      cluster,
+      [
+        `POST ${SERVICES} HTTP/1.1`,
+        `Host: ${new URL(cluster.url).host}`,
+        `Authorization: Bearer ${cluster.token}`,
+        "Content-Type: application/json",
+        "Content-Length: 9",
+        "Connection: close",
+        "",
+        "{not json",
+      ].join("\r\n"),
+    );
+    expect(authorized.text.split("\r\n")[0]).to.equal("HTTP/1.1 400 Bad Request");
   });
 
   it("returns Status objects with reason and code for 404, 409, 400, 422, 415", async () => {

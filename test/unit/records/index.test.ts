@@ -172,6 +172,28 @@ describe("records/index", () => {
     for (const name of questions) expect(index.exists(name), name).to.equal(index.lookup(name) !== undefined);
   });
 
+  it("makes a fedns record's owner name exist, not its key name below it (zone-file semantics)", () => {
+    const index = new RecordIndex({ prefix: "/skydns" });
+    const owned = (group: string, host: string) => ({ host, group, owner: "fedns/myfed" });
+    index.apply([
+      put(`${GKEY}/c1-1`, owned(G, "198.51.100.1")),
+      put(`${GKEY}/_tcp/_http/p80`, { ...owned(`_http._tcp.${G}`, G), port: 80 }),
+    ]);
+    for (const name of [G, `_http._tcp.${G}`, `_tcp.${G}`, "svc.example.com"]) {
+      expect([index.exists(name), index.lookup(name) !== undefined], name).to.deep.equal([true, true]);
+    }
+    for (const name of [`c1-1.${G}`, `p80._http._tcp.${G}`, `*._http._tcp.${G}`]) {
+      expect([index.exists(name), index.lookup(name) !== undefined], name).to.deep.equal([false, false]);
+    }
+    // Another writer's key there is a name of its own (CoreDNS reading).
+    index.apply([put(`${GKEY}/c1-1`, { host: "198.51.100.1" }, 2)]);
+    expect(index.exists(`c1-1.${G}`)).to.equal(true);
+    index.apply([{ type: "delete", key: `${GKEY}/c1-1`, revision: 3 }]);
+    expect([index.exists(`c1-1.${G}`), index.exists(G)]).to.deep.equal([false, true]);
+    index.apply([{ type: "delete", key: `${GKEY}/_tcp/_http/p80`, revision: 4 }]);
+    expect([index.exists(G), index.exists("example.com"), index.size]).to.deep.equal([false, false, 0]);
+  });
+
   it("checks existence without walking the subtree, and reads a big subtree only within the budget", () => {
     const index = new RecordIndex({ prefix: "/skydns" });
     const changes: IndexChange[] = [];
