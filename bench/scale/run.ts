@@ -32,12 +32,13 @@ const { values } = parseArgs({
     changes: { type: "string", default: "40" },
     "settle-timeout": { type: "string", default: "120" },
     "write-timeout": { type: "string", default: "600" },
+    "cpu-prof-dir": { type: "string" },
     help: { type: "boolean", default: false },
   },
 });
 if (values.help) {
   console.log(
-    "node bench/scale/run.ts [--steps 10,50,100] [--changes 40] [--settle-timeout 120] [--write-timeout 600]",
+    "node bench/scale/run.ts [--steps 10,50,100] [--changes 40] [--settle-timeout 120] [--write-timeout 600] [--cpu-prof-dir DIR]",
   );
   process.exit(0);
 }
@@ -86,8 +87,9 @@ async function scrape(url: string): Promise<Map<string, number>> {
 
 /** The controller's largest event-loop lag since the last scrape, in ms: its own metric if it has one. */
 function lagOf(metrics: Map<string, number>): { ms: number; metric: string } | undefined {
+  // fedns's own (obs/loop-lag.ts, largest since start), else prom-client's default (largest since last scrape).
   const names = [...metrics.keys()].filter((name) => /event_?loop_lag.*max/.test(name));
-  const name = names.find((n) => n.startsWith("fedns_")) ?? names[0];
+  const name = names.find((n) => n === "fedns_event_loop_lag_max_seconds") ?? names[0];
   if (name === undefined) return undefined;
   return { ms: (metrics.get(name) ?? 0) * 1000, metric: name.replace(/\{.*$/, "") };
 }
@@ -108,9 +110,11 @@ interface ControllerProcess {
 async function startController(etcd: string, kubeconfig: string): Promise<ControllerProcess> {
   const port = await freePort();
   const metricsUrl = `http://127.0.0.1:${port}`;
+  const profile = values["cpu-prof-dir"] === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", values["cpu-prof-dir"]];
   const child = startProcess(
     NODE,
     [
+      ...profile,
       MAIN,
       "controller",
       "--federation",

@@ -12,7 +12,7 @@ import { newRegistry } from "../obs/metrics.ts";
 import type { KvBackend } from "../store/kv.ts";
 import { etcdBackendFromConfig } from "./backend.ts";
 import { memberClusters } from "./members.ts";
-import { collect, resolveConfig, runCommand, untilSignal } from "./settings.ts";
+import { collect, resolveConfig, runCommand, stopWithin, untilSignal } from "./settings.ts";
 
 interface ControllerFlags {
   federation?: string;
@@ -68,7 +68,7 @@ export function registerControllerCommand(program: Command): void {
               });
         await untilSignal();
         stopReloading();
-        await running.stop();
+        await shutdown(running);
       }),
     );
 }
@@ -84,7 +84,11 @@ export async function startControlling(
   config: FednsConfig,
   backend: KvBackend,
   contexts: string[] = [],
-  overrides: { clusters?: Parameters<typeof startController>[0]["clusters"] } = {},
+  overrides: {
+    clusters?: Parameters<typeof startController>[0]["clusters"];
+    /** Replaces the store's writer (tests: a slow writer). */
+    writer?: Parameters<typeof startController>[0]["writer"];
+  } = {},
 ): Promise<Controlling> {
   if (config.federation === undefined) throw new ConfigError("federation: required (--federation or federation:)");
   if (config.domain === undefined) throw new ConfigError("domain: required (--domain or domain:)");
@@ -109,6 +113,7 @@ export async function startControlling(
     hostnameRefreshMs: c.hostnameRefreshSeconds * 1000,
     leaderElection: c.leaderElection,
     registry,
+    ...(overrides.writer === undefined ? {} : { writer: overrides.writer }),
   });
   const ops = await startOpsServer({
     ...parseHostPort(config.metrics.listen ?? DEFAULT_CONTROLLER_METRICS),
@@ -131,6 +136,16 @@ export async function startControlling(
       await backend.close();
     },
   };
+}
+
+/** How long a stopping controller may take before it exits anyway (SIGTERM is honoured within 2 s, issue 8). */
+export const SHUTDOWN_MS = 1500;
+
+/** Stops the controller (resigning leadership first); past SHUTDOWN_MS, exits with whatever is still in flight. */
+export async function shutdown(running: Controlling, ms = SHUTDOWN_MS): Promise<void> {
+  if (await stopWithin(() => running.stop(), ms)) return;
+  logger("controller").warn({ ms }, "stopping took too long: exiting with work in flight (writes are fenced)");
+  process.exit(0);
 }
 
 /** Top-level settings other than the member clusters whose change a running controller cannot apply. */

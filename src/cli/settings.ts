@@ -77,3 +77,23 @@ export function untilSignal(): Promise<NodeJS.Signals> {
     process.on("SIGTERM", handler);
   });
 }
+
+/**
+ * Runs `stop` but waits for it at most `ms`: true when it finished. A process told to stop must go in time
+ * whatever is in flight (a slow etcd, a long reconcile); what it abandons is fenced or idempotent.
+ */
+export async function stopWithin(stop: () => Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  const stopped = stop().then(
+    () => true as const,
+    () => true as const,
+  );
+  try {
+    return await Promise.race([stopped, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

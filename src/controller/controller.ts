@@ -288,14 +288,15 @@ class FederationController implements Controller {
     clearTimeout(this.startupTimer);
     this.resolver.stop();
     await this.reconciler.stop();
-    await this.recordWriter?.stop();
-    await this.following;
-    for (const member of this.members.values()) member.graceTimer.cancel();
-    await Promise.all([...this.members.values()].map((member) => member.watch.stop()));
+    // Resigned first, so a standby takes over at once instead of after the lease.
     await this.campaign?.resign().catch((err: unknown) => {
       this.log.warn({ err: (err as Error).message }, "resigning leadership failed");
     });
     this.campaign = undefined;
+    await this.recordWriter?.stop();
+    await this.following;
+    for (const member of this.members.values()) member.graceTimer.cancel();
+    await Promise.all([...this.members.values()].map((member) => member.watch.stop()));
     this.setLeader(false);
     await this.leading;
   }

@@ -1,6 +1,9 @@
 // The member cluster's API server as the reflectors see it: one KubeConfig per cluster,
 // list calls through the generated client (with a timeout), watches through client-node's Watch.
+import { createHash } from "node:crypto";
+import type { AgentOptions } from "node:https";
 import {
+  type Cluster,
   type ConfigurationOptions,
   CoreV1Api,
   DiscoveryV1Api,
@@ -108,7 +111,40 @@ function watcher(watch: Watch, path: string, labelSelector?: string): ResourceCl
   };
 }
 
+type DispatcherFactory = (cluster: Cluster | null, agentOptions: AgentOptions) => unknown;
+
+/**
+ * client-node builds a new undici Agent for every request (list page, watch, probe), so every call opens a new
+ * TLS connection and parses the CA again: at 100 clusters the probes alone cost a core (issue 8). This keeps one
+ * dispatcher per KubeConfig and reuses its keep-alive connections, replacing it only when the TLS settings
+ * (CA, client certificate, server name) change, e.g. a rotated certificate file. Returns the calls made.
+ */
+export function shareDispatcher(config: KubeConfig): { created: () => number } {
+  // The factory is private in client-node's typings; it is what applySecurityAuthentication (lists, watches) calls.
+  const make = Reflect.get(config, "createDispatcher") as DispatcherFactory | undefined;
+  let created = 0;
+  if (typeof make !== "function") return { created: () => created };
+  let cached: { key: string; dispatcher: unknown } | undefined;
+  const shared: DispatcherFactory = (cluster, agentOptions) => {
+    const key = createHash("sha256")
+      .update(
+        JSON.stringify([cluster?.server, cluster?.proxyUrl, config.createDispatcherOptions(cluster, agentOptions)]),
+      )
+      .digest("base64");
+    if (cached?.key === key) return cached.dispatcher;
+    const previous = cached?.dispatcher as { close?: () => Promise<void> } | undefined;
+    // Requests still on the previous one finish first (undici's close is graceful).
+    void previous?.close?.().catch(() => undefined);
+    created += 1;
+    cached = { key, dispatcher: make.call(config, cluster, agentOptions) };
+    return cached.dispatcher;
+  };
+  Reflect.set(config, "createDispatcher", shared);
+  return { created: () => created };
+}
+
 export function clusterClients(config: KubeConfig, options: { serviceLabelSelector?: string } = {}): ClusterClients {
+  shareDispatcher(config);
   const core = config.makeApiClient(CoreV1Api);
   const discovery = config.makeApiClient(DiscoveryV1Api);
   const watch = new Watch(config);

@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { heldByUnsynced, type UnsyncedClusters } from "../federation/grace.ts";
 import type { Plan, PlanWarning } from "../federation/state.ts";
 import { isPolicyKind } from "../federation/trust.ts";
-import { realTimers, type Timers, yieldToLoop } from "../obs/clock.ts";
+import { realTimers, sleep, type Timers, yieldToLoop } from "../obs/clock.ts";
 import { type Logger, logger } from "../obs/log.ts";
 import { encodeService, type SkydnsService } from "../records/service.ts";
 import { NotLeaderError } from "../store/writer.ts";
@@ -65,6 +65,8 @@ export interface ReconcileStats {
 }
 
 const DEFAULT_SLICE_UNITS = 200;
+/** How long stop() waits for writes in flight. */
+const STOP_WAIT_MS = 500;
 
 export class Reconciler {
   private readonly options: ReconcilerOptions;
@@ -142,12 +144,13 @@ export class Reconciler {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  async stop(): Promise<void> {
+  /** Stops writing; waits for the writes in flight at most `waitMs` (they are fenced: abandoning them is safe). */
+  async stop(waitMs = STOP_WAIT_MS): Promise<void> {
     this.stopped = true;
     this.disable();
     for (const retry of this.retries.values()) retry.cancel();
     this.retries.clear();
-    await this.running;
+    if (this.running !== undefined) await Promise.race([this.running, sleep(this.timers, waitMs)]);
   }
 
   private isIdle(): boolean {

@@ -1,4 +1,5 @@
 // The CoreDNS `msg.Service` value stored under every skydns key, plus fedns's `owner` and `cluster`.
+import { isIPv4 } from "node:net";
 import ipaddr from "ipaddr.js";
 import { nameProblem, normalizeName } from "./name.ts";
 
@@ -91,7 +92,9 @@ export function encodeService(service: SkydnsService): string {
 
 /** What record type a `host` makes (CoreDNS `Service.HostType`): an IP gives A/AAAA, a name gives CNAME. */
 export function hostType(host: string): HostType {
-  if (ipaddr.IPv4.isValidFourPartDecimal(host)) return { kind: "A", address: host };
+  // node:net's check first: ipaddr.js's isValid throws and catches for every name (issue 8: a third of a
+  // controller's time). isIPv4 accepts exactly the four-part decimal form without leading zeros.
+  if (isIPv4(host)) return { kind: "A", address: host };
   if (host.includes(":")) {
     if (!ipaddr.IPv6.isValid(host)) return { kind: "invalid", reason: `invalid IPv6 address ${JSON.stringify(host)}` };
     const parsed = ipaddr.IPv6.parse(host);

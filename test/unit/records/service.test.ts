@@ -1,4 +1,6 @@
 import { expect } from "chai";
+import fc from "fast-check";
+import ipaddr from "ipaddr.js";
 import { decodeService, encodeService, hostType } from "../../../src/records/service.ts";
 
 describe("records/service", () => {
@@ -56,5 +58,18 @@ describe("records/service", () => {
     expect(hostType("2001:DB8::1")).to.deep.equal({ kind: "AAAA", address: "2001:db8::1" });
     expect(hostType("::ffff:198.51.100.7")).to.deep.equal({ kind: "A", address: "198.51.100.7" });
     expect(hostType("Target.Example.com.")).to.deep.equal({ kind: "CNAME", target: "target.example.com" });
+  });
+
+  it("types as A exactly the dotted quads ipaddr.js accepts in four-part decimal (leading zeros, ranges)", () => {
+    const part = fc.oneof(fc.nat(300).map(String), fc.constantFrom("00", "01", "007", "-1", "1e2", " 1", "0x1", ""));
+    fc.assert(
+      fc.property(fc.array(part, { minLength: 1, maxLength: 6 }), fc.constantFrom("", ".", " "), (parts, tail) => {
+        const host = parts.join(".") + tail;
+        expect(hostType(host).kind === "A", host).to.equal(ipaddr.IPv4.isValidFourPartDecimal(host));
+      }),
+      { numRuns: 5000 },
+    );
+    expect(hostType("198.51.100.300").kind).to.equal("invalid");
+    expect(hostType("010.1.2.3").kind).to.equal("invalid");
   });
 });
