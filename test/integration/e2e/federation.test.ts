@@ -15,6 +15,7 @@ import { type Simulation, startTestSimulation } from "../../support/sim.ts";
 const WEB = "web.default.myfed.svc.example.com";
 const WEB_EAST = "web.default.myfed.svc.us-east-1.example.com";
 const WEB_EAST_1A = "web.default.myfed.svc.us-east-1a.us-east-1.example.com";
+const WEB_EAST_1B = "web.default.myfed.svc.us-east-1b.us-east-1.example.com";
 const WEB_WEST = "web.default.myfed.svc.us-west-2.example.com";
 const WEB_WEST_2A = "web.default.myfed.svc.us-west-2a.us-west-2.example.com";
 const CART = "cart.shop.myfed.svc.example.com";
@@ -22,6 +23,7 @@ const CART_EAST_1A = "cart.shop.myfed.svc.us-east-1a.us-east-1.example.com";
 const CART_EAST_1B = "cart.shop.myfed.svc.us-east-1b.us-east-1.example.com";
 const CART_WEST_2A = "cart.shop.myfed.svc.us-west-2a.us-west-2.example.com";
 const CART_EAST = "cart.shop.myfed.svc.us-east-1.example.com";
+const CART_WEST = "cart.shop.myfed.svc.us-west-2.example.com";
 
 /** "A 1.2.3.4" / "CNAME x." lines of an answer, order-free. */
 function rrs(result: DigResult): string[] {
@@ -107,14 +109,19 @@ describe("end to end: simulated clusters -> fedns controller -> etcd -> fedns se
     expect(srv.additional.map((rr) => rr.data)).to.include("198.51.100.10");
   });
 
-  it("falls back by CNAME where a service is unhealthy, and resolves hostname-only load balancers", async () => {
-    // cart: east-a has no ready endpoint, east-b is healthy, west-a has only the LB hostname "localhost".
+  it("falls back by CNAME where a service is unhealthy, and never publishes a hostname LB that resolves to loopback", async () => {
+    // cart: east-a has no ready endpoint, east-b is healthy, west-a has only the LB hostname "localhost",
+    // which resolves to loopback addresses: refused by the trust model, so west-a's zone falls back too.
     expect(rrs(await answers(CART_EAST_1A))).to.deep.equal([
       `${CART_EAST}. A 198.51.100.40`,
       `${CART_EAST_1A}. CNAME ${CART_EAST}.`,
     ]);
-    expect(rrs(await answers(CART_WEST_2A))).to.deep.equal([`${CART_WEST_2A}. A 127.0.0.1`]);
-    expect(rrs(await answers(CART))).to.deep.equal([`${CART}. A 127.0.0.1`, `${CART}. A 198.51.100.40`]);
+    expect(rrs(await answers(CART_WEST_2A))).to.deep.equal([
+      `${CART}. A 198.51.100.40`,
+      `${CART_WEST}. CNAME ${CART}.`,
+      `${CART_WEST_2A}. CNAME ${CART_WEST}.`,
+    ]);
+    expect(rrs(await answers(CART))).to.deep.equal([`${CART}. A 198.51.100.40`]);
   });
 
   it("follows endpoints going unready and ready again", async () => {
@@ -160,8 +167,10 @@ describe("end to end: simulated clusters -> fedns controller -> etcd -> fedns se
     await eventually(
       "east-b withdrawn",
       async () => {
-        expect(rrs(await answers(CART))).to.deep.equal([`${CART}. A 127.0.0.1`]);
-        expect((await answers(CART_EAST_1B)).answer.map((rr) => rr.type)).to.include("CNAME");
+        expect(rrs(await answers(WEB))).to.deep.equal([`${WEB}. A 198.51.100.10`, `${WEB}. A 203.0.113.10`]);
+        expect((await answers(WEB_EAST_1B)).answer.map((rr) => rr.type)).to.include("CNAME");
+        // cart has no other publishable copy: a service's last addresses are never withdrawn.
+        expect(rrs(await answers(CART))).to.deep.equal([`${CART}. A 198.51.100.40`]);
       },
       30_000,
     );
@@ -169,7 +178,12 @@ describe("end to end: simulated clusters -> fedns controller -> etcd -> fedns se
     await eventually(
       "east-b back",
       async () => {
-        expect(rrs(await answers(CART))).to.deep.equal([`${CART}. A 127.0.0.1`, `${CART}. A 198.51.100.40`]);
+        expect(rrs(await answers(WEB))).to.deep.equal([
+          `${WEB}. A 198.51.100.10`,
+          `${WEB}. A 198.51.100.31`,
+          `${WEB}. A 203.0.113.10`,
+        ]);
+        expect(rrs(await answers(WEB_EAST_1B))).to.deep.equal([`${WEB_EAST_1B}. A 198.51.100.31`]);
       },
       30_000,
     );
