@@ -20,7 +20,6 @@ const WEB_WEST = "web.default.myfed.svc.us-west-2.example.com";
 const WEB_WEST_2A = "web.default.myfed.svc.us-west-2a.us-west-2.example.com";
 const CART = "cart.shop.myfed.svc.example.com";
 const CART_EAST_1A = "cart.shop.myfed.svc.us-east-1a.us-east-1.example.com";
-const CART_EAST_1B = "cart.shop.myfed.svc.us-east-1b.us-east-1.example.com";
 const CART_WEST_2A = "cart.shop.myfed.svc.us-west-2a.us-west-2.example.com";
 const CART_EAST = "cart.shop.myfed.svc.us-east-1.example.com";
 const CART_WEST = "cart.shop.myfed.svc.us-west-2.example.com";
