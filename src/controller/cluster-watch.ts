@@ -65,6 +65,24 @@ export class ClusterWatch {
   private probeTimer: { cancel(): void } | undefined;
   private running = false;
   private lastEvent: number | undefined;
+  private ingressTotal = 0;
+  private nodeChanges = 0;
+  private shardChanges = 0;
+
+  /** Changes with every shard added, replaced or removed. */
+  get shardsVersion(): number {
+    return this.shardChanges;
+  }
+
+  /** Load-balancer entries over all shards (plan()'s per-cluster record budget; state.ts recordCost). */
+  get recordCost(): number {
+    return this.ingressTotal;
+  }
+
+  /** Changes with every change of the node locations (plan contexts built from them are then out of date). */
+  get nodesVersion(): number {
+    return this.nodeChanges;
+  }
 
   constructor(options: ClusterWatchOptions) {
     this.options = options;
@@ -98,17 +116,21 @@ export class ClusterWatch {
         replace: (items) => {
           this.nodes.clear();
           for (const node of items.values()) this.nodes.set(node.name, node.location);
+          this.nodeChanges += 1;
           options.onChange({ kind: "all" });
         },
         upsert: (_key, node) => {
           const before = this.nodes.get(node.name);
           this.nodes.set(node.name, node.location);
           if (before?.zone !== node.location.zone || before?.region !== node.location.region) {
+            this.nodeChanges += 1;
             options.onChange({ kind: "all" });
           }
         },
         remove: (key) => {
-          if (this.nodes.delete(key)) options.onChange({ kind: "all" });
+          if (!this.nodes.delete(key)) return;
+          this.nodeChanges += 1;
+          options.onChange({ kind: "all" });
         },
       }),
     ] as Reflector<unknown>[];
@@ -168,6 +190,7 @@ export class ClusterWatch {
       nodes: this.nodes,
       services,
       resolvedHostnames,
+      recordCost: this.ingressTotal,
       ...(services === this.shards ? {} : { allServices: this.shards }),
     };
   }
@@ -321,7 +344,7 @@ export class ClusterWatch {
   private replaceServices(items: Map<string, ServiceInfo>): void {
     this.serviceInfos.clear();
     for (const [key, info] of items) this.serviceInfos.set(key, info);
-    this.shards.clear();
+    for (const key of this.shards.keys()) if (!items.has(key)) this.rebuildShard(key);
     for (const key of this.serviceInfos.keys()) this.rebuildShard(key);
     this.options.onChange({ kind: "all" });
   }
@@ -369,16 +392,37 @@ export class ClusterWatch {
     keys.add(key);
   }
 
+  /**
+   * The shard of a service from its Service and slices. A shard equal to the one it replaces is kept as it was:
+   * its identity tells the reconciler's memo (controller.ts signature) that nothing changed, e.g. after a relist.
+   */
   private rebuildShard(service: string): void {
+    const before = this.shards.get(service);
     const info = this.serviceInfos.get(service);
     if (info === undefined) {
+      if (before === undefined) return;
+      this.ingressTotal -= before.ingress.length;
       this.shards.delete(service);
+      this.shardChanges += 1;
       return;
     }
     const endpoints: EndpointInfo[] = [];
-    for (const sliceKey of [...(this.slicesByService.get(service) ?? [])].sort()) {
-      endpoints.push(...(this.slices.get(sliceKey)?.endpoints ?? []));
+    const sliceKeys = this.slicesByService.get(service);
+    if (sliceKeys !== undefined) {
+      for (const sliceKey of sliceKeys.size > 1 ? [...sliceKeys].sort() : sliceKeys) {
+        endpoints.push(...(this.slices.get(sliceKey)?.endpoints ?? []));
+      }
     }
-    this.shards.set(service, { ...info, endpoints });
+    const shard: ServiceShard = { ...info, endpoints };
+    if (before !== undefined && sameShard(before, shard)) return;
+    this.ingressTotal += shard.ingress.length - (before?.ingress.length ?? 0);
+    this.shards.set(service, shard);
+    this.shardChanges += 1;
   }
+}
+
+/** Whether two shards say the same (their reduced fields are plain data: compared as JSON). */
+export function sameShard(a: ServiceShard, b: ServiceShard): boolean {
+  if (a.ingress.length !== b.ingress.length || a.endpoints.length !== b.endpoints.length) return false;
+  return JSON.stringify(a) === JSON.stringify(b);
 }

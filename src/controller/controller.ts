@@ -5,7 +5,8 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { electionOf, ownerOf } from "../federation/keys.ts";
-import { plan } from "../federation/plan.ts";
+import { DEFAULT_LIMITS } from "../federation/limits.ts";
+import { type PlanContext, planContext, planServices } from "../federation/plan.ts";
 import type { ClusterState, FederationState, Location, Plan, PlanOptions } from "../federation/state.ts";
 import type { FederationPolicy } from "../federation/trust.ts";
 import { logger } from "../obs/log.ts";
@@ -144,6 +145,11 @@ class FederationController implements Controller {
   private campaign: LeaderCampaign | undefined;
   private stopped = false;
   private leading: Promise<void> | undefined;
+  /** Bumped when the member list or a member's config changes, and when an LB hostname resolves differently. */
+  private configChanges = 0;
+  private hostnameChanges = 0;
+  /** The plan context (federation/plan.ts) and the inputs it was built from (contextInputs). */
+  private context: { inputs: readonly number[]; value: PlanContext } | undefined;
   private signalStopped: () => void = () => {};
   private readonly stoppedSignal = new Promise<void>((resolve) => {
     this.signalStopped = resolve;
@@ -169,7 +175,10 @@ class FederationController implements Controller {
       ...(options.hostnameRefreshMs === undefined ? {} : { refreshMs: options.hostnameRefreshMs }),
       ...(options.timers === undefined ? {} : { timers: options.timers }),
       ...(this.metrics === undefined ? {} : { metrics: this.metrics }),
-      onChange: () => this.reconciler.markDirty("all"),
+      onChange: () => {
+        this.hostnameChanges += 1;
+        this.reconciler.markDirty("all");
+      },
     });
     if (options.writer === undefined) {
       this.recordWriter = new RecordWriter({
@@ -187,6 +196,7 @@ class FederationController implements Controller {
     this.reconciler = new Reconciler({
       plan: (only) => this.plan(only),
       units: () => this.units(),
+      signature: (unit) => this.signature(unit),
       beginFull: () => this.resolver.want(this.hostnamesOf(undefined)),
       writer: options.writer ?? this.recordWriter!,
       batchMs: options.batchMs ?? 30,
@@ -249,6 +259,7 @@ class FederationController implements Controller {
   }
 
   async updateClusters(clusters: MemberCluster[]): Promise<void> {
+    this.configChanges += 1;
     const wanted = new Map(clusters.map((cluster) => [cluster.name, cluster]));
     const removals: Promise<void>[] = [];
     for (const [name, member] of this.members) {
@@ -269,6 +280,7 @@ class FederationController implements Controller {
       removals.push(member.watch.stop());
     }
     await Promise.all(removals);
+    this.configChanges += 1;
     for (const config of clusters) {
       if (this.members.has(config.name)) continue;
       try {
@@ -462,8 +474,54 @@ class FederationController implements Controller {
     if (only === undefined) this.resolver.want(hostnames);
     else this.resolver.add(hostnames);
     const federation: FederationState = { clusters };
-    return plan(federation, this.planOptions);
+    return planServices(federation, this.planOptions, this.contextOf(federation));
   }
+
+  /** The plan context of the current state: rebuilt only when what it is built from has changed. */
+  private contextOf(federation: FederationState): PlanContext {
+    const inputs = this.contextInputs();
+    if (this.context === undefined || !sameNumbers(this.context.inputs, inputs)) {
+      this.context = { inputs, value: planContext(federation, this.planOptions) };
+    }
+    return this.context.value;
+  }
+
+  /**
+   * Counters that, between two changes of the config, only grow, and grow with every change of what a plan
+   * context is built from: members synced, their nodes, and for a cluster past its record budget its shards.
+   */
+  private contextInputs(): number[] {
+    const limit = this.planOptions.policy?.limits.recordsPerCluster ?? DEFAULT_LIMITS.recordsPerCluster;
+    let synced = 0;
+    let nodes = 0;
+    let overBudget = 0;
+    for (const { watch } of this.members.values()) {
+      if (!watch.synced) continue;
+      synced += 1;
+      nodes += watch.nodesVersion;
+      if (watch.recordCost > limit) overBudget += watch.shardsVersion + 1;
+    }
+    return [this.configChanges, this.hostnameChanges, synced, nodes, overBudget];
+  }
+
+  /**
+   * What a unit's records depend on, for the reconciler's memo: the plan context's inputs, and each synced
+   * member's phase and shard of the unit (shards are replaced, never changed in place: cluster-watch.ts).
+   */
+  private signature(unit: string): unknown[] {
+    const signature: unknown[] = this.contextInputs();
+    for (const { watch } of this.members.values()) {
+      const status = watch.lifecycle.status;
+      if (status === undefined) continue;
+      const shard = watch.shards.get(unit);
+      if (shard !== undefined) signature.push(watch, status, shard);
+    }
+    return signature;
+  }
+}
+
+function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((value, i) => value === b[i]);
 }
 
 function locationOf(config: MemberCluster): Location {

@@ -65,6 +65,11 @@ export interface ClusterState {
   resolvedHostnames: Map<string, string[]>;
   /** Every shard of the cluster when `services` holds only some (incremental plans): per-cluster limits count them all. */
   allServices?: ReadonlyMap<string, ServiceShard>;
+  /**
+   * The number of load-balancer entries over all its shards, when the caller keeps it: within the cluster's record
+   * budget, plan() admits every shard without a pass over them.
+   */
+  recordCost?: number;
 }
 
 export interface FederationState {
