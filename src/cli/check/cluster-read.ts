@@ -1,7 +1,7 @@
 // One member cluster as `fedns check` sees it: can fedns's credentials list/watch what the controller
 // needs, and what the cluster holds, reduced to the federation state plan() reads.
 import type { KubeConfig } from "@kubernetes/client-node";
-import type { MemberCluster } from "../../controller/controller.ts";
+import { configLocation, type MemberCluster } from "../../config/members.ts";
 import { clusterClients, loadKubeConfig } from "../../controller/kube-client.ts";
 import {
   keyOf,
@@ -197,15 +197,11 @@ async function listCluster(
       ),
     );
   }
-  const configLocation: Location = {
-    ...(member.zone === undefined ? {} : { zone: member.zone }),
-    ...(member.region === undefined ? {} : { region: member.region }),
-  };
   return {
     cluster: {
       name: member.name,
       status: "active",
-      configLocation,
+      configLocation: configLocation(member),
       nodes,
       services: shards,
       resolvedHostnames: options.resolvedHostnames,
