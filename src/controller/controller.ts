@@ -3,7 +3,7 @@
 // writes only while it leads (leader election through the backend) and once start-up sync is over.
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import type { KubeConfig } from "@kubernetes/client-node";
+import { configLocation, type MemberCluster, sameSource } from "../config/members.ts";
 import { electionOf, ownerOf } from "../federation/keys.ts";
 import { plan } from "../federation/plan.ts";
 import type { ClusterState, FederationState, Location, Plan, PlanOptions } from "../federation/state.ts";
@@ -19,20 +19,6 @@ import { type ClusterClients, clusterClients, loadKubeConfig } from "./kube-clie
 import { type ClusterPhase, realTimers, type Timers } from "./lifecycle.ts";
 import { ControllerMetrics } from "./metrics.ts";
 import { Reconciler, type UnitWriter, type UnsyncedClusters } from "./reconciler.ts";
-
-export interface MemberCluster {
-  /** The cluster's name in records (key leaves, `cluster` field). */
-  name: string;
-  /** kubeconfig file; default loading rules when absent. */
-  kubeconfig?: string;
-  /** Context in the kubeconfig; its current context when absent. */
-  context?: string;
-  /** Location for clusters whose nodes carry no topology labels. */
-  zone?: string;
-  region?: string;
-  /** A ready KubeConfig (tests, `fedns dev`); wins over kubeconfig/context. */
-  kubeConfig?: KubeConfig;
-}
 
 export interface ControllerOptions {
   federation: string;
@@ -255,7 +241,7 @@ class FederationController implements Controller {
       const next = wanted.get(name);
       if (next !== undefined && sameSource(member.config, next)) {
         member.config = next;
-        const location = locationOf(next);
+        const location = configLocation(next);
         if (location.zone !== member.location.zone || location.region !== member.location.region) {
           member.location = location;
           this.reconciler.markDirty("all");
@@ -331,7 +317,13 @@ class FederationController implements Controller {
     const graceTimer = timers.setTimeout(() => {
       if (!watch.synced) this.reconciler.markDirty("all");
     }, graceMs);
-    this.members.set(config.name, { config, watch, location: locationOf(config), addedAt: timers.now(), graceTimer });
+    this.members.set(config.name, {
+      config,
+      watch,
+      location: configLocation(config),
+      addedAt: timers.now(),
+      graceTimer,
+    });
     watch.start();
   }
 
@@ -464,15 +456,4 @@ class FederationController implements Controller {
     const federation: FederationState = { clusters };
     return plan(federation, this.planOptions);
   }
-}
-
-function locationOf(config: MemberCluster): Location {
-  return {
-    ...(config.zone === undefined ? {} : { zone: config.zone }),
-    ...(config.region === undefined ? {} : { region: config.region }),
-  };
-}
-
-function sameSource(a: MemberCluster, b: MemberCluster): boolean {
-  return a.kubeconfig === b.kubeconfig && a.context === b.context && a.kubeConfig === b.kubeConfig;
 }

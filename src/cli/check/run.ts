@@ -1,9 +1,9 @@
 // runCheck(): the whole diagnosis of a fedns installation, as findings. Config, etcd, each member
 // cluster (access, labels, load balancers), etcd records against what the clusters imply, DNS answers.
 
+import type { MemberCluster } from "../../config/members.ts";
 import { federationPolicy } from "../../config/policy.ts";
 import type { FednsConfig } from "../../config/schema.ts";
-import type { MemberCluster } from "../../controller/controller.ts";
 import { type HostnameLookup, systemLookup } from "../../controller/hostnames.ts";
 import { plan } from "../../federation/plan.ts";
 import type { ClusterState, Plan, PlanOptions } from "../../federation/state.ts";
