@@ -176,7 +176,7 @@ async function fill(endpoint: string, dataset: Dataset): Promise<void> {
         ops.push(client.put(line.slice(0, tab)).value(line.slice(tab + 1)));
       }
       await client
-        .if(PREFIX, "Version", ">=", 0)
+        .if(PREFIX, "Version", ">", -1)
         .then(...ops)
         .commit();
     }
