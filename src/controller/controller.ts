@@ -10,6 +10,7 @@ import { type PlanContext, planContext, planServices } from "../federation/plan.
 import type { ClusterState, FederationState, Location, Plan, PlanOptions } from "../federation/state.ts";
 import type { FederationPolicy } from "../federation/trust.ts";
 import { logger } from "../obs/log.ts";
+import { LoopBudget } from "../obs/loop-budget.ts";
 import type { Registry } from "../obs/metrics.ts";
 import { DEFAULT_PREFIX, normalizePrefix } from "../records/name.ts";
 import type { KvBackend, LeaderCampaign } from "../store/kv.ts";
@@ -204,7 +205,12 @@ class FederationController implements Controller {
   }
 
   async start(): Promise<void> {
-    for (const config of this.options.clusters) this.addMember(config);
+    // Each member costs its clients and watches: 100 of them at once would be one long task.
+    const budget = new LoopBudget();
+    for (const config of this.options.clusters) {
+      this.addMember(config);
+      await budget.spend();
+    }
     this.log.info(
       { federation: this.options.federation, clusters: [...this.members.keys()], candidate: this.candidate },
       "controller starting",
