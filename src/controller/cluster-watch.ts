@@ -155,7 +155,17 @@ export class ClusterWatch {
   ): ClusterState | undefined {
     const status = this.lifecycle.status;
     if (status === undefined) return undefined;
-    return this.objects.state({ name: this.name, status, configLocation, resolvedHostnames }, only);
+    const since = this.lifecycle.phase === "unreachable" ? this.lifecycle.unreachableSince : undefined;
+    return this.objects.state(
+      {
+        name: this.name,
+        status,
+        configLocation,
+        resolvedHostnames,
+        ...(since === undefined ? {} : { unreachableSince: since }),
+      },
+      only,
+    );
   }
 
   private reflector<T>(
