@@ -7,6 +7,7 @@ import { memberClusters } from "../config/members.ts";
 import { federationPolicy } from "../config/policy.ts";
 import type { FednsConfig } from "../config/schema.ts";
 import { type Controller, startController } from "../controller/controller.ts";
+import { dnsLookup } from "../controller/hostnames.ts";
 import { parseHostPort, startOpsServer } from "../obs/http.ts";
 import { logger } from "../obs/log.ts";
 import { newRegistry } from "../obs/metrics.ts";
@@ -96,6 +97,7 @@ export async function startControlling(
   if (clusters.length === 0) throw new ConfigError("no member clusters: give --kubeconfig, or clusters: in the config");
   const registry = newRegistry({ defaultMetrics: true });
   const c = config.controller;
+  const lookup = dnsLookup(c.resolver);
   const controller = await startController({
     federation: config.federation,
     domain: config.domain,
@@ -111,6 +113,9 @@ export async function startControlling(
     startupSyncTimeoutMs: c.startupSyncTimeoutSeconds * 1000,
     batchMs: c.batchMs,
     hostnameRefreshMs: c.hostnameRefreshSeconds * 1000,
+    hostnameMinRefreshMs: c.resolver.minRefreshSeconds * 1000,
+    hostnameConcurrency: c.resolver.concurrency,
+    lookup: lookup.lookup,
     leaderElection: c.leaderElection,
     registry,
     ...(overrides.writer === undefined ? {} : { writer: overrides.writer }),
@@ -132,6 +137,7 @@ export async function startControlling(
     opsAddress: ops.address,
     stop: async () => {
       await controller.stop();
+      lookup.cancel();
       await ops.close();
       await backend.close();
     },

@@ -14,7 +14,7 @@ import { newRegistry } from "../obs/metrics.ts";
 import { LiveIndex } from "../records/live-index.ts";
 import type { KvBackend } from "../store/kv.ts";
 import { startRecordSource } from "../store/source.ts";
-import { etcdBackendFromConfig } from "./backend.ts";
+import { dnsEtcdBackend } from "./backend.ts";
 import { collect, commandConfig, runCommand, untilSignal } from "./settings.ts";
 
 interface ServeFlags {
@@ -47,7 +47,8 @@ export function registerServeCommand(program: Command): void {
           "dns.listen": flags.listen,
           "metrics.listen": flags.metrics,
         });
-        const service = await startServing(config, etcdBackendFromConfig(config.etcd));
+        // dns.etcd: the DNS servers' own (read-only) identity, when configured.
+        const service = await startServing(config, dnsEtcdBackend(config));
         await untilSignal();
         await service.stop();
       }),

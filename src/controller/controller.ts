@@ -50,7 +50,13 @@ export interface ControllerOptions {
   startupSyncTimeoutMs?: number;
   /** Batching delay of the reconciler (default 30 ms). */
   batchMs?: number;
+  /** Ceiling of the LB hostname refresh interval (record TTLs are clamped to it; default 60 s). */
   hostnameRefreshMs?: number;
+  /** Floor of that interval and first retry delay (default 5 s). */
+  hostnameMinRefreshMs?: number;
+  /** LB hostname lookups in flight at most (default 8). */
+  hostnameConcurrency?: number;
+  /** Resolves LB hostnames; default: dnsLookup() with the system's name servers (controller/hostnames.ts). */
   lookup?: HostnameLookup;
   /** Leader election through the backend (default on, 10 s lease). */
   leaderElection?: { enabled: boolean; leaseSeconds: number };
@@ -166,7 +172,11 @@ class FederationController implements Controller {
     });
     this.resolver = new HostnameResolver({
       ...(options.lookup === undefined ? {} : { lookup: options.lookup }),
-      ...(options.hostnameRefreshMs === undefined ? {} : { refreshMs: options.hostnameRefreshMs }),
+      ...(options.hostnameRefreshMs === undefined ? {} : { maxRefreshMs: options.hostnameRefreshMs }),
+      ...(options.hostnameMinRefreshMs === undefined ? {} : { minRefreshMs: options.hostnameMinRefreshMs }),
+      ...(options.hostnameConcurrency === undefined ? {} : { concurrency: options.hostnameConcurrency }),
+      // A failing hostname keeps its last good answer as long as an unreachable cluster keeps its records.
+      keepFailedMs: graceMs,
       timers: this.timers,
       ...(this.metrics === undefined ? {} : { metrics: this.metrics }),
       onChange: () => this.reconciler.markDirty("all"),

@@ -20,6 +20,7 @@ export class ControllerMetrics {
   readonly startupSkipped: Gauge;
   readonly hostnameLookups: Counter<"result">;
   readonly held: Gauge;
+  readonly hostnameQueue: Gauge;
 
   /** `timers`: the clock the last-contact times are taken on. */
   constructor(registry: Registry, timers: Timers = realTimers) {
@@ -114,8 +115,13 @@ export class ControllerMetrics {
     });
     this.hostnameLookups = new Counter({
       name: "fedns_controller_hostname_lookups_total",
-      help: "Resolutions of load balancer hostnames, by result",
+      help: "Lookups of load balancer hostnames, by result (ok, empty: no A/AAAA record, error, timeout)",
       labelNames: ["result"],
+      registers,
+    });
+    this.hostnameQueue = new Gauge({
+      name: "fedns_controller_hostname_lookups_queued",
+      help: "Load balancer hostname lookups waiting for one of the controller.resolver.concurrency slots",
       registers,
     });
   }

@@ -60,7 +60,7 @@ describe("controller (simulated clusters + etcd)", function () {
       lookup: async (hostname) => {
         const found = lookups.get(hostname);
         if (found === undefined) throw new Error(`ENOTFOUND ${hostname}`);
-        return found;
+        return { addresses: found };
       },
       leaderElection: extra.leaderElection ?? { enabled: false, leaseSeconds: 2 },
       registry: newRegistry(),
