@@ -7,8 +7,6 @@ import { graceOver } from "../federation/grace.ts";
 import type { ClusterStatus } from "../federation/state.ts";
 import { realTimers, type Timers } from "../obs/clock.ts";
 
-export { realTimers, type Timers };
-
 export type ClusterPhase = "syncing" | "active" | "unreachable" | "stale" | "resyncing";
 
 export const PHASES: readonly ClusterPhase[] = ["syncing", "active", "unreachable", "stale", "resyncing"];

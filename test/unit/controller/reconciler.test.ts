@@ -3,7 +3,7 @@ import { Reconciler, type UnitWriter } from "../../../src/controller/reconciler.
 import type { HeldUnit, Plan } from "../../../src/federation/state.ts";
 import type { SkydnsService } from "../../../src/records/service.ts";
 import { NotLeaderError } from "../../../src/store/writer.ts";
-import { FakeTimers, flush } from "./fake-timers.ts";
+import { FakeTimers, flush } from "../../support/fake-timers.ts";
 
 class FakeWriter implements UnitWriter {
   loads = 0;
