@@ -15,7 +15,7 @@ import { LiveIndex } from "../records/live-index.ts";
 import type { KvBackend } from "../store/kv.ts";
 import { startRecordSource } from "../store/source.ts";
 import { dnsEtcdBackend } from "./backend.ts";
-import { collect, resolveConfig, runCommand, untilSignal } from "./settings.ts";
+import { collect, commandConfig, runCommand, untilSignal } from "./settings.ts";
 
 interface ServeFlags {
   zone?: string[];
@@ -40,7 +40,7 @@ export function registerServeCommand(program: Command): void {
     .option("--config <file>", "fedns YAML config; flags override it")
     .action((flags: ServeFlags) =>
       runCommand(async () => {
-        const config = await resolveConfig(flags.config, {
+        const config = await commandConfig(flags.config, {
           zones: flags.zone,
           "etcd.endpoints": flags.etcd === undefined ? undefined : [flags.etcd],
           "etcd.prefix": flags.prefix,

@@ -339,6 +339,32 @@ const limitsSchema = z
   })
   .strict();
 
+/** A name server for LB hostname lookups: `ip`, `ip:port` or `[ipv6]:port` (what dns.Resolver.setServers takes). */
+const nameServer = z.string().refine((text) => {
+  if (isIP(text) !== 0) return true;
+  const bracketed = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(text);
+  const plain = /^([0-9.]+):(\d{1,5})$/.exec(text);
+  const match = bracketed ?? plain;
+  if (match === null) return false;
+  const port = Number(match[2]);
+  return isIP(match[1]!) === (bracketed === null ? 4 : 6) && port >= 1 && port <= 65535;
+}, "must be an IP address with an optional port: 192.0.2.53, 192.0.2.53:5353 or [2001:db8::53]:53");
+
+/** How the controller resolves load-balancer hostnames (controller/hostnames.ts, docs/trust.md). */
+const resolverSchema = z
+  .object({
+    /** Name servers asked (in order); empty: the system's, from /etc/resolv.conf (never its search domains). */
+    servers: z.array(nameServer).default([]),
+    /** Per try, per server. */
+    timeoutMs: z.number().int().min(100).max(60_000).default(2000),
+    tries: z.number().int().min(1).max(10).default(2),
+    /** Lookups in flight at most. */
+    concurrency: z.number().int().min(1).max(256).default(8),
+    /** Floor of the refresh interval (the record TTL), and first retry delay after a failure. */
+    minRefreshSeconds: seconds.default(5),
+  })
+  .strict();
+
 const controllerSchema = z
   .object({
     ttl: z
@@ -355,7 +381,9 @@ const controllerSchema = z
       .default({ priority: 10, weight: 100 }),
     gracePeriodSeconds: z.number().int().min(0).default(60),
     startupSyncTimeoutSeconds: z.number().int().min(1).default(60),
+    /** Ceiling of the LB hostname refresh interval (record TTLs are clamped to it) and of its retry backoff. */
     hostnameRefreshSeconds: seconds.default(60),
+    resolver: resolverSchema.default(resolverSchema.parse({})),
     batchMs: z.number().int().min(0).max(10_000).default(30),
     namespaces: z.array(dnsLabel).default([]),
     limits: limitsSchema.default(limitsSchema.parse({})),
