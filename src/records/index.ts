@@ -228,7 +228,7 @@ export class RecordIndex {
       }
       const existing = this.find(built.segments);
       // The same data again (etcd moves modRevision on every put): nothing served changes, no serial moves.
-      if (existing !== undefined && existing.sameData(built.record, built.group)) continue;
+      if (existing?.sameData(built.record, built.group)) continue;
       if (existing !== undefined) this.remove(change.key, change.revision);
       this.insert(built.segments, built.record, built.group, built.ownerDepth);
       result.changed++;
@@ -636,12 +636,12 @@ function collectOwned(node: Child, into: StoredRecord[], budget: LookupBudget): 
   if (!(node instanceof Node)) return;
   const own = node.record;
   const mine: StoredRecord[] = [];
-  if (own !== undefined && own.fedns && own.ownerNode === node) mine.push(own);
+  if (own?.fedns && own.ownerNode === node) mine.push(own);
   if (node.leafOwned > 0) {
     const leaves: StoredRecord[] = [];
     for (const child of childrenOf(node)) {
       const record = child instanceof Node ? child.record : child;
-      if (record !== undefined && record.fedns && record.ownerNode === node) leaves.push(record);
+      if (record?.fedns && record.ownerNode === node) leaves.push(record);
     }
     if (!sortedByLabel(leaves)) leaves.sort(byLabel);
     mine.push(...leaves);
