@@ -11,6 +11,7 @@ import { DnsMetrics } from "./metrics.ts";
 import { ResponseRateLimiter, type RrlOptions } from "./rrl.ts";
 import { listenTcp, TCP_DEFAULTS, type TcpOptions, type TcpTransport } from "./tcp.ts";
 import { answerWith, listenUdp } from "./udp/listen.ts";
+import { registerUdpTransportMetrics } from "./udp/metrics.ts";
 import type { UdpTransport, UdpTransportChoice } from "./udp/transport.ts";
 import {
   definedOnly,
@@ -96,8 +97,9 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     }
   }
   const port = udp?.port ?? 0;
+  if (udp !== undefined && options.registry !== undefined) registerUdpTransportMetrics(options.registry, udp);
   log.info(
-    { host, port, zones: zones.map((zone) => zone.name), codec: options.codec ?? "fast" },
+    { host, port, zones: zones.map((zone) => zone.name), codec: options.codec ?? "fast", udpTransport: udp?.kind },
     "DNS server listening",
   );
   let closed: Promise<void> | undefined;
