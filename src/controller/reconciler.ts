@@ -9,7 +9,6 @@
 // - Memo: given `signature`, a unit whose inputs are the same as when its records were last written (or found
 //   in place) is not planned again; any change of its inputs, or a new term of leadership, replans it.
 import { createHash } from "node:crypto";
-import { heldByUnsynced, type UnsyncedClusters } from "../federation/grace.ts";
 import type { Plan, PlanWarning } from "../federation/state.ts";
 import { isPolicyKind } from "../federation/trust.ts";
 import { realTimers, sleep, type Timers } from "../obs/clock.ts";
@@ -20,16 +19,12 @@ import { NotLeaderError } from "../store/writer.ts";
 import type { ControllerMetrics } from "./metrics.ts";
 import { RateLimiter } from "./rate-limiter.ts";
 
-export type { UnsyncedClusters };
-
 /** The part of the store's RecordWriter the reconciler uses. */
 export interface UnitWriter {
   /** Resolves once the writer's view of the store is loaded. */
   ready(): Promise<void>;
   /** Units that have keys of ours in the store. */
   ownedUnits(): string[];
-  /** The `cluster` fields of the records of ours the store holds for a unit. */
-  storedClusters(unit: string): ReadonlySet<string | undefined>;
   writeUnit(unit: string, desired: ReadonlyMap<string, SkydnsService>): Promise<{ puts: number; deletes: number }>;
 }
 
@@ -56,13 +51,11 @@ export interface ReconcilerOptions {
    * it is unchanged since the unit's records were last written or found in place, the unit is not planned
    * again. Anything plan() reads for the unit must be in it (or in an element that changes with it).
    */
-  signature?(unit: string): readonly unknown[];
+  signature?(unit: string): readonly unknown[] | undefined;
   /** Writes in flight at once. */
   concurrency?: number;
   timers?: Timers;
   metrics?: ControllerMetrics;
-  /** Member clusters that have not synced (yet): the plan knows nothing of them. */
-  unsynced?: () => UnsyncedClusters;
   /** A write was refused because this replica no longer holds leadership (fenced in etcd). */
   onNotLeader?: (err: Error) => void;
   /** Called after each slice of work (tests count the units handled per synchronous step). */
@@ -74,7 +67,7 @@ export interface ReconcileStats {
   services: number;
   written: number;
   failed: number;
-  /** Services left as the store has them because of unsynced clusters. */
+  /** Services left as the store has them (plan.held: clusters not synced). */
   held: number;
 }
 
@@ -253,6 +246,7 @@ export class Reconciler {
         if (full) warnings.push(...this.generalWarnings);
       }
       this.report(warnings, full);
+      if (full) this.options.metrics?.held.set(stats.held);
       if (full && stats.failed === 0 && stats.held === 0) this.cleanupPending = false;
       this.failures = 0;
     } catch (err) {
@@ -277,6 +271,9 @@ export class Reconciler {
   private async reconcileAll(warnings: PlanWarning[], stats: ReconcileStats, budget: LoopBudget): Promise<void> {
     const plan = this.options.plan(undefined);
     warnings.push(...plan.warnings);
+    // Held units are left as the store has them, and not recorded as applied: every later plan decides again.
+    stats.held += plan.held.size;
+    for (const unit of plan.held.keys()) this.applied.delete(unit);
     const work = new Map<string, Work>();
     for (const [unit, desired] of plan.services) {
       stats.services += 1;
@@ -287,7 +284,7 @@ export class Reconciler {
     const gone = [...this.applied.keys(), ...(this.cleanupPending ? this.options.writer.ownedUnits() : [])];
     const absent = new Set<string>();
     for (const unit of gone) {
-      if (plan.services.has(unit)) continue;
+      if (plan.services.has(unit) || plan.held.has(unit)) continue;
       absent.add(unit);
       work.set(unit, { desired: new Map(), print: "", signature: undefined, warnings: [] });
     }
@@ -336,7 +333,12 @@ export class Reconciler {
         else list.push(warning);
       }
       this.generalWarnings = general.length === 0 ? NO_WARNINGS : general;
+      stats.held += plan.held.size;
       for (const [unit, signature] of toPlan) {
+        if (plan.held.has(unit)) {
+          this.applied.delete(unit);
+          continue;
+        }
         const unitWarnings = byUnit.get(unit) ?? NO_WARNINGS;
         const desired = plan.services.get(unit);
         if (desired === undefined) {
@@ -366,7 +368,6 @@ export class Reconciler {
     budget: LoopBudget,
   ): Promise<void> {
     const queue = [...work.entries()].reverse();
-    const unsynced = this.options.unsynced?.();
     const worker = async (): Promise<void> => {
       for (;;) {
         // A unit whose records are in place costs a diff and no I/O: without this the chain never yields.
@@ -375,12 +376,6 @@ export class Reconciler {
         if (next === undefined || !this.enabled) return;
         const [unit, { desired, print, signature, warnings }] = next;
         try {
-          if (unsynced !== undefined && heldByUnsynced(this.options.writer.storedClusters(unit), desired, unsynced)) {
-            // Not recorded as applied: every later reconcile looks at it again.
-            stats.held += 1;
-            this.applied.delete(unit);
-            continue;
-          }
           const result = await this.options.writer.writeUnit(unit, desired);
           this.limiter.forget(unit);
           if (absent.has(unit)) this.applied.delete(unit);
