@@ -117,6 +117,8 @@ interface ControllerProcess {
   lagByPhase: Map<string, number>;
   leader: boolean;
   writes: number;
+  /** Full reconciles completed (a leader has compared everything with etcd at least once when > 0). */
+  fullReconciles: number;
   ready: boolean;
   stopScraping(): void;
 }
@@ -177,6 +179,7 @@ async function startController(etcd: string, kubeconfig: string, config: string)
     lagByPhase: new Map(),
     leader: false,
     writes: 0,
+    fullReconciles: 0,
     ready: false,
     stopScraping: () => {},
   };
@@ -204,6 +207,7 @@ async function startController(etcd: string, kubeconfig: string, config: string)
           if (name.startsWith("fedns_controller_service_writes_total")) writes += value;
         }
         state.writes = writes;
+        state.fullReconciles = metrics.get('fedns_controller_reconciles_total{scope="full"}') ?? 0;
         state.ready = (await fetch(`${metricsUrl}/readyz`, { signal: AbortSignal.timeout(30_000) })).ok;
       } catch {
         // not listening yet, or busy past the timeout: the next scrape reports the lag
@@ -366,14 +370,17 @@ async function propagation(sim: Simulation, clusters: number, port: number): Pro
   return samples;
 }
 
-/** After a restart: leader, ready, and nothing written to etcd for QUIET_MS. */
+/**
+ * After a restart: leader, ready, one full reconcile done (a leader that has not compared everything with etcd
+ * yet writes nothing either), and nothing written to etcd for QUIET_MS.
+ */
 async function settle(controller: ControllerProcess, client: Etcd3, t0: number): Promise<number | undefined> {
   let revision = await revisionOf(client);
   let quietSince = performance.now();
   while (performance.now() - t0 < SETTLE_BOUND_MS) {
     await sleep(250);
     const now = await revisionOf(client).catch(() => revision);
-    if (now !== revision || !controller.leader || !controller.ready) {
+    if (now !== revision || !controller.leader || !controller.ready || controller.fullReconciles === 0) {
       revision = now;
       quietSince = performance.now();
       continue;
