@@ -112,7 +112,8 @@ describe("bin/fedns.js under an old Node", function () {
     return { shim, server, dnsPort, metricsPort };
   }
 
-  for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
+  // SIGINT: the "delivered twice" case below.
+  for (const signal of ["SIGTERM", "SIGHUP"] as const) {
     it(`${signal} to the shim's PID stops the server, frees its ports, and the shim exits with its status`, async () => {
       const { shim, server, dnsPort, metricsPort } = await serveThroughShim();
       const exited = once(shim.child, "exit");
