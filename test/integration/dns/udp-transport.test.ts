@@ -114,7 +114,7 @@ describeEachUdpTransport("UDP transport", function (kind) {
       host: "127.0.0.1",
       port: 0,
       onBatch: (batch, reply) => {
-        batch.forEach((datagram, i) => reply(i, datagram.data));
+        for (const [i, datagram] of batch.entries()) reply(i, datagram.data);
         try {
           reply(batch.length, Buffer.from("x"));
         } catch (err) {
@@ -194,7 +194,13 @@ describeNativeUdp("native UDP transport: slots and the send queue", function () 
 
   it("queues replies while the socket is full, up to the queue's size, drops the rest, then sends the queue", async () => {
     const transport = await listenNative(
-      { host: "127.0.0.1", port: 0, onBatch: (batch, reply) => batch.forEach((d, i) => reply(i, d.data)) },
+      {
+        host: "127.0.0.1",
+        port: 0,
+        onBatch: (batch, reply) => {
+          for (const [i, d] of batch.entries()) reply(i, d.data);
+        },
+      },
       { queueSlots: 8 },
     );
     open.push(transport);
