@@ -63,12 +63,20 @@ function isolatedReader(index: RecordIndex): AnswerReader {
 }
 const NO_ZONES = new ZoneSet([]);
 
-/** The RRsets a name's own records make: every type they hold, a CNAME only when they hold nothing else. */
+/**
+ * The RRsets a name's own records make: every type they hold, a CNAME only when they hold nothing
+ * else. Left out: the SRV with port 0 that CoreDNS's reading makes of every other writer's address
+ * record (plugin/backend_lookup.go), which no zone would hold (docs/zone-transfers.md).
+ */
 export function nameRecords(reader: AnswerReader, name: string, stored: readonly IndexedRecord[]): ResourceRecord[] {
   const set = new RecordSet();
   for (const qtype of CONTENT_TYPES) set.addAll(dataAt(reader, name, stored, qtype).answer);
   if (set.records.length === 0) set.addAll(dataAt(reader, name, stored, TYPE.CNAME).answer);
-  return set.records.filter(recordFits);
+  return set.records.filter(transferable);
+}
+
+function transferable(record: ResourceRecord): boolean {
+  return recordFits(record) && !(record.data.type === TYPE.SRV && record.data.port === 0);
 }
 
 /** What the apex answers, read from the live index now (NS with ns.dns.<zone>, apex.dns.<zone>, owned records). */
@@ -79,7 +87,7 @@ function apexContent(index: RecordIndex, zone: Zone, zones: ZoneSet): NameConten
   const stored = reader.recordsAt(zone.name) ?? [];
   for (const qtype of CONTENT_TYPES) set.addAll(dataAt(reader, zone.name, stored, qtype).answer);
   const sources = [...stored, ...(index.lookup(`ns.dns.${zone.name}`) ?? [])].map(sourceOf).join(" ");
-  return { sources, records: set.records.filter(recordFits) };
+  return { sources, records: set.records.filter(transferable) };
 }
 
 function sourceOf(record: IndexedRecord): string {
