@@ -13,6 +13,7 @@ import type { Registry } from "../obs/metrics.ts";
 import { DEFAULT_PREFIX, normalizePrefix } from "../records/name.ts";
 import type { KvBackend, LeaderCampaign } from "../store/kv.ts";
 import { RecordWriter } from "../store/writer.ts";
+import type { ReflectorCaps } from "./caps.ts";
 import { type ClusterChange, ClusterWatch } from "./cluster-watch.ts";
 import { type HostnameLookup, HostnameResolver } from "./hostnames.ts";
 import { type ClusterClients, clusterClients, loadKubeConfig } from "./kube-client.ts";
@@ -63,6 +64,8 @@ export interface ControllerOptions {
   hostnameConcurrency?: number;
   /** Resolves LB hostnames; default: dnsLookup() with the system's name servers (controller/hostnames.ts). */
   lookup?: HostnameLookup;
+  /** What one resource of one member cluster may make the controller hold (default reflector.ts DEFAULT_CAPS). */
+  clusterCaps?: ReflectorCaps;
   /** Leader election through the backend (default on, 10 s lease). */
   leaderElection?: { enabled: boolean; leaseSeconds: number };
   /** This replica's name in the election (default host-pid-random). */
@@ -88,6 +91,8 @@ export interface ClusterStatusReport {
   lastContact: string | undefined;
   lastEvent: string | undefined;
   unreachableSince: string | undefined;
+  /** Why the cluster is past controller.clusterCaps (what it sends is dropped), or undefined. */
+  degraded: string | undefined;
 }
 
 export interface ControllerStatus {
@@ -254,6 +259,7 @@ class FederationController implements Controller {
         lastContact: iso(watch.lifecycle.lastContact),
         lastEvent: iso(watch.lastEventAt),
         unreachableSince: iso(watch.lifecycle.unreachableSince),
+        degraded: watch.degraded,
       })),
     };
   }
@@ -325,6 +331,7 @@ class FederationController implements Controller {
       ...(this.options.probeIntervalMs === undefined ? {} : { probeIntervalMs: this.options.probeIntervalMs }),
       ...(this.options.probeTimeoutMs === undefined ? {} : { probeTimeoutMs: this.options.probeTimeoutMs }),
       ...(this.options.watchIdleMs === undefined ? {} : { watchIdleMs: this.options.watchIdleMs }),
+      ...(this.options.clusterCaps === undefined ? {} : { caps: this.options.clusterCaps }),
       ...(this.options.backoff === undefined ? {} : { backoff: this.options.backoff }),
       ...(this.options.timers === undefined ? {} : { timers: this.options.timers }),
       ...(this.metrics === undefined ? {} : { metrics: this.metrics }),

@@ -5,6 +5,7 @@
 // silent (no event, no bookmark) past `watchIdleMs` is a hang: it is cut and reported as a timeout.
 import { realTimers, sleep, type Timers } from "../obs/clock.ts";
 import type { Logger } from "../obs/log.ts";
+import { jsonSizeOver, type ReflectorCaps } from "./caps.ts";
 import { KubeError, kubeErrorOf } from "./kube-errors.ts";
 import { keyOf, metaOf } from "./kube-objects.ts";
 
@@ -42,6 +43,26 @@ export interface ReflectorSink<T> {
   invalid(raw: unknown): void;
 }
 
+/** What the reflector needs to enforce its caps: the size of the store it feeds, and where to report. */
+export interface CapsGuard {
+  caps: ReflectorCaps;
+  /** Objects the sink holds now. */
+  size(): number;
+  has(key: string): boolean;
+  /** Past a cap: what was received is dropped, the store keeps its previous content; retried with backoff. */
+  exceeded(problem: string): void;
+  /** A complete list fitted within the caps again. */
+  fits(): void;
+}
+
+/** A cap was passed: not a failure of the API server, but what it sent is refused. */
+export class CapExceeded extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "CapExceeded";
+  }
+}
+
 export interface ReflectorOptions<T> {
   resource: string;
   client: ResourceClient;
@@ -57,6 +78,8 @@ export interface ReflectorOptions<T> {
   log: Logger;
   /** The clock of backoffs, list timeouts and watch idleness (tests pass a fake one). */
   timers?: Timers;
+  /** Caps on what the API server may make this reflector hold; absent: none (tests of other things). */
+  guard?: CapsGuard;
 }
 
 export const DEFAULT_WATCH_IDLE_MS = 150_000;
@@ -67,13 +90,16 @@ const QUICK_CLOSE_MS = 5_000;
 type WatchOutcome =
   | { kind: "closed"; events: number; lastedMs: number }
   | { kind: "expired" }
-  | { kind: "failed"; error: KubeError };
+  | { kind: "failed"; error: KubeError }
+  | { kind: "capped"; error: CapExceeded };
 
 export class Reflector<T> {
   private readonly options: ReflectorOptions<T>;
   private readonly backoff: { initialMs: number; maxMs: number };
   private readonly timers: Timers;
   private resourceVersion = "";
+  /** Set by forceRelist: the next step is a complete list even if a list just finished. */
+  private relistWanted = false;
   private running = false;
   private connection: WatchConnection | undefined;
   /** Ends the current watch wait at once (stop() must not wait for a hanging connect). */
@@ -110,6 +136,7 @@ export class Reflector<T> {
   /** Drops the resource version and the current watch: the next step is a complete list. */
   forceRelist(): void {
     this.resourceVersion = "";
+    this.relistWanted = true;
     this.connection?.abort();
     this.connection = undefined;
     this.endWatch?.();
@@ -127,11 +154,15 @@ export class Reflector<T> {
     let quietCloses = 0;
     while (this.running) {
       try {
-        if (this.resourceVersion === "") await this.relist();
+        if (this.resourceVersion === "" || this.relistWanted) {
+          this.relistWanted = false;
+          await this.relist();
+          if (this.relistWanted) continue;
+        }
         if (!this.running) break;
         const outcome = await this.watchOnce();
         if (!this.running) break;
-        if (outcome.kind === "failed") throw outcome.error;
+        if (outcome.kind === "failed" || outcome.kind === "capped") throw outcome.error;
         failures = 0;
         if (outcome.kind === "expired") {
           this.resourceVersion = "";
@@ -144,6 +175,13 @@ export class Reflector<T> {
         if (quietCloses > 1) await this.sleep(this.delay(quietCloses - 2));
       } catch (err) {
         if (!this.running) break;
+        if (err instanceof CapExceeded) {
+          // What was received is dropped; the store keeps its previous content. Retried at the slowest pace.
+          this.resourceVersion = "";
+          this.options.guard?.exceeded(err.message);
+          await this.sleep(this.delay(20));
+          continue;
+        }
         const error = kubeErrorOf(err, `${this.resourceVersion === "" ? "list" : "watch"} ${this.options.resource}`);
         this.options.sink.failure(error);
         this.options.log.debug({ resource: this.options.resource, err: error.message }, "list/watch failed; retrying");
@@ -168,7 +206,15 @@ export class Reflector<T> {
     const items = new Map<string, T>();
     let continueToken: string | undefined;
     let resourceVersion = "";
+    let pages = 0;
+    const caps = this.options.guard?.caps;
     do {
+      pages += 1;
+      if (caps !== undefined && pages > caps.maxListPages) {
+        throw new CapExceeded(
+          `list ${this.options.resource}: more than ${caps.maxListPages} pages (clusterCaps.maxListPages)`,
+        );
+      }
       const abort = new AbortController();
       this.listAbort = abort;
       const timeoutMs = this.options.listTimeoutMs ?? 30_000;
@@ -188,7 +234,13 @@ export class Reflector<T> {
       }
       if (!this.running) return;
       this.options.sink.contact();
+      if (caps !== undefined && items.size + page.items.length > caps.maxObjects) {
+        throw new CapExceeded(
+          `list ${this.options.resource}: more than ${caps.maxObjects} objects (clusterCaps.maxObjects)`,
+        );
+      }
       for (const raw of page.items) {
+        this.checkSize(raw);
         const meta = metaOf(raw);
         const item = this.options.reduce(raw);
         if (meta === undefined || item === undefined) {
@@ -202,6 +254,18 @@ export class Reflector<T> {
     } while (continueToken !== undefined && continueToken !== "");
     this.resourceVersion = resourceVersion;
     this.options.sink.replace(items);
+    this.options.guard?.fits();
+  }
+
+  /** Throws CapExceeded when one object is larger than clusterCaps.maxObjectBytes. */
+  private checkSize(raw: unknown): void {
+    const caps = this.options.guard?.caps;
+    if (caps === undefined || !jsonSizeOver(raw, caps.maxObjectBytes)) return;
+    const meta = metaOf(raw);
+    const name = meta === undefined ? "an object" : keyOf(meta);
+    throw new CapExceeded(
+      `${this.options.resource} ${name}: larger than ${caps.maxObjectBytes} bytes (clusterCaps.maxObjectBytes)`,
+    );
   }
 
   private watchOnce(): Promise<WatchOutcome> {
@@ -226,9 +290,14 @@ export class Reflector<T> {
         events += 1;
         armIdle();
         this.options.sink.contact();
-        this.handleEvent(type, raw, () => {
+        const capped = this.handleEvent(type, raw, () => {
           expired = true;
         });
+        if (capped !== undefined) {
+          const connection = this.connection;
+          onDone(capped);
+          connection?.abort();
+        }
       };
       const onDone = (error: unknown): void => {
         if (done) return;
@@ -236,6 +305,10 @@ export class Reflector<T> {
         idleTimer?.cancel();
         this.connection = undefined;
         this.endWatch = undefined;
+        if (error instanceof CapExceeded) {
+          resolve({ kind: "capped", error });
+          return;
+        }
         const failure =
           error === null || error === undefined ? undefined : kubeErrorOf(error, `watch ${this.options.resource}`);
         if (expired || (failure?.kind === "http" && failure.status === 410)) {
@@ -264,7 +337,8 @@ export class Reflector<T> {
     });
   }
 
-  private handleEvent(type: string, raw: unknown, markExpired: () => void): void {
+  /** Applies one watch event; returns the cap it would pass (the event is then not applied). */
+  private handleEvent(type: string, raw: unknown, markExpired: () => void): CapExceeded | undefined {
     if (type === "ERROR") {
       const code = (raw as { code?: unknown } | null)?.code;
       if (code === 410) markExpired();
@@ -289,6 +363,19 @@ export class Reflector<T> {
       return;
     }
     if (type !== "ADDED" && type !== "MODIFIED") return;
+    const guard = this.options.guard;
+    if (guard !== undefined) {
+      try {
+        this.checkSize(raw);
+      } catch (err) {
+        return err as CapExceeded;
+      }
+      if (!guard.has(key) && guard.size() >= guard.caps.maxObjects) {
+        return new CapExceeded(
+          `watch ${this.options.resource}: more than ${guard.caps.maxObjects} objects (clusterCaps.maxObjects)`,
+        );
+      }
+    }
     const item = this.options.reduce(raw);
     if (item === undefined) {
       // An object we cannot read is treated as absent rather than kept with stale content.
