@@ -3,6 +3,7 @@ import { watch } from "node:fs";
 import { basename, dirname } from "node:path";
 import type { Command } from "commander";
 import { ConfigError } from "../config/load.ts";
+import { memberClusters } from "../config/members.ts";
 import { federationPolicy } from "../config/policy.ts";
 import type { FednsConfig } from "../config/schema.ts";
 import { type Controller, startController } from "../controller/controller.ts";
@@ -12,8 +13,7 @@ import { logger } from "../obs/log.ts";
 import { newRegistry } from "../obs/metrics.ts";
 import type { KvBackend } from "../store/kv.ts";
 import { etcdBackendFromConfig } from "./backend.ts";
-import { memberClusters } from "./members.ts";
-import { collect, resolveConfig, runCommand, stopWithin, untilSignal } from "./settings.ts";
+import { collect, commandConfig, runCommand, stopWithin, untilSignal } from "./settings.ts";
 
 interface ControllerFlags {
   federation?: string;
@@ -50,14 +50,14 @@ export function registerControllerCommand(program: Command): void {
           kubeconfig: flags.kubeconfig,
           "metrics.listen": flags.metrics,
         };
-        const config = await resolveConfig(flags.config, overrides);
+        const config = await commandConfig(flags.config, overrides);
         const contexts = flags.context ?? [];
         const running = await startControlling(config, etcdBackendFromConfig(config.etcd), contexts);
         const stopReloading =
           flags.config === undefined
             ? () => {}
             : reloadOnChange(flags.config, async () => {
-                const next = await resolveConfig(flags.config, overrides);
+                const next = await commandConfig(flags.config, overrides);
                 const needRestart = restartOnlyChanges(config, next);
                 if (needRestart.length > 0) {
                   logger("config").warn(

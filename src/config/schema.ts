@@ -209,6 +209,23 @@ const pemFile = z
   .min(1)
   .refine((value) => !value.includes("-----BEGIN") && !/[\r\n]/.test(value), "must be a file path, not PEM contents");
 
+const etcdTlsSchema = z
+  .object({
+    ca: pemFile.optional(),
+    cert: pemFile.optional(),
+    key: pemFile.optional(),
+  })
+  .strict()
+  .refine((tls) => (tls.cert === undefined) === (tls.key === undefined), "cert and key go together");
+
+/** Who a process is to etcd: an etcd user (password inline or from a file) and/or a TLS client certificate. */
+const etcdIdentityFields = {
+  username: z.string().min(1).optional(),
+  password: z.string().optional(),
+  passwordFile: z.string().min(1).optional(),
+  tls: etcdTlsSchema.optional(),
+};
+
 const etcdSchema = z
   .object({
     endpoints: z
@@ -219,21 +236,17 @@ const etcdSchema = z
       .string()
       .regex(/^\/?[^/\s]+(\/[^/\s]+)*\/?$/, "must be a key prefix like /skydns")
       .default("/skydns"),
-    username: z.string().min(1).optional(),
-    password: z.string().optional(),
-    passwordFile: z.string().min(1).optional(),
+    ...etcdIdentityFields,
     dialTimeoutMs: z.number().int().min(100).default(3000),
-    tls: z
-      .object({
-        ca: pemFile.optional(),
-        cert: pemFile.optional(),
-        key: pemFile.optional(),
-      })
-      .strict()
-      .refine((tls) => (tls.cert === undefined) === (tls.key === undefined), "cert and key go together")
-      .optional(),
   })
   .strict();
+
+/**
+ * The DNS servers' own etcd identity (`dns.etcd`), meant for a role that may only read the prefix. It replaces
+ * etcd's username, password and client certificate for `fedns serve`; endpoints, prefix and dial timeout stay
+ * etcd's, and so does etcd.tls.ca when no tls is given here (the CA checks the server, it identifies no one).
+ */
+const dnsEtcdSchema = z.object(etcdIdentityFields).strict();
 
 const soaSchema = z
   .object({
@@ -310,6 +323,8 @@ const dnsSchema = z
     nsid: z.string().max(256).optional(),
     cookies: cookiesSchema.default({}),
     rrl: rrlSchema.default(rrlSchema.parse({})),
+    /** `fedns serve`'s etcd identity (read-only role); absent: etcd's own, which `fedns check` warns about. */
+    etcd: dnsEtcdSchema.optional(),
   })
   .strict();
 

@@ -43,3 +43,11 @@ export function jsonSizeOver(value: unknown, max: number): boolean {
   }
   return false;
 }
+
+/** A cap was passed: not a failure of the API server, but what it sent is refused. */
+export class CapExceeded extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "CapExceeded";
+  }
+}

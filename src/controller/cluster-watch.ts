@@ -1,12 +1,14 @@
-// One member cluster: reflectors on Services, EndpointSlices and Nodes feeding a reduced,
-// always-current view of its shards and node locations, plus its lifecycle (sync, reachability).
-import type { ClusterState, EndpointInfo, Location, ServiceShard } from "../federation/state.ts";
+// One member cluster: reflectors on Services, EndpointSlices and Nodes feeding its ClusterObjects (the one
+// cluster reader, cluster-state.ts), plus its lifecycle (sync, reachability).
+import type { ClusterState, Location, ServiceShard } from "../federation/state.ts";
+import { realTimers, type Timers } from "../obs/clock.ts";
 import { type Logger, logger } from "../obs/log.ts";
 import { DEFAULT_CAPS, type ReflectorCaps } from "./caps.ts";
+import { ClusterObjects } from "./cluster-state.ts";
 import type { ClusterClients } from "./kube-client.ts";
 import { KubeError, kubeErrorOf, serverAnswered } from "./kube-errors.ts";
-import { reduceEndpointSlice, reduceNode, reduceService, type ServiceInfo, type SliceInfo } from "./kube-objects.ts";
-import { ClusterLifecycle, type ClusterPhase, realTimers, type Timers } from "./lifecycle.ts";
+import { reduceEndpointSlice, reduceNode, reduceService } from "./kube-objects.ts";
+import { ClusterLifecycle, type ClusterPhase } from "./lifecycle.ts";
 import type { ControllerMetrics } from "./metrics.ts";
 import { type CapsGuard, Reflector, type ReflectorSink, type ResourceClient } from "./reflector.ts";
 
@@ -53,12 +55,7 @@ interface AnsweredFailure {
 export class ClusterWatch {
   readonly name: string;
   readonly lifecycle: ClusterLifecycle;
-  /** `namespace/name` -> the shard (service with the endpoints of all its slices). */
-  readonly shards = new Map<string, ServiceShard>();
-  readonly nodes = new Map<string, Location>();
-  private readonly serviceInfos = new Map<string, ServiceInfo>();
-  private readonly slices = new Map<string, SliceInfo>();
-  private readonly slicesByService = new Map<string, Set<string>>();
+  private readonly objects = new ClusterObjects();
   private readonly answeredFailures = new Map<string, AnsweredFailure>();
   /** Resources past a cap, with why: while any is, the cluster is degraded. */
   private readonly overCaps = new Map<Resource, string>();
@@ -90,32 +87,29 @@ export class ClusterWatch {
     options.metrics?.degraded.set({ cluster: this.name }, 0);
     options.metrics?.trackCluster(this.name, () => this.lifecycle.lastContact);
     this.reflectors = [
-      this.reflector("services", options.clients.services, reduceService, this.serviceInfos, {
-        replace: (items) => this.replaceServices(items),
-        upsert: (key, item) => this.setService(key, item),
-        remove: (key) => this.setService(key, undefined),
-      }),
-      this.reflector("endpointslices", options.clients.endpointSlices, reduceEndpointSlice, this.slices, {
-        replace: (items) => this.replaceSlices(items),
-        upsert: (key, item) => this.setSlice(key, item),
-        remove: (key) => this.setSlice(key, undefined),
-      }),
-      this.reflector("nodes", options.clients.nodes, reduceNode, this.nodes, {
+      this.reflector("services", options.clients.services, reduceService, {
         replace: (items) => {
-          this.nodes.clear();
-          for (const node of items.values()) this.nodes.set(node.name, node.location);
-          options.onChange({ kind: "all" });
+          this.objects.replaceServices(items);
+          this.changed(true);
         },
-        upsert: (_key, node) => {
-          const before = this.nodes.get(node.name);
-          this.nodes.set(node.name, node.location);
-          if (before?.zone !== node.location.zone || before?.region !== node.location.region) {
-            options.onChange({ kind: "all" });
-          }
+        upsert: (key, item) => this.changed(this.objects.setService(key, item)),
+        remove: (key) => this.changed(this.objects.setService(key, undefined)),
+      }),
+      this.reflector("endpointslices", options.clients.endpointSlices, reduceEndpointSlice, {
+        replace: (items) => {
+          this.objects.replaceSlices(items);
+          this.changed(true);
         },
-        remove: (key) => {
-          if (this.nodes.delete(key)) options.onChange({ kind: "all" });
+        upsert: (key, item) => this.changed(this.objects.setSlice(key, item)),
+        remove: (key) => this.changed(this.objects.setSlice(key, undefined)),
+      }),
+      this.reflector("nodes", options.clients.nodes, reduceNode, {
+        replace: (items) => {
+          this.objects.replaceNodes(items);
+          this.changed(true);
         },
+        upsert: (key, node) => this.changed(this.objects.setNode(key, node)),
+        remove: (key) => this.changed(this.objects.setNode(key, undefined)),
       }),
     ] as Reflector<unknown>[];
   }
@@ -134,9 +128,18 @@ export class ClusterWatch {
     return this.lastEvent;
   }
 
+  /** `namespace/name` -> the shard (service with the endpoints of all its slices). */
+  get shards(): ReadonlyMap<string, ServiceShard> {
+    return this.objects.shards;
+  }
+
+  get nodes(): ReadonlyMap<string, Location> {
+    return this.objects.nodes;
+  }
+
   /** How many Services the EndpointSlice index holds an entry for (tests: the index must not leak). */
   get slicedServiceCount(): number {
-    return this.slicesByService.size;
+    return this.objects.slicedServiceCount;
   }
 
   start(): void {
@@ -164,30 +167,23 @@ export class ClusterWatch {
   ): ClusterState | undefined {
     const status = this.lifecycle.status;
     if (status === undefined) return undefined;
-    let services = this.shards;
-    if (only !== undefined) {
-      services = new Map();
-      for (const key of only) {
-        const shard = this.shards.get(key);
-        if (shard !== undefined) services.set(key, shard);
-      }
-    }
-    return {
-      name: this.name,
-      status,
-      configLocation,
-      nodes: this.nodes,
-      services,
-      resolvedHostnames,
-      ...(services === this.shards ? {} : { allServices: this.shards }),
-    };
+    const since = this.lifecycle.phase === "unreachable" ? this.lifecycle.unreachableSince : undefined;
+    return this.objects.state(
+      {
+        name: this.name,
+        status,
+        configLocation,
+        resolvedHostnames,
+        ...(since === undefined ? {} : { unreachableSince: since }),
+      },
+      only,
+    );
   }
 
   private reflector<T>(
     resource: Resource,
     client: ResourceClient,
     reduce: (raw: unknown) => T | undefined,
-    held: ReadonlyMap<string, unknown>,
     store: Pick<ReflectorSink<T>, "replace" | "upsert" | "remove">,
   ): Reflector<T> {
     const metrics = this.options.metrics;
@@ -221,6 +217,7 @@ export class ClusterWatch {
         this.log.warn({ resource, namespace: meta?.namespace, name: meta?.name }, "unreadable object skipped");
       },
     };
+    const held = this.objects.held(resource);
     const guard: CapsGuard = {
       caps: this.options.caps ?? DEFAULT_CAPS,
       size: () => held.size,
@@ -364,67 +361,13 @@ export class ClusterWatch {
     this.scheduleProbe();
   }
 
-  private replaceServices(items: Map<string, ServiceInfo>): void {
-    this.serviceInfos.clear();
-    for (const [key, info] of items) this.serviceInfos.set(key, info);
-    this.shards.clear();
-    for (const key of this.serviceInfos.keys()) this.rebuildShard(key);
-    this.options.onChange({ kind: "all" });
-  }
-
-  private setService(key: string, info: ServiceInfo | undefined): void {
-    if (info === undefined) this.serviceInfos.delete(key);
-    else this.serviceInfos.set(key, info);
-    this.rebuildShard(key);
-    this.options.onChange({ kind: "services", keys: [key] });
-  }
-
-  private replaceSlices(items: Map<string, SliceInfo>): void {
-    this.slices.clear();
-    this.slicesByService.clear();
-    for (const [key, slice] of items) this.indexSlice(key, slice);
-    for (const key of this.serviceInfos.keys()) this.rebuildShard(key);
-    this.options.onChange({ kind: "all" });
-  }
-
-  private setSlice(key: string, slice: SliceInfo | undefined): void {
-    const before = this.slices.get(key);
-    if (before?.service !== undefined) {
-      const keys = this.slicesByService.get(before.service);
-      keys?.delete(key);
-      // Services usually go before their slices: an empty entry would stay forever.
-      if (keys?.size === 0) this.slicesByService.delete(before.service);
-    }
-    this.slices.delete(key);
-    if (slice !== undefined) this.indexSlice(key, slice);
-    const affected = new Set<string>();
-    if (before?.service !== undefined) affected.add(before.service);
-    if (slice?.service !== undefined) affected.add(slice.service);
-    for (const service of affected) this.rebuildShard(service);
-    if (affected.size > 0) this.options.onChange({ kind: "services", keys: [...affected] });
-  }
-
-  private indexSlice(key: string, slice: SliceInfo): void {
-    this.slices.set(key, slice);
-    if (slice.service === undefined) return;
-    let keys = this.slicesByService.get(slice.service);
-    if (keys === undefined) {
-      keys = new Set();
-      this.slicesByService.set(slice.service, keys);
-    }
-    keys.add(key);
-  }
-
-  private rebuildShard(service: string): void {
-    const info = this.serviceInfos.get(service);
-    if (info === undefined) {
-      this.shards.delete(service);
+  /** Reports what an update of the objects changed: some shards (keys), possibly all of them (true), or nothing. */
+  private changed(affected: string[] | boolean): void {
+    if (affected === false) return;
+    if (Array.isArray(affected)) {
+      if (affected.length > 0) this.options.onChange({ kind: "services", keys: affected });
       return;
     }
-    const endpoints: EndpointInfo[] = [];
-    for (const sliceKey of [...(this.slicesByService.get(service) ?? [])].sort()) {
-      endpoints.push(...(this.slices.get(sliceKey)?.endpoints ?? []));
-    }
-    this.shards.set(service, { ...info, endpoints });
+    this.options.onChange({ kind: "all" });
   }
 }

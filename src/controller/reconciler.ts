@@ -6,7 +6,6 @@
 // - A full reconcile runs in slices of a bounded number of units, yielding to the event loop between slices,
 //   so lease keep-alives, watches and metrics are served throughout, whatever the size of the federation.
 import { createHash } from "node:crypto";
-import { heldByUnsynced, type UnsyncedClusters } from "../federation/grace.ts";
 import type { Plan, PlanWarning } from "../federation/state.ts";
 import { isPolicyKind } from "../federation/trust.ts";
 import { realTimers, sleep, type Timers, yieldToLoop } from "../obs/clock.ts";
@@ -16,16 +15,12 @@ import { NotLeaderError } from "../store/writer.ts";
 import type { ControllerMetrics } from "./metrics.ts";
 import { RateLimiter } from "./rate-limiter.ts";
 
-export type { UnsyncedClusters };
-
 /** The part of the store's RecordWriter the reconciler uses. */
 export interface UnitWriter {
   /** Resolves once the writer's view of the store is loaded. */
   ready(): Promise<void>;
   /** Units that have keys of ours in the store. */
   ownedUnits(): string[];
-  /** The `cluster` fields of the records of ours the store holds for a unit. */
-  storedClusters(unit: string): ReadonlySet<string | undefined>;
   writeUnit(unit: string, desired: ReadonlyMap<string, SkydnsService>): Promise<{ puts: number; deletes: number }>;
 }
 
@@ -47,8 +42,6 @@ export interface ReconcilerOptions {
   concurrency?: number;
   timers?: Timers;
   metrics?: ControllerMetrics;
-  /** Member clusters that have not synced (yet): the plan knows nothing of them. */
-  unsynced?: () => UnsyncedClusters;
   /** A write was refused because this replica no longer holds leadership (fenced in etcd). */
   onNotLeader?: (err: Error) => void;
   /** Called after each slice of work (tests count the units handled per synchronous step). */
@@ -60,7 +53,7 @@ export interface ReconcileStats {
   services: number;
   written: number;
   failed: number;
-  /** Services left as the store has them because of unsynced clusters. */
+  /** Services left as the store has them (plan.held: clusters not synced). */
   held: number;
 }
 
@@ -231,6 +224,7 @@ export class Reconciler {
         }
       }
       this.report(warnings, full);
+      if (full) this.options.metrics?.held.set(stats.held);
       if (full && stats.failed === 0 && stats.held === 0) this.cleanupPending = false;
       this.failures = 0;
     } catch (err) {
@@ -259,6 +253,9 @@ export class Reconciler {
   ): Promise<void> {
     const plan = this.options.plan(only);
     warnings.push(...plan.warnings);
+    // Held units are left as the store has them, and not recorded as applied: every later plan decides again.
+    stats.held += plan.held.size;
+    for (const unit of plan.held.keys()) this.applied.delete(unit);
     const work = new Map<string, Work>();
     for (const [unit, desired] of plan.services) {
       stats.services += 1;
@@ -271,7 +268,7 @@ export class Reconciler {
         : [...only];
     const absent = new Set<string>();
     for (const unit of gone) {
-      if (plan.services.has(unit)) continue;
+      if (plan.services.has(unit) || plan.held.has(unit)) continue;
       absent.add(unit);
       work.set(unit, { desired: new Map(), print: "" });
     }
@@ -281,19 +278,12 @@ export class Reconciler {
 
   private async write(work: Map<string, Work>, absent: ReadonlySet<string>, stats: ReconcileStats): Promise<void> {
     const queue = [...work.entries()];
-    const unsynced = this.options.unsynced?.();
     const worker = async (): Promise<void> => {
       for (;;) {
         const next = queue.shift();
         if (next === undefined || !this.enabled) return;
         const [unit, { desired, print }] = next;
         try {
-          if (unsynced !== undefined && heldByUnsynced(this.options.writer.storedClusters(unit), desired, unsynced)) {
-            // Not recorded as applied: every later reconcile looks at it again.
-            stats.held += 1;
-            this.applied.delete(unit);
-            continue;
-          }
           const result = await this.options.writer.writeUnit(unit, desired);
           this.limiter.forget(unit);
           if (absent.has(unit)) this.applied.delete(unit);

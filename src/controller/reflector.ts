@@ -5,7 +5,7 @@
 // silent (no event, no bookmark) past `watchIdleMs` is a hang: it is cut and reported as a timeout.
 import { realTimers, sleep, type Timers } from "../obs/clock.ts";
 import type { Logger } from "../obs/log.ts";
-import { jsonSizeOver, type ReflectorCaps } from "./caps.ts";
+import { CapExceeded, jsonSizeOver, type ReflectorCaps } from "./caps.ts";
 import { KubeError, kubeErrorOf } from "./kube-errors.ts";
 import { keyOf, metaOf } from "./kube-objects.ts";
 
@@ -43,26 +43,6 @@ export interface ReflectorSink<T> {
   invalid(raw: unknown): void;
 }
 
-/** What the reflector needs to enforce its caps: the size of the store it feeds, and where to report. */
-export interface CapsGuard {
-  caps: ReflectorCaps;
-  /** Objects the sink holds now. */
-  size(): number;
-  has(key: string): boolean;
-  /** Past a cap: what was received is dropped, the store keeps its previous content; retried with backoff. */
-  exceeded(problem: string): void;
-  /** A complete list fitted within the caps again. */
-  fits(): void;
-}
-
-/** A cap was passed: not a failure of the API server, but what it sent is refused. */
-export class CapExceeded extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "CapExceeded";
-  }
-}
-
 export interface ReflectorOptions<T> {
   resource: string;
   client: ResourceClient;
@@ -82,7 +62,103 @@ export interface ReflectorOptions<T> {
   guard?: CapsGuard;
 }
 
+/** What the reflector needs to enforce its caps: the size of the store it feeds, and where to report. */
+export interface CapsGuard {
+  caps: ReflectorCaps;
+  /** Objects the sink holds now. */
+  size(): number;
+  has(key: string): boolean;
+  /** Past a cap: what was received is dropped, the store keeps its previous content; retried with backoff. */
+  exceeded(problem: string): void;
+  /** A complete list fitted within the caps again. */
+  fits(): void;
+}
+
 export const DEFAULT_WATCH_IDLE_MS = 150_000;
+export const DEFAULT_LIST_TIMEOUT_MS = 30_000;
+
+export interface ListOptions<T> {
+  /** For errors: `list <resource>`. */
+  resource: string;
+  reduce(raw: unknown): T | undefined;
+  /** Per page; on `timers`. */
+  timeoutMs: number;
+  timers: Timers;
+  /** Aborts the whole listing (stop, relist). */
+  signal?: AbortSignal;
+  /** A page arrived (the API server answered). */
+  onPage?(): void;
+  /** An object that could not be reduced (skipped). */
+  onInvalid(raw: unknown): void;
+  /** Past one of these the listing stops with CapExceeded (nothing of it kept). */
+  caps?: ReflectorCaps;
+}
+
+export interface Listed<T> {
+  /** Reduced objects keyed `namespace/name` (cluster-scoped: `name`). */
+  items: Map<string, T>;
+  resourceVersion: string;
+}
+
+/**
+ * One complete list of a resource, page after page, each object reduced as its page arrives (no full object
+ * is kept). The list half of a reflector's list-then-watch, and what `fedns check` reads a cluster with.
+ */
+export async function listAll<T>(client: ResourceClient, options: ListOptions<T>): Promise<Listed<T>> {
+  const items = new Map<string, T>();
+  let continueToken: string | undefined;
+  let resourceVersion = "";
+  let pages = 0;
+  const caps = options.caps;
+  do {
+    options.signal?.throwIfAborted();
+    pages += 1;
+    if (caps !== undefined && pages > caps.maxListPages) {
+      throw new CapExceeded(
+        `list ${options.resource}: more than ${caps.maxListPages} pages (clusterCaps.maxListPages)`,
+      );
+    }
+    const abort = new AbortController();
+    const timer = options.timers.setTimeout(
+      () => abort.abort(new KubeError("timeout", `list ${options.resource}: no answer in ${options.timeoutMs} ms`)),
+      options.timeoutMs,
+    );
+    const onAbort = (): void => abort.abort(options.signal?.reason);
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    let page: ListPage;
+    try {
+      page = await client.list({ ...(continueToken === undefined ? {} : { continueToken }), signal: abort.signal });
+    } finally {
+      timer.cancel();
+      options.signal?.removeEventListener("abort", onAbort);
+    }
+    options.onPage?.();
+    if (caps !== undefined && items.size + page.items.length > caps.maxObjects) {
+      throw new CapExceeded(`list ${options.resource}: more than ${caps.maxObjects} objects (clusterCaps.maxObjects)`);
+    }
+    for (const raw of page.items) {
+      if (caps !== undefined) checkSize(options.resource, raw, caps);
+      const meta = metaOf(raw);
+      const item = options.reduce(raw);
+      if (meta === undefined || item === undefined) {
+        options.onInvalid(raw);
+        continue;
+      }
+      items.set(keyOf(meta), item);
+    }
+    resourceVersion = page.resourceVersion;
+    continueToken = page.continueToken;
+  } while (continueToken !== undefined && continueToken !== "");
+  return { items, resourceVersion };
+}
+
+/** Throws CapExceeded when one object is larger than clusterCaps.maxObjectBytes. */
+function checkSize(resource: string, raw: unknown, caps: ReflectorCaps): void {
+  if (!jsonSizeOver(raw, caps.maxObjectBytes)) return;
+  const meta = metaOf(raw);
+  const name = meta === undefined ? "an object" : keyOf(meta);
+  throw new CapExceeded(`${resource} ${name}: larger than ${caps.maxObjectBytes} bytes (clusterCaps.maxObjectBytes)`);
+}
 
 /** A watch closed sooner than this without any event counts as the server refusing to keep it open. */
 const QUICK_CLOSE_MS = 5_000;
@@ -203,69 +279,29 @@ export class Reflector<T> {
   }
 
   private async relist(): Promise<void> {
-    const items = new Map<string, T>();
-    let continueToken: string | undefined;
-    let resourceVersion = "";
-    let pages = 0;
-    const caps = this.options.guard?.caps;
-    do {
-      pages += 1;
-      if (caps !== undefined && pages > caps.maxListPages) {
-        throw new CapExceeded(
-          `list ${this.options.resource}: more than ${caps.maxListPages} pages (clusterCaps.maxListPages)`,
-        );
-      }
-      const abort = new AbortController();
-      this.listAbort = abort;
-      const timeoutMs = this.options.listTimeoutMs ?? 30_000;
-      const timer = this.timers.setTimeout(
-        () => abort.abort(new KubeError("timeout", `list ${this.options.resource}: no answer in ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-      let page: ListPage;
-      try {
-        page = await this.options.client.list({
-          ...(continueToken === undefined ? {} : { continueToken }),
-          signal: abort.signal,
-        });
-      } finally {
-        timer.cancel();
-        this.listAbort = undefined;
-      }
-      if (!this.running) return;
-      this.options.sink.contact();
-      if (caps !== undefined && items.size + page.items.length > caps.maxObjects) {
-        throw new CapExceeded(
-          `list ${this.options.resource}: more than ${caps.maxObjects} objects (clusterCaps.maxObjects)`,
-        );
-      }
-      for (const raw of page.items) {
-        this.checkSize(raw);
-        const meta = metaOf(raw);
-        const item = this.options.reduce(raw);
-        if (meta === undefined || item === undefined) {
-          this.options.sink.invalid(raw);
-          continue;
-        }
-        items.set(keyOf(meta), item);
-      }
-      resourceVersion = page.resourceVersion;
-      continueToken = page.continueToken;
-    } while (continueToken !== undefined && continueToken !== "");
-    this.resourceVersion = resourceVersion;
-    this.options.sink.replace(items);
+    const abort = new AbortController();
+    this.listAbort = abort;
+    let listed: Listed<T>;
+    try {
+      listed = await listAll(this.options.client, {
+        resource: this.options.resource,
+        reduce: this.options.reduce,
+        timeoutMs: this.options.listTimeoutMs ?? DEFAULT_LIST_TIMEOUT_MS,
+        timers: this.timers,
+        signal: abort.signal,
+        onPage: () => {
+          if (this.running) this.options.sink.contact();
+        },
+        onInvalid: (raw) => this.options.sink.invalid(raw),
+        ...(this.options.guard === undefined ? {} : { caps: this.options.guard.caps }),
+      });
+    } finally {
+      this.listAbort = undefined;
+    }
+    if (!this.running) return;
+    this.resourceVersion = listed.resourceVersion;
+    this.options.sink.replace(listed.items);
     this.options.guard?.fits();
-  }
-
-  /** Throws CapExceeded when one object is larger than clusterCaps.maxObjectBytes. */
-  private checkSize(raw: unknown): void {
-    const caps = this.options.guard?.caps;
-    if (caps === undefined || !jsonSizeOver(raw, caps.maxObjectBytes)) return;
-    const meta = metaOf(raw);
-    const name = meta === undefined ? "an object" : keyOf(meta);
-    throw new CapExceeded(
-      `${this.options.resource} ${name}: larger than ${caps.maxObjectBytes} bytes (clusterCaps.maxObjectBytes)`,
-    );
   }
 
   private watchOnce(): Promise<WatchOutcome> {
@@ -366,7 +402,7 @@ export class Reflector<T> {
     const guard = this.options.guard;
     if (guard !== undefined) {
       try {
-        this.checkSize(raw);
+        checkSize(this.options.resource, raw, guard.caps);
       } catch (err) {
         return err as CapExceeded;
       }
