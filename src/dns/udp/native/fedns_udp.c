@@ -340,12 +340,13 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
 }
 
 static napi_value throw_errno(napi_env env, const char *what, int err) {
+  /* As node:dgram words it ("bind EADDRINUSE: ..."), so callers and logs read both the same way. */
+  const char *name = err == EADDRINUSE ? "EADDRINUSE" : err == EACCES ? "EACCES" : "ESYSCALL";
   char msg[160];
-  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
+  snprintf(msg, sizeof msg, "%s %s: %s", what, name, strerror(err));
   napi_value code, message, error;
   if (napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message) == napi_ok &&
-      napi_create_string_utf8(env, err == EADDRINUSE ? "EADDRINUSE" : err == EACCES ? "EACCES" : "ESYSCALL",
-                              NAPI_AUTO_LENGTH, &code) == napi_ok &&
+      napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code) == napi_ok &&
       napi_create_error(env, code, message, &error) == napi_ok) {
     napi_set_named_property(env, error, "code", code);
     napi_throw(env, error);
