@@ -115,6 +115,7 @@ export async function startControlling(
     hostnameMinRefreshMs: c.resolver.minRefreshSeconds * 1000,
     hostnameConcurrency: c.resolver.concurrency,
     lookup: lookup.lookup,
+    clusterCaps: c.clusterCaps,
     leaderElection: c.leaderElection,
     registry,
     ...(overrides.writer === undefined ? {} : { writer: overrides.writer }),

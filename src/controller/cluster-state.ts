@@ -57,6 +57,12 @@ export class ClusterObjects {
     return this.slicesByService.size;
   }
 
+  /** The objects held of one resource, keyed as its reflector keys them (the caps count these). */
+  held(resource: "services" | "endpointslices" | "nodes"): ReadonlyMap<string, unknown> {
+    if (resource === "services") return this.services;
+    return resource === "endpointslices" ? this.slices : this.nodes;
+  }
+
   /** A complete list of Services: these and no others exist. */
   replaceServices(items: ReadonlyMap<string, ServiceInfo>): void {
     this.services.clear();

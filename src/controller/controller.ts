@@ -16,6 +16,7 @@ import type { Registry } from "../obs/metrics.ts";
 import { DEFAULT_PREFIX, normalizePrefix } from "../records/name.ts";
 import type { KvBackend } from "../store/kv.ts";
 import { RecordWriter } from "../store/writer.ts";
+import type { ReflectorCaps } from "./caps.ts";
 import { type HostnameLookup, HostnameResolver } from "./hostnames.ts";
 import { Leadership } from "./leadership.ts";
 import { type ClusterStatusReport, Membership } from "./membership.ts";
@@ -67,6 +68,8 @@ export interface ControllerOptions {
   probeTimeoutMs?: number;
   /** A member's watch silent (no event, no bookmark) for this long is cut as hanging (default 150 s). */
   watchIdleMs?: number;
+  /** What one resource of one member cluster may make the controller hold (default caps.ts DEFAULT_CAPS). */
+  clusterCaps?: ReflectorCaps;
   backoff?: { initialMs: number; maxMs: number };
   timers?: Timers;
   registry?: Registry;
@@ -165,6 +168,7 @@ class FederationController implements Controller {
         ...(options.probeTimeoutMs === undefined ? {} : { probeTimeoutMs: options.probeTimeoutMs }),
         ...(options.watchIdleMs === undefined ? {} : { watchIdleMs: options.watchIdleMs }),
         ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
+        ...(options.clusterCaps === undefined ? {} : { caps: options.clusterCaps }),
       },
       timers: this.timers,
       ...(this.metrics === undefined ? {} : { metrics: this.metrics }),

@@ -15,8 +15,8 @@ export interface MembershipOptions {
   /** Label selector on Services (server-side); empty: all. */
   serviceLabelSelector?: string;
   graceMs: number;
-  /** Passed to each ClusterWatch (probe, watch idleness, backoff). */
-  watch: Pick<ClusterWatchOptions, "probeIntervalMs" | "probeTimeoutMs" | "watchIdleMs" | "backoff">;
+  /** Passed to each ClusterWatch (probe, watch idleness, backoff, caps). */
+  watch: Pick<ClusterWatchOptions, "probeIntervalMs" | "probeTimeoutMs" | "watchIdleMs" | "backoff" | "caps">;
   timers: Timers;
   metrics?: ControllerMetrics;
   /** Something in a member changed the desired records of these units (or possibly of all). */
@@ -41,6 +41,8 @@ export interface ClusterStatusReport {
   lastContact: string | undefined;
   lastEvent: string | undefined;
   unreachableSince: string | undefined;
+  /** Why the cluster is past controller.clusterCaps (what it sends is dropped), or undefined. */
+  degraded: string | undefined;
 }
 
 export class Membership {
@@ -174,6 +176,7 @@ export class Membership {
       lastContact: iso(watch.lifecycle.lastContact),
       lastEvent: iso(watch.lastEventAt),
       unreachableSince: iso(watch.lifecycle.unreachableSince),
+      degraded: watch.degraded,
     }));
   }
 

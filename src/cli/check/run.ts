@@ -84,7 +84,12 @@ export async function runCheck(config: FednsConfig, options: CheckOptions = {}):
     checkDnsIdentity(config, timeoutMs, dnsBackend),
     Promise.all(
       members.members.map((member) =>
-        readCluster(member, { timeoutMs, serviceLabelSelector: config.controller.labelSelector, resolvedHostnames }),
+        readCluster(member, {
+          timeoutMs,
+          serviceLabelSelector: config.controller.labelSelector,
+          resolvedHostnames,
+          caps: config.controller.clusterCaps,
+        }),
       ),
     ),
   ]);

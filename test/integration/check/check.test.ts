@@ -176,6 +176,15 @@ describe("fedns check (simulated clusters + etcd + DNS server)", function () {
     }
   });
 
+  it("reports a cluster past controller.clusterCaps as degraded, as the controller would mark it", async () => {
+    const clusterCaps = { maxListPages: 100, maxObjects: 1, maxObjectBytes: 1024 * 1024 };
+    const report = await check({ controller: { ...config.controller, clusterCaps } });
+    const degraded = byCode(report, "cluster-degraded");
+    expect(degraded.map((f) => f.severity)).to.include("error");
+    expect(degraded[0]?.message).to.match(/more than 1 objects \(clusterCaps\.maxObjects\)/);
+    expect(report.exitCode).to.equal(1);
+  });
+
   it("reports what a cluster's trust settings refuse: a namespace, a zone another cluster claims, a TTL, an address", async () => {
     const west = sim.cluster("west");
     west.patch("Service", "default", "web", { metadata: { annotations: { "fedns.io/ttl": "1" } } });
