@@ -5,7 +5,7 @@ import type { MemberCluster } from "../../config/members.ts";
 import { federationPolicy } from "../../config/policy.ts";
 import type { FednsConfig } from "../../config/schema.ts";
 import { dnsLookup, type HostnameLookup, HostnameResolver } from "../../controller/hostnames.ts";
-import { serviceUnitOf } from "../../federation/keys.ts";
+import { ownerOf, serviceUnitOf } from "../../federation/keys.ts";
 import { plan } from "../../federation/plan.ts";
 import type { ClusterState, Plan, PlanOptions } from "../../federation/state.ts";
 import { isPolicyKind } from "../../federation/trust.ts";
@@ -55,7 +55,7 @@ export async function runCheck(config: FednsConfig, options: CheckOptions = {}):
   const prefix = normalizePrefix(config.etcd.prefix);
   const federation = config.federation;
   const domain = config.domain;
-  const owner = federation === undefined ? undefined : `fedns/${federation}`;
+  const owner = federation === undefined ? undefined : ownerOf(federation);
   const zones = config.zones ?? (domain === undefined ? [] : [domain]);
   /** --context: only some member clusters, so nothing federation-wide can be concluded. */
   const partial = (options.contexts?.length ?? 0) > 0;
