@@ -116,6 +116,7 @@ function buildClientOptions(options: EtcdOptions): IOptions {
   const client: IOptions = {
     hosts: options.endpoints,
     dialTimeout: options.dialTimeoutMs ?? DEFAULT_TIMEOUT_MS,
+    // gRPC deadlines are wall-clock dates enforced by grpc-js itself: the injected clock cannot drive them.
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeout }),
     grpcOptions: {
       // Full range reads of large record sets exceed gRPC's 4 MiB default.
