@@ -1,24 +1,35 @@
-// startController(): member clusters -> federation state -> plan() -> records in etcd.
-// Wires the cluster watches, the hostname resolver, the reconciler and the store's writer, and
-// writes only while it leads (leader election through the backend) and once start-up sync is over.
+// startController(): the composition of the controller: member clusters (membership.ts) -> federation state ->
+// plan() -> records in etcd (reconciler.ts, the store's writer). Writes only while it leads (leadership.ts)
+// and once start-up sync is over; one clock (options.timers) for every timer.
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { configLocation, type MemberCluster, sameSource } from "../config/members.ts";
-import { electionOf, ownerOf } from "../federation/keys.ts";
-import { plan } from "../federation/plan.ts";
-import type { ClusterState, FederationState, Location, Plan, PlanOptions } from "../federation/state.ts";
+import type { MemberCluster } from "../config/members.ts";
+import { DEFAULT_GRACE_MS, isStale } from "../federation/grace.ts";
+import { ownerOf } from "../federation/keys.ts";
+import { DEFAULT_LIMITS } from "../federation/limits.ts";
+import { type PlanContext, planContext, planServices } from "../federation/plan.ts";
+import type { FederationState, Plan, PlanOptions } from "../federation/state.ts";
 import type { FederationPolicy } from "../federation/trust.ts";
+import { realTimers, sleep, type Timers } from "../obs/clock.ts";
 import { logger } from "../obs/log.ts";
 import type { Registry } from "../obs/metrics.ts";
 import { DEFAULT_PREFIX, normalizePrefix } from "../records/name.ts";
-import type { KvBackend, LeaderCampaign } from "../store/kv.ts";
+import type { KvBackend } from "../store/kv.ts";
 import { RecordWriter } from "../store/writer.ts";
-import { type ClusterChange, ClusterWatch } from "./cluster-watch.ts";
+import type { ReflectorCaps } from "./caps.ts";
 import { type HostnameLookup, HostnameResolver } from "./hostnames.ts";
-import { type ClusterClients, clusterClients, loadKubeConfig } from "./kube-client.ts";
-import { type ClusterPhase, realTimers, type Timers } from "./lifecycle.ts";
+import { Leadership } from "./leadership.ts";
+import { type ClusterStatusReport, Membership } from "./membership.ts";
 import { ControllerMetrics } from "./metrics.ts";
-import { Reconciler, type UnitWriter, type UnsyncedClusters } from "./reconciler.ts";
+import { Reconciler, type UnitWriter } from "./reconciler.ts";
+
+export type { ClusterStatusReport };
+
+/** What the controller needs of the store's writer: the reconciler's part, and the store's view for plan(). */
+export interface StoreWriter extends UnitWriter {
+  /** The `cluster` fields of the records of ours the store holds for a unit (last known records, grace.ts). */
+  storedClusters(unit: string): ReadonlySet<string | undefined>;
+}
 
 export interface ControllerOptions {
   federation: string;
@@ -35,7 +46,7 @@ export interface ControllerOptions {
   policy?: FederationPolicy;
   /** Label selector on Services (server-side); empty: all. */
   serviceLabelSelector?: string;
-  /** How long an unreachable cluster keeps its records (default 60 s). */
+  /** How long an unreachable or unsynced cluster keeps its records (default 60 s; federation/grace.ts). */
   graceMs?: number;
   /** How long start-up waits for every cluster to sync before writing without the laggards (default 60 s). */
   startupSyncTimeoutMs?: number;
@@ -57,23 +68,15 @@ export interface ControllerOptions {
   probeTimeoutMs?: number;
   /** A member's watch silent (no event, no bookmark) for this long is cut as hanging (default 150 s). */
   watchIdleMs?: number;
+  /** What one resource of one member cluster may make the controller hold (default caps.ts DEFAULT_CAPS). */
+  clusterCaps?: ReflectorCaps;
   backoff?: { initialMs: number; maxMs: number };
   timers?: Timers;
   registry?: Registry;
   /** How often the writer re-reads everything it follows in etcd to repair drift (default 5 min). */
   resyncMs?: number;
   /** Replaces the store's RecordWriter (unit tests). */
-  writer?: UnitWriter;
-}
-
-export interface ClusterStatusReport {
-  name: string;
-  phase: ClusterPhase;
-  services: number;
-  nodes: number;
-  lastContact: string | undefined;
-  lastEvent: string | undefined;
-  unreachableSince: string | undefined;
+  writer?: StoreWriter;
 }
 
 export interface ControllerStatus {
@@ -98,16 +101,6 @@ export interface Controller {
   stop(): Promise<void>;
 }
 
-interface Member {
-  config: MemberCluster;
-  watch: ClusterWatch;
-  location: Location;
-  /** When its watch started: its records are held until it syncs or the grace period has passed. */
-  addedAt: number;
-  graceTimer: { cancel(): void };
-}
-
-const DEFAULT_GRACE_MS = 60_000;
 const DEFAULT_STARTUP_MS = 60_000;
 
 export async function startController(options: ControllerOptions): Promise<Controller> {
@@ -119,32 +112,34 @@ export async function startController(options: ControllerOptions): Promise<Contr
 class FederationController implements Controller {
   private readonly options: ControllerOptions;
   private readonly log = logger("controller");
+  private readonly timers: Timers;
   private readonly metrics: ControllerMetrics | undefined;
-  private readonly members = new Map<string, Member>();
   private readonly planOptions: PlanOptions;
+  private readonly membership: Membership;
   private readonly resolver: HostnameResolver;
   private readonly reconciler: Reconciler;
+  private readonly writer: StoreWriter;
   /** The store's writer, when not replaced by options.writer: it follows etcd from start-up (standby too). */
   private readonly recordWriter: RecordWriter | undefined;
+  private readonly leadership: Leadership;
   private following: Promise<void> | undefined;
   private readonly candidate: string;
   private startupDone = false;
-  private startupTimer: NodeJS.Timeout | undefined;
-  private leader = false;
-  /** Ends the current term early: etcd refused a write because another candidate holds the leader key. */
-  private deposed: ((reason: Error) => void) | undefined;
-  private campaign: LeaderCampaign | undefined;
+  private startupTimer: { cancel(): void } | undefined;
+  /** The one wake-up for grace periods: plans again when the earliest one ends (plan.recheckAt). */
+  private recheck: { at: number; timer: { cancel(): void } } | undefined;
   private stopped = false;
-  private leading: Promise<void> | undefined;
-  private signalStopped: () => void = () => {};
-  private readonly stoppedSignal = new Promise<void>((resolve) => {
-    this.signalStopped = resolve;
-  });
+  /** Bumped when an LB hostname resolves differently (plan contexts are then out of date). */
+  private hostnameChanges = 0;
+  /** The plan context (federation/plan.ts) and the inputs it was built from (contextInputs). */
+  private context: { inputs: readonly number[]; value: PlanContext } | undefined;
 
   constructor(options: ControllerOptions) {
     this.options = options;
-    this.metrics = options.registry === undefined ? undefined : new ControllerMetrics(options.registry);
+    this.timers = options.timers ?? realTimers;
+    this.metrics = options.registry === undefined ? undefined : new ControllerMetrics(options.registry, this.timers);
     const prefix = normalizePrefix(options.prefix ?? DEFAULT_PREFIX);
+    const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
     this.planOptions = {
       federation: options.federation,
       domain: options.domain,
@@ -153,19 +148,50 @@ class FederationController implements Controller {
       ttl: options.ttl ?? { default: 30, min: 5, max: 3600 },
       srv: options.srv ?? { priority: 10, weight: 100 },
       namespaces: options.namespaces ?? [],
+      graceMs,
       ...(options.policy === undefined ? {} : { policy: options.policy }),
     };
     this.candidate = options.candidateId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+    const election = options.leaderElection ?? { enabled: true, leaseSeconds: 10 };
+    this.leadership = new Leadership({
+      backend: options.backend,
+      federation: options.federation,
+      candidate: this.candidate,
+      election,
+      onChange: (leader) => this.leaderChanged(leader),
+    });
+    this.membership = new Membership({
+      ...(options.serviceLabelSelector === undefined ? {} : { serviceLabelSelector: options.serviceLabelSelector }),
+      graceMs,
+      watch: {
+        ...(options.probeIntervalMs === undefined ? {} : { probeIntervalMs: options.probeIntervalMs }),
+        ...(options.probeTimeoutMs === undefined ? {} : { probeTimeoutMs: options.probeTimeoutMs }),
+        ...(options.watchIdleMs === undefined ? {} : { watchIdleMs: options.watchIdleMs }),
+        ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
+        ...(options.clusterCaps === undefined ? {} : { caps: options.clusterCaps }),
+      },
+      timers: this.timers,
+      ...(this.metrics === undefined ? {} : { metrics: this.metrics }),
+      onChange: (units) => this.reconciler.markDirty(units),
+      onPhaseChange: () => {
+        this.checkStartup();
+        // Units held for this cluster while it was syncing may now be written.
+        if (this.startupDone) this.reconciler.markDirty("all");
+      },
+    });
     this.resolver = new HostnameResolver({
       ...(options.lookup === undefined ? {} : { lookup: options.lookup }),
       ...(options.hostnameRefreshMs === undefined ? {} : { maxRefreshMs: options.hostnameRefreshMs }),
       ...(options.hostnameMinRefreshMs === undefined ? {} : { minRefreshMs: options.hostnameMinRefreshMs }),
       ...(options.hostnameConcurrency === undefined ? {} : { concurrency: options.hostnameConcurrency }),
       // A failing hostname keeps its last good answer as long as an unreachable cluster keeps its records.
-      keepFailedMs: options.graceMs ?? DEFAULT_GRACE_MS,
-      ...(options.timers === undefined ? {} : { timers: options.timers }),
+      keepFailedMs: graceMs,
+      timers: this.timers,
       ...(this.metrics === undefined ? {} : { metrics: this.metrics }),
-      onChange: () => this.reconciler.markDirty("all"),
+      onChange: () => {
+        this.hostnameChanges += 1;
+        this.reconciler.markDirty("all");
+      },
     });
     if (options.writer === undefined) {
       this.recordWriter = new RecordWriter({
@@ -174,46 +200,41 @@ class FederationController implements Controller {
         owner: this.planOptions.owner,
         ...(options.registry === undefined ? {} : { registry: options.registry }),
         // Every write carries the leader key as a compare: a deposed leader's writes fail in etcd.
-        ...((options.leaderElection?.enabled ?? true) ? { fence: () => this.campaign?.fence() } : {}),
+        ...(election.enabled ? { fence: () => this.leadership.fence() } : {}),
         ...(options.resyncMs === undefined ? {} : { resyncMs: options.resyncMs }),
-        ...(options.timers === undefined ? {} : { timers: options.timers }),
+        timers: this.timers,
         onDrift: (units) => this.reconciler.invalidate(units),
       });
     }
+    this.writer = options.writer ?? this.recordWriter!;
     this.reconciler = new Reconciler({
       plan: (only) => this.plan(only),
-      units: () => this.units(),
-      beginFull: () => this.resolver.want(this.hostnamesOf(undefined)),
-      writer: options.writer ?? this.recordWriter!,
+      units: () => this.membership.units(),
+      signature: (unit) => this.signature(unit),
+      beginFull: () => this.resolver.want(this.membership.hostnames(undefined)),
+      writer: this.writer,
       batchMs: options.batchMs ?? 30,
-      unsynced: () => this.unsyncedClusters(),
-      onNotLeader: (err) => this.deposed?.(err),
-      ...(options.timers === undefined ? {} : { timers: options.timers }),
+      onNotLeader: (err) => this.leadership.depose(err),
+      timers: this.timers,
       ...(this.metrics === undefined ? {} : { metrics: this.metrics }),
     });
   }
 
   async start(): Promise<void> {
-    for (const config of this.options.clusters) this.addMember(config);
+    await this.membership.start(this.options.clusters);
     this.log.info(
-      { federation: this.options.federation, clusters: [...this.members.keys()], candidate: this.candidate },
+      { federation: this.options.federation, clusters: this.membership.names, candidate: this.candidate },
       "controller starting",
     );
     const timeout = this.options.startupSyncTimeoutMs ?? DEFAULT_STARTUP_MS;
-    this.startupTimer = setTimeout(() => this.finishStartup(true), timeout);
-    this.startupTimer.unref();
+    this.startupTimer = this.timers.setTimeout(() => this.finishStartup(true), timeout);
     this.checkStartup();
     if (this.recordWriter !== undefined) this.following = this.follow(this.recordWriter);
-    const election = this.options.leaderElection ?? { enabled: true, leaseSeconds: 10 };
-    if (election.enabled) {
-      this.leading = this.lead(election.leaseSeconds);
-    } else {
-      this.setLeader(true);
-    }
+    this.leadership.start();
   }
 
   isLeader(): boolean {
-    return this.leader;
+    return this.leadership.isLeader;
   }
 
   whenIdle(): Promise<void> {
@@ -225,204 +246,72 @@ class FederationController implements Controller {
   }
 
   status(): ControllerStatus {
-    const iso = (at: number | undefined): string | undefined =>
-      at === undefined ? undefined : new Date(at).toISOString();
     return {
       ready: this.startupDone,
-      leader: this.leader,
+      leader: this.leadership.isLeader,
       writing: this.reconciler.isEnabled,
       candidate: this.candidate,
-      clusters: [...this.members.values()].map(({ watch }) => ({
-        name: watch.name,
-        phase: watch.lifecycle.phase,
-        services: watch.shards.size,
-        nodes: watch.nodes.size,
-        lastContact: iso(watch.lifecycle.lastContact),
-        lastEvent: iso(watch.lastEventAt),
-        unreachableSince: iso(watch.lifecycle.unreachableSince),
-      })),
+      clusters: this.membership.reports(),
     };
   }
 
-  async updateClusters(clusters: MemberCluster[]): Promise<void> {
-    const wanted = new Map(clusters.map((cluster) => [cluster.name, cluster]));
-    const removals: Promise<void>[] = [];
-    for (const [name, member] of this.members) {
-      const next = wanted.get(name);
-      if (next !== undefined && sameSource(member.config, next)) {
-        member.config = next;
-        const location = configLocation(next);
-        if (location.zone !== member.location.zone || location.region !== member.location.region) {
-          member.location = location;
-          this.reconciler.markDirty("all");
-        }
-        continue;
-      }
-      this.log.info({ cluster: name }, next === undefined ? "cluster removed" : "cluster source changed; restarting");
-      this.members.delete(name);
-      member.graceTimer.cancel();
-      this.metrics?.forgetCluster(name);
-      removals.push(member.watch.stop());
-    }
-    await Promise.all(removals);
-    for (const config of clusters) {
-      if (this.members.has(config.name)) continue;
-      try {
-        this.addMember(config);
-        this.log.info({ cluster: config.name }, "cluster added");
-      } catch (err) {
-        this.log.error({ cluster: config.name, err: (err as Error).message }, "cannot watch cluster; skipped");
-      }
-    }
-    this.reconciler.markDirty("all");
+  updateClusters(clusters: MemberCluster[]): Promise<void> {
+    return this.membership.update(clusters);
   }
 
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    this.signalStopped();
-    clearTimeout(this.startupTimer);
+    this.startupTimer?.cancel();
+    this.recheck?.timer.cancel();
     this.resolver.stop();
     await this.reconciler.stop();
     // Resigned first, so a standby takes over at once instead of after the lease.
-    await this.campaign?.resign().catch((err: unknown) => {
-      this.log.warn({ err: (err as Error).message }, "resigning leadership failed");
-    });
-    this.campaign = undefined;
+    await this.leadership.stop();
     await this.recordWriter?.stop();
     await this.following;
-    for (const member of this.members.values()) member.graceTimer.cancel();
-    await Promise.all([...this.members.values()].map((member) => member.watch.stop()));
-    this.setLeader(false);
-    await this.leading;
-  }
-
-  private addMember(config: MemberCluster): void {
-    const kubeConfig = config.kubeConfig ?? loadKubeConfig(config);
-    const clients: ClusterClients = clusterClients(kubeConfig, {
-      ...(this.options.serviceLabelSelector === undefined
-        ? {}
-        : { serviceLabelSelector: this.options.serviceLabelSelector }),
-    });
-    const watch = new ClusterWatch({
-      name: config.name,
-      clients,
-      graceMs: this.options.graceMs ?? DEFAULT_GRACE_MS,
-      ...(this.options.probeIntervalMs === undefined ? {} : { probeIntervalMs: this.options.probeIntervalMs }),
-      ...(this.options.probeTimeoutMs === undefined ? {} : { probeTimeoutMs: this.options.probeTimeoutMs }),
-      ...(this.options.watchIdleMs === undefined ? {} : { watchIdleMs: this.options.watchIdleMs }),
-      ...(this.options.backoff === undefined ? {} : { backoff: this.options.backoff }),
-      ...(this.options.timers === undefined ? {} : { timers: this.options.timers }),
-      ...(this.metrics === undefined ? {} : { metrics: this.metrics }),
-      onChange: (change) => this.onClusterChange(watch, change),
-      onPhaseChange: () => {
-        this.checkStartup();
-        // Units held for this cluster while it was syncing may now be written.
-        if (this.startupDone) this.reconciler.markDirty("all");
-      },
-    });
-    const timers = this.options.timers ?? realTimers;
-    const graceMs = this.options.graceMs ?? DEFAULT_GRACE_MS;
-    // When the grace period of a cluster that never synced ends, its held records are withdrawn.
-    const graceTimer = timers.setTimeout(() => {
-      if (!watch.synced) this.reconciler.markDirty("all");
-    }, graceMs);
-    this.members.set(config.name, {
-      config,
-      watch,
-      location: configLocation(config),
-      addedAt: timers.now(),
-      graceTimer,
-    });
-    watch.start();
+    await this.membership.stop();
   }
 
   /** Follows etcd with the writer, retrying until it works (etcd may still be starting). */
   private async follow(writer: RecordWriter): Promise<void> {
-    const timers = this.options.timers ?? realTimers;
     for (let attempt = 0; !this.stopped; attempt++) {
       try {
         await writer.follow();
         return;
       } catch (err) {
         this.log.warn({ err: (err as Error).message }, "reading the records in etcd failed; retrying");
-        await new Promise<void>((resolve) => timers.setTimeout(resolve, Math.min(10_000, 250 * 2 ** attempt)));
+        await sleep(this.timers, Math.min(10_000, 250 * 2 ** attempt));
       }
     }
   }
 
-  /** Every unit (service) some synced member cluster has. */
-  private units(): Set<string> {
-    const units = new Set<string>();
-    for (const { watch } of this.members.values()) {
-      if (!watch.synced) continue;
-      for (const key of watch.shards.keys()) units.add(key);
-    }
-    return units;
-  }
-
-  /** Members the plan cannot see yet, split by whether their grace period is over. */
-  private unsyncedClusters(): UnsyncedClusters {
-    const frozen = new Set<string>();
-    const lapsed = new Set<string>();
-    const now = (this.options.timers ?? realTimers).now();
-    const graceMs = this.options.graceMs ?? DEFAULT_GRACE_MS;
-    for (const member of this.members.values()) {
-      if (member.watch.synced) continue;
-      (now - member.addedAt < graceMs ? frozen : lapsed).add(member.config.name);
-    }
-    return { frozen, lapsed };
-  }
-
-  private onClusterChange(watch: ClusterWatch, change: ClusterChange): void {
-    // Changes of a cluster that is not part of the plan (still syncing) cannot alter any record.
-    if (!watch.synced) return;
-    this.reconciler.markDirty(change.kind === "all" ? "all" : change.keys);
-  }
-
   private checkStartup(): void {
-    if (this.startupDone) return;
-    if ([...this.members.values()].every((member) => member.watch.synced)) this.finishStartup(false);
+    if (!this.startupDone && this.membership.allSynced) this.finishStartup(false);
   }
 
   private finishStartup(deadline: boolean): void {
     if (this.startupDone || this.stopped) return;
     this.startupDone = true;
-    clearTimeout(this.startupTimer);
-    const unsynced = [...this.members.values()].filter((m) => !m.watch.synced).map((m) => m.watch.name);
+    this.startupTimer?.cancel();
+    const unsynced = this.membership.unsynced();
     this.metrics?.startupSkipped.set(unsynced.length);
     if (deadline && unsynced.length > 0) {
       this.log.warn({ clusters: unsynced }, "start-up sync deadline passed: writing without the clusters not synced");
     } else {
       this.log.info("all clusters synced");
     }
-    if (this.leader) this.startWriting();
+    if (this.leadership.isLeader) this.startWriting();
   }
 
   /** Enables the reconciler once the LB hostnames of the current state have had a first lookup. */
   private startWriting(): void {
-    void this.resolver.settle(this.hostnamesOf(undefined)).finally(() => {
-      if (this.leader && this.startupDone && !this.stopped) this.reconciler.enable();
+    void this.resolver.settle(this.membership.hostnames(undefined)).finally(() => {
+      if (this.leadership.isLeader && this.startupDone && !this.stopped) this.reconciler.enable();
     });
   }
 
-  private hostnamesOf(only: ReadonlySet<string> | undefined): Set<string> {
-    const hostnames = new Set<string>();
-    for (const { watch } of this.members.values()) {
-      if (!watch.synced) continue;
-      const shards = only === undefined ? watch.shards.values() : [...only].map((key) => watch.shards.get(key));
-      for (const shard of shards) {
-        for (const ingress of shard?.ingress ?? []) {
-          if (ingress.ip === undefined && ingress.hostname !== undefined) hostnames.add(ingress.hostname);
-        }
-      }
-    }
-    return hostnames;
-  }
-
-  private setLeader(leader: boolean): void {
-    if (this.leader === leader) return;
-    this.leader = leader;
+  private leaderChanged(leader: boolean): void {
     this.metrics?.leader.set(leader ? 1 : 0);
     if (leader) {
       this.log.info({ candidate: this.candidate }, "leading: writing records");
@@ -432,38 +321,110 @@ class FederationController implements Controller {
     }
   }
 
-  /** Campaigns until stopped; while elected, writes; on loss, stops writing and campaigns again. */
-  private async lead(leaseSeconds: number): Promise<void> {
-    const electionName = electionOf(this.options.federation);
-    while (!this.stopped) {
-      const campaign = this.options.backend.campaign(electionName, this.candidate, leaseSeconds);
-      this.campaign = campaign;
-      const lost = new Promise<Error>((resolve) => campaign.onLost(resolve));
-      await Promise.race([campaign.elected, this.stoppedSignal]);
-      if (this.stopped) break;
-      this.setLeader(true);
-      const deposed = new Promise<Error>((resolve) => {
-        this.deposed = resolve;
-      });
-      const reason = await Promise.race([lost, deposed, this.stoppedSignal]);
-      this.deposed = undefined;
-      this.setLeader(false);
-      if (this.stopped || reason === undefined) break;
-      this.log.warn({ err: reason.message }, "leadership lost: stopped writing; campaigning again");
-      await campaign.resign().catch(() => undefined);
-    }
-  }
-
+  /** The federation state of `only` (undefined: everything) as of now, planned. */
   private plan(only: ReadonlySet<string> | undefined): Plan {
-    const clusters = new Map<string, ClusterState>();
-    for (const { watch, location } of this.members.values()) {
-      const state = watch.state(location, this.resolver.resolved, only);
-      if (state !== undefined) clusters.set(state.name, state);
-    }
-    const hostnames = this.hostnamesOf(only);
+    const hostnames = this.membership.hostnames(only);
     if (only === undefined) this.resolver.want(hostnames);
     else this.resolver.add(hostnames);
-    const federation: FederationState = { clusters };
-    return plan(federation, this.planOptions);
+    const state: FederationState = {
+      clusters: this.membership.states(this.resolver.resolved, only),
+      now: this.timers.now(),
+    };
+    const unseen = new Map<string, number>();
+    for (const member of this.membership.all())
+      if (!member.watch.synced) unseen.set(member.config.name, member.addedAt);
+    if (unseen.size > 0) {
+      state.unseen = unseen;
+      state.lastKnown = this.lastKnown(only, unseen);
+    }
+    const result = planServices(state, this.planOptions, this.contextOf(state));
+    this.wakeAt(result.recheckAt);
+    return result;
   }
+
+  /** The units (of `only`, or all the store has of ours) holding records of unseen clusters, with their clusters. */
+  private lastKnown(
+    only: ReadonlySet<string> | undefined,
+    unseen: ReadonlyMap<string, number>,
+  ): Map<string, ReadonlySet<string | undefined>> {
+    const lastKnown = new Map<string, ReadonlySet<string | undefined>>();
+    for (const unit of only ?? this.writer.ownedUnits()) {
+      const clusters = this.writer.storedClusters(unit);
+      for (const cluster of clusters) {
+        if (cluster !== undefined && unseen.has(cluster)) {
+          lastKnown.set(unit, clusters);
+          break;
+        }
+      }
+    }
+    return lastKnown;
+  }
+
+  /** Plans everything again at `at` (a grace period ends), unless an earlier wake-up is armed. */
+  private wakeAt(at: number | undefined): void {
+    if (at === undefined || this.stopped) return;
+    if (this.recheck !== undefined && this.recheck.at <= at) return;
+    this.recheck?.timer.cancel();
+    const timer = this.timers.setTimeout(
+      () => {
+        this.recheck = undefined;
+        this.reconciler.markDirty("all");
+      },
+      Math.max(0, at - this.timers.now()),
+    );
+    this.recheck = { at, timer };
+  }
+
+  /** The plan context of the current state: rebuilt only when what it is built from has changed. */
+  private contextOf(federation: FederationState): PlanContext {
+    const inputs = this.contextInputs();
+    if (this.context === undefined || !sameNumbers(this.context.inputs, inputs)) {
+      this.context = { inputs, value: planContext(federation, this.planOptions) };
+    }
+    return this.context.value;
+  }
+
+  /**
+   * Counters that, between two changes of the member list, only grow, and grow with every change of what a
+   * plan context is built from: members synced, their nodes, and for a cluster past its record budget its shards.
+   */
+  private contextInputs(): number[] {
+    const limit = this.planOptions.policy?.limits.recordsPerCluster ?? DEFAULT_LIMITS.recordsPerCluster;
+    let synced = 0;
+    let nodes = 0;
+    let overBudget = 0;
+    for (const { watch } of this.membership.all()) {
+      if (!watch.synced) continue;
+      synced += 1;
+      nodes += watch.nodesVersion;
+      if (watch.recordCost > limit) overBudget += watch.shardsVersion + 1;
+    }
+    return [this.membership.version, this.hostnameChanges, synced, nodes, overBudget];
+  }
+
+  /**
+   * What a unit's records depend on, for the reconciler's memo: the plan context's inputs, and each member's
+   * phase, whether its grace period is over, and its shard of the unit (shards are replaced, never changed in
+   * place: cluster-state.ts). Undefined (no memo) while a member has not synced: what is held for it depends on
+   * the store and the clock (grace.ts).
+   */
+  private signature(unit: string): unknown[] | undefined {
+    const signature: unknown[] = this.contextInputs();
+    const now = this.timers.now();
+    const graceMs = this.planOptions.graceMs ?? DEFAULT_GRACE_MS;
+    for (const { watch } of this.membership.all()) {
+      const status = watch.lifecycle.status;
+      if (status === undefined) return undefined;
+      const shard = watch.shards.get(unit);
+      if (shard === undefined) continue;
+      const since = watch.lifecycle.phase === "unreachable" ? watch.lifecycle.unreachableSince : undefined;
+      const stale = isStale(since === undefined ? { status } : { status, unreachableSince: since }, now, graceMs);
+      signature.push(watch, status, stale, shard);
+    }
+    return signature;
+  }
+}
+
+function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((value, i) => value === b[i]);
 }

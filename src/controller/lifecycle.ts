@@ -3,10 +3,9 @@
 // (unreachable ──contact──> active; resyncing ──failure──> stale). Only active and unreachable
 // clusters count fully; stale and resyncing ones are withdrawn (plan keeps last addresses);
 // syncing ones are left out of the plan until their first full list.
+import { graceOver } from "../federation/grace.ts";
 import type { ClusterStatus } from "../federation/state.ts";
 import { realTimers, type Timers } from "../obs/clock.ts";
-
-export { realTimers, type Timers };
 
 export type ClusterPhase = "syncing" | "active" | "unreachable" | "stale" | "resyncing";
 
@@ -22,6 +21,8 @@ export interface LifecycleOptions {
 export class ClusterLifecycle {
   private current: ClusterPhase = "syncing";
   private failingSince: number | undefined;
+  /** Past a cap (controller.clusterCaps): failing whatever the API server answers, until it fits again. */
+  private degradedNow = false;
   private lastContactAt: number | undefined;
   private graceTimer: { cancel(): void } | undefined;
   private readonly graceMs: number;
@@ -78,7 +79,7 @@ export class ClusterLifecycle {
    */
   contactOk(): "ok" | "recovered" | "resync" {
     this.lastContactAt = this.timers.now();
-    if (this.failingSince === undefined) return "ok";
+    if (this.failingSince === undefined || this.degradedNow) return "ok";
     this.failingSince = undefined;
     this.graceTimer?.cancel();
     this.graceTimer = undefined;
@@ -101,6 +102,27 @@ export class ClusterLifecycle {
     }
   }
 
+  get degraded(): boolean {
+    return this.degradedNow;
+  }
+
+  /**
+   * The cluster sent more than the caps allow: it counts as failing (its state is kept for the grace
+   * period, then withdrawn like an unreachable cluster's) even while its API server answers.
+   */
+  degrade(): void {
+    if (this.degradedNow) return;
+    this.degradedNow = true;
+    this.contactFailed();
+  }
+
+  /** It fits within the caps again: as if the API server answered after failing. */
+  restore(): "ok" | "recovered" | "resync" {
+    if (!this.degradedNow) return "ok";
+    this.degradedNow = false;
+    return this.contactOk();
+  }
+
   dispose(): void {
     this.graceTimer?.cancel();
     this.graceTimer = undefined;
@@ -110,9 +132,10 @@ export class ClusterLifecycle {
     this.graceTimer?.cancel();
     const since = this.failingSince ?? this.timers.now();
     const remaining = Math.max(0, since + this.graceMs - this.timers.now());
+    // Shows the phase; the records follow plan(), which applies the same rule (federation/grace.ts).
     this.graceTimer = this.timers.setTimeout(() => {
       this.graceTimer = undefined;
-      if (this.current === "unreachable") this.set("stale");
+      if (this.current === "unreachable" && graceOver(since, this.timers.now(), this.graceMs)) this.set("stale");
     }, remaining);
   }
 

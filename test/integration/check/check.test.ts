@@ -147,7 +147,11 @@ describe("fedns check (simulated clusters + etcd + DNS server)", function () {
 
   it("reports a healthy setup with ok findings only and exit code 0", async () => {
     const report = await check();
-    expect(problems(report)).to.deep.equal([]);
+    // This etcd has no authentication, so anyone, the DNS servers included, may write: the one warning
+    // (test/integration/check/dns-identity.test.ts covers etcd with auth).
+    expect(problems(report)).to.deep.equal([
+      "warn etcd: fedns serve's etcd identity (no dns.etcd: the controller's, etcd) can write under /skydns/: a compromised DNS pod could rewrite every answer",
+    ]);
     expect(report.exitCode).to.equal(0);
     const codes = report.findings.map((f) => f.code);
     expect(codes).to.include.members(["config-ok", "etcd-ok", "records-ok", "dns-ok"]);
@@ -170,6 +174,15 @@ describe("fedns check (simulated clusters + etcd + DNS server)", function () {
     } finally {
       east.delete("Node", undefined, "bare-node");
     }
+  });
+
+  it("reports a cluster past controller.clusterCaps as degraded, as the controller would mark it", async () => {
+    const clusterCaps = { maxListPages: 100, maxObjects: 1, maxObjectBytes: 1024 * 1024 };
+    const report = await check({ controller: { ...config.controller, clusterCaps } });
+    const degraded = byCode(report, "cluster-degraded");
+    expect(degraded.map((f) => f.severity)).to.include("error");
+    expect(degraded[0]?.message).to.match(/more than 1 objects \(clusterCaps\.maxObjects\)/);
+    expect(report.exitCode).to.equal(1);
   });
 
   it("reports what a cluster's trust settings refuse: a namespace, a zone another cluster claims, a TTL, an address", async () => {
@@ -386,6 +399,12 @@ describe("fedns check (simulated clusters + etcd + DNS server)", function () {
       const [finding] = byCode(report, "cluster-unreachable");
       expect(finding?.subject).to.equal("cluster east");
       expect(finding?.message).to.contain("ECONNREFUSED");
+      // What the controller leaves as etcd holds it meanwhile: east's only service, web (plan.held).
+      const [held] = byCode(report, "records-held");
+      expect(held?.severity).to.equal("warn");
+      expect(held?.message).to.contain("1 service with records of east");
+      expect(held?.message).to.contain("default/web");
+      expect(held?.message).to.not.contain("default/api");
       expect(report.exitCode).to.equal(1);
     } finally {
       await east.setReachable(true);
@@ -429,7 +448,12 @@ describe("fedns check (simulated clusters + etcd + DNS server)", function () {
       expect(text.code, text.stdout + text.stderr).to.equal(0);
       expect(text.stdout).to.match(/^\[ok\] cluster east: /m);
       expect(text.stdout).to.match(/^\[ok\] records: /m);
-      expect(text.stdout).to.not.match(/^\[(warn|error)\]/m);
+      // Only the warning that this unauthenticated etcd lets the DNS servers write.
+      const flagged = text.stdout.split("\n").filter((line) => /^\[(warn|error)\]/.test(line));
+      expect(flagged).to.have.length(1);
+      expect(flagged[0]).to.match(
+        /^\[warn\] etcd: fedns serve's etcd identity .* can write under \/skydns\/: .* -> set dns\.etcd/,
+      );
 
       const json = await cli(["--config", file, "--json"]);
       expect(json.code).to.equal(0);

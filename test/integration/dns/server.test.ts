@@ -5,8 +5,9 @@ import { type DnsServer, startDnsServer } from "../../../src/dns/server.ts";
 import { Registry } from "../../../src/obs/metrics.ts";
 import type { RecordIndex } from "../../../src/records/index.ts";
 import { buildQuery, dig, indexWith, kdig, replyHeader, sendUdp, TcpDnsClient } from "../../support/dns.ts";
+import { describeEachUdpTransport } from "../../support/udp-transports.ts";
 
-describe("DNS server (dig/kdig, in-memory index)", function () {
+describeEachUdpTransport("DNS server (dig/kdig, in-memory index)", function (udpTransport) {
   this.timeout(30_000);
   let index: RecordIndex;
   let server: DnsServer;
@@ -37,6 +38,7 @@ describe("DNS server (dig/kdig, in-memory index)", function () {
     });
     registry = new Registry();
     server = await startDnsServer({
+      udpTransport,
       index,
       zones: ["example.com"],
       listen: { host: "127.0.0.1", port: 0 },
@@ -195,5 +197,10 @@ describe("DNS server (dig/kdig, in-memory index)", function () {
     expect(text).to.match(/fedns_dns_malformed_total [1-9]/);
     expect(text).to.match(/fedns_dns_truncated_total [1-9]/);
     expect(text).to.match(/fedns_dns_tcp_connections \d/);
+    // The UDP transport this suite runs on, and its counters (a runt was dropped by the handler, not the transport).
+    expect(text).to.match(new RegExp(`^fedns_dns_udp_transport\\{transport="${udpTransport}"\\} 1$`, "m"));
+    expect(text).to.match(/^fedns_dns_udp_batches_total [1-9]/m);
+    expect(text).to.match(/^fedns_dns_udp_dropped_total\{reason="send_queue_full"\} 0$/m);
+    expect(text).to.match(/^fedns_dns_udp_send_queue 0$/m);
   });
 });

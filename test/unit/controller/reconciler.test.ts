@@ -1,9 +1,9 @@
 import { expect } from "chai";
 import { Reconciler, type UnitWriter } from "../../../src/controller/reconciler.ts";
-import type { Plan } from "../../../src/federation/state.ts";
+import type { HeldUnit, Plan } from "../../../src/federation/state.ts";
 import type { SkydnsService } from "../../../src/records/service.ts";
 import { NotLeaderError } from "../../../src/store/writer.ts";
-import { FakeTimers, flush } from "./fake-timers.ts";
+import { FakeTimers, flush } from "../../support/fake-timers.ts";
 
 class FakeWriter implements UnitWriter {
   loads = 0;
@@ -21,12 +21,6 @@ class FakeWriter implements UnitWriter {
 
   ownedUnits(): string[] {
     return this.owned;
-  }
-
-  stored = new Map<string, Map<string, SkydnsService>>();
-
-  storedClusters(unit: string): Set<string | undefined> {
-    return new Set([...(this.stored.get(unit)?.values() ?? [])].map((record) => record.cluster));
   }
 
   async writeUnit(
@@ -54,6 +48,7 @@ describe("Reconciler", () => {
   let writer: FakeWriter;
   let desired: Map<string, Map<string, SkydnsService>>;
   let planCalls: (string[] | "all")[];
+  let held: Map<string, HeldUnit>;
   let reconciler: Reconciler;
 
   const plan = (only: ReadonlySet<string> | undefined): Plan => {
@@ -62,13 +57,15 @@ describe("Reconciler", () => {
     for (const [service, records] of desired) {
       if (only === undefined || only.has(service)) services.set(service, records);
     }
-    return { services, warnings: [] };
+    const heldHere = new Map([...held].filter(([unit]) => only === undefined || only.has(unit)));
+    return { services, held: heldHere, warnings: [] };
   };
 
   beforeEach(() => {
     timers = new FakeTimers();
     writer = new FakeWriter();
     planCalls = [];
+    held = new Map();
     desired = new Map([
       ["default/a", new Map([["/skydns/a/1", record("192.0.2.1")]])],
       ["default/b", new Map([["/skydns/b/1", record("192.0.2.2")]])],
@@ -99,49 +96,32 @@ describe("Reconciler", () => {
     expect(writer.writes).to.deep.equal([]);
   });
 
-  describe("with member clusters that have not synced", () => {
-    let frozen: Set<string>;
-    let lapsed: Set<string>;
-    const owned = (cluster: string, host: string): SkydnsService => ({ ...record(host), cluster });
-
+  describe("with units plan() holds (clusters not synced, federation/grace.ts)", () => {
     beforeEach(() => {
-      frozen = new Set();
-      lapsed = new Set();
-      reconciler = new Reconciler({ plan, writer, batchMs: 30, timers, unsynced: () => ({ frozen, lapsed }) });
-      // The store holds records of cluster "x" (not synced) for a and for solo (a service only x has).
+      // The store holds a (also desired) and solo (a service only the unsynced cluster has).
       writer.owned = ["default/a", "default/solo"];
-      writer.stored.set("default/a", new Map([["/skydns/a/x", owned("x", "192.0.2.7")]]));
-      writer.stored.set("default/solo", new Map([["/skydns/solo/x", owned("x", "192.0.2.8")]]));
-      desired.set("default/a", new Map([["/skydns/a/y", owned("y", "192.0.2.1")]]));
+      held.set("default/a", { reason: "syncing", clusters: ["x"] });
+      held.set("default/solo", { reason: "last-addresses", clusters: ["x"] });
+      desired.delete("default/a");
     });
 
-    it("leaves every service with records of a syncing cluster untouched within its grace period", async () => {
-      frozen.add("x");
+    it("neither writes nor deletes a held unit, even in the clean-up of owned leftovers", async () => {
       reconciler.enable();
       await timers.advance(30);
       expect(writer.writes.map((w) => w.unit)).to.deep.equal(["default/b"]);
       expect(reconciler.lastStats?.held).to.equal(2);
     });
 
-    it("past the grace period withdraws its records, but never the last addresses of a service", async () => {
-      lapsed.add("x");
-      reconciler.enable();
-      await timers.advance(30);
-      // a still has y's address: x's record goes. solo has nothing else: x's record stays.
-      expect(writer.writes.map((w) => w.unit).sort()).to.deep.equal(["default/a", "default/b"]);
-      expect(writer.writes.find((w) => w.unit === "default/a")?.keys).to.deep.equal(["/skydns/a/y"]);
-      expect(reconciler.lastStats?.held).to.equal(1);
-    });
-
-    it("writes what was held once the cluster has synced", async () => {
-      frozen.add("x");
+    it("writes what was held once the plan no longer holds it", async () => {
       reconciler.enable();
       await timers.advance(30);
       writer.writes = [];
-      frozen.clear();
+      held.clear();
+      desired.set("default/a", new Map([["/skydns/a/y", record("192.0.2.1")]]));
       reconciler.markDirty("all");
       await timers.advance(30);
       expect(writer.writes.map((w) => w.unit).sort()).to.deep.equal(["default/a", "default/solo"]);
+      expect(writer.writes.find((w) => w.unit === "default/solo")?.keys).to.deep.equal([]);
     });
   });
 
@@ -253,5 +233,169 @@ describe("Reconciler", () => {
     expect(slices.reduce((a, b) => a + b, 0)).to.equal(1002);
     expect(planCalls.every((call) => call !== "all" && call.length <= 100)).to.equal(true);
     expect(new Set(writer.writes.map((w) => w.unit)).size).to.equal(1002);
+  });
+
+  describe("memo: a unit whose inputs are unchanged is not planned again", () => {
+    let inputs: Map<string, object>;
+    const bump = (unit: string) => inputs.set(unit, {});
+
+    beforeEach(() => {
+      inputs = new Map([...desired.keys()].map((unit) => [unit, {}]));
+      reconciler = new Reconciler({
+        plan,
+        units: () => desired.keys(),
+        signature: (unit) => [inputs.get(unit)],
+        writer,
+        batchMs: 30,
+        timers,
+      });
+      reconciler.enable();
+    });
+
+    const fullPass = async (): Promise<void> => {
+      planCalls = [];
+      writer.writes = [];
+      reconciler.markDirty("all");
+      await timers.advance(30);
+      await reconciler.whenIdle();
+    };
+
+    it("skips units whose signature is the same as when they were written", async () => {
+      await timers.advance(30);
+      await reconciler.whenIdle();
+      expect(writer.writes.map((w) => w.unit).sort()).to.deep.equal(["default/a", "default/b"]);
+      await fullPass();
+      expect(planCalls).to.deep.equal([]);
+      expect(writer.writes).to.deep.equal([]);
+    });
+
+    it("replans and writes a unit whose input changed (a stale memo would keep the old records)", async () => {
+      await timers.advance(30);
+      await reconciler.whenIdle();
+      desired.set("default/a", new Map([["/skydns/a/2", record("192.0.2.9")]]));
+      bump("default/a");
+      await fullPass();
+      expect(planCalls).to.deep.equal([["default/a"]]);
+      expect(writer.writes).to.deep.equal([{ unit: "default/a", keys: ["/skydns/a/2"] }]);
+      // The same change marked incrementally, and a change that leaves the records as they are.
+      desired.set("default/b", new Map([["/skydns/b/3", record("192.0.2.3")]]));
+      bump("default/b");
+      planCalls = [];
+      writer.writes = [];
+      reconciler.markDirty(["default/b"]);
+      await timers.advance(30);
+      await reconciler.whenIdle();
+      expect(writer.writes).to.deep.equal([{ unit: "default/b", keys: ["/skydns/b/3"] }]);
+      bump("default/a");
+      await fullPass();
+      expect(planCalls).to.deep.equal([["default/a"]]);
+      expect(writer.writes).to.deep.equal([]);
+      await fullPass();
+      expect(planCalls).to.deep.equal([]);
+    });
+
+    it("forgets everything on a new term of leadership and after drift", async () => {
+      await timers.advance(30);
+      await reconciler.whenIdle();
+      reconciler.disable();
+      planCalls = [];
+      reconciler.enable();
+      await timers.advance(30);
+      await reconciler.whenIdle();
+      expect(planCalls.flat().sort()).to.deep.equal(["default/a", "default/b"]);
+      planCalls = [];
+      reconciler.invalidate(["default/b"]);
+      await timers.advance(30);
+      await reconciler.whenIdle();
+      expect(planCalls).to.deep.equal([["default/b"]]);
+    });
+
+    it("keeps reporting a skipped unit's warnings in full passes", async () => {
+      const warned: string[] = [];
+      const registryless = new Reconciler({
+        plan: (only) => {
+          const result = plan(only);
+          if (only?.has("default/a")) result.warnings.push({ kind: "bad-ttl", service: "default/a", message: "x" });
+          return result;
+        },
+        units: () => desired.keys(),
+        signature: (unit) => [inputs.get(unit)],
+        writer,
+        batchMs: 30,
+        timers,
+      });
+      const report = Reflect.get(registryless, "report") as (w: { message: string }[], full: boolean) => void;
+      Reflect.set(registryless, "report", (warnings: { message: string }[], full: boolean) => {
+        warned.push(`${full}:${warnings.length}`);
+        report.call(registryless, warnings, full);
+      });
+      registryless.enable();
+      await timers.advance(30);
+      await registryless.whenIdle();
+      registryless.markDirty("all");
+      await timers.advance(30);
+      await registryless.whenIdle();
+      expect(warned).to.deep.equal(["true:1", "true:1"]);
+    });
+  });
+
+  describe("turn budget", () => {
+    /** A work clock that the plan and the writer advance, as if each call cost `cost` ms of CPU. */
+    let workNow: number;
+    let turns: number;
+    let stopTicking = false;
+    const tick = (): void => {
+      turns += 1;
+      if (!stopTicking) setImmediate(tick);
+    };
+
+    beforeEach(() => {
+      workNow = 0;
+      turns = 0;
+      stopTicking = false;
+      setImmediate(tick);
+      for (let i = 0; i < 400; i++) desired.set(`ns/s${i}`, new Map([[`/skydns/s${i}/1`, record("192.0.2.5")]]));
+    });
+    afterEach(() => {
+      stopTicking = true;
+    });
+
+    it("yields whenever a turn has used its budget, while planning and while diffing units already in place", async () => {
+      const turnsAtPlan: number[] = [];
+      const costly = (only: ReadonlySet<string> | undefined): Plan => {
+        workNow += 10;
+        turnsAtPlan.push(turns);
+        return plan(only);
+      };
+      const turnsAtWrite: number[] = [];
+      const inPlace = Object.create(writer) as FakeWriter;
+      // Nothing to write (a restarted leader): each diff costs 1 ms and no I/O.
+      inPlace.writeUnit = async () => {
+        workNow += 1;
+        turnsAtWrite.push(turns);
+        return { puts: 0, deletes: 0 };
+      };
+      reconciler = new Reconciler({
+        plan: costly,
+        units: () => desired.keys(),
+        writer: inPlace,
+        batchMs: 30,
+        timers,
+        sliceUnits: 10,
+        turnBudgetMs: 20,
+        workClock: () => workNow,
+      });
+      reconciler.enable();
+      await timers.advance(30);
+      await reconciler.whenIdle();
+      expect(turnsAtPlan).to.have.length(41);
+      const perTurn = (at: number[]) =>
+        Math.max(...[...new Set(at)].map((turn) => at.filter((t) => t === turn).length));
+      // At most 2 plan calls (20 ms) per turn of the event loop; diffs: the budget (20), plus at most one more
+      // for each of the 16 concurrent writers that passed the check before the turn ended.
+      expect(perTurn(turnsAtPlan)).to.be.at.most(2);
+      expect(turnsAtWrite).to.have.length(402);
+      expect(perTurn(turnsAtWrite)).to.be.within(20, 36);
+    });
   });
 });
