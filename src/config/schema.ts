@@ -2,6 +2,7 @@
 // Defaults live here so that `fedns dev`, the docs in config/ and the code agree.
 import { isIP } from "node:net";
 import { z } from "zod";
+import { DEFAULT_CAPS } from "../controller/caps.ts";
 import { UDP_TRANSPORT_CHOICES } from "../dns/udp/transport.ts";
 import { DEFAULT_LIMITS } from "../federation/limits.ts";
 import { nameProblem, normalizeName } from "../records/name.ts";
@@ -421,6 +422,15 @@ const resolverSchema = z
   })
   .strict();
 
+/** What one resource (Services, EndpointSlices, Nodes) of one member cluster may make the controller hold (docs/trust.md). */
+const clusterCapsSchema = z
+  .object({
+    maxListPages: z.number().int().min(1).default(DEFAULT_CAPS.maxListPages),
+    maxObjects: z.number().int().min(1).default(DEFAULT_CAPS.maxObjects),
+    maxObjectBytes: z.number().int().min(1024).default(DEFAULT_CAPS.maxObjectBytes),
+  })
+  .strict();
+
 const controllerSchema = z
   .object({
     ttl: z
@@ -443,6 +453,7 @@ const controllerSchema = z
     batchMs: z.number().int().min(0).max(10_000).default(30),
     namespaces: z.array(dnsLabel).default([]),
     limits: limitsSchema.default(limitsSchema.parse({})),
+    clusterCaps: clusterCapsSchema.default(clusterCapsSchema.parse({})),
     labelSelector: labelSelector.default(""),
     leaderElection: z
       .object({ enabled: z.boolean().default(true), leaseSeconds: z.number().int().min(2).default(10) })

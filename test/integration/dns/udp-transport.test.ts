@@ -114,7 +114,7 @@ describeEachUdpTransport("UDP transport", function (kind) {
       host: "127.0.0.1",
       port: 0,
       onBatch: (batch, reply) => {
-        batch.forEach((datagram, i) => reply(i, datagram.data));
+        for (const [i, datagram] of batch.entries()) reply(i, datagram.data);
         try {
           reply(batch.length, Buffer.from("x"));
         } catch (err) {
@@ -194,7 +194,13 @@ describeNativeUdp("native UDP transport: slots and the send queue", function () 
 
   it("queues replies while the socket is full, up to the queue's size, drops the rest, then sends the queue", async () => {
     const transport = await listenNative(
-      { host: "127.0.0.1", port: 0, onBatch: (batch, reply) => batch.forEach((d, i) => reply(i, d.data)) },
+      {
+        host: "127.0.0.1",
+        port: 0,
+        onBatch: (batch, reply) => {
+          for (const [i, d] of batch.entries()) reply(i, d.data);
+        },
+      },
       { queueSlots: 8 },
     );
     open.push(transport);
@@ -217,6 +223,27 @@ describeNativeUdp("native UDP transport: slots and the send queue", function () 
     // Sending works normally afterwards.
     c.send("after", transport.port);
     await eventually("a reply after the queue drained", async () => expect(c.replies).to.have.length(9));
+  });
+
+  it("never sends a reply larger than its slot: dropped and counted", async () => {
+    const transport = await listenNative(
+      {
+        host: "127.0.0.1",
+        port: 0,
+        onBatch: (batch, reply) => {
+          for (let i = 0; i < batch.length; i++) reply(i, Buffer.alloc(batch[i]!.data[0] === 1 ? 513 : 512, 7));
+        },
+      },
+      { slotBytes: 512 },
+    );
+    open.push(transport);
+    const c = await client("127.0.0.1");
+    open.push(c);
+    c.send(Buffer.from([1]), transport.port);
+    c.send(Buffer.from([2]), transport.port);
+    await eventually("the reply that fits", async () => expect(c.replies).to.have.length(1));
+    expect(c.replies[0]!.length).to.equal(512);
+    expect(transport.stats()).to.include({ received: 2, sent: 1, sendErrors: 1 });
   });
 
   it("rejects out-of-range tuning instead of passing it to the addon", async () => {
