@@ -67,6 +67,13 @@ function resolverFor(port: number): Resolver {
   return resolver;
 }
 
+/** fedns serve's largest event-loop lag since start, in ms. */
+async function lagMax(metricsUrl: string): Promise<string> {
+  const metrics = await (await fetch(`${metricsUrl}/metrics`)).text();
+  const lag = /^fedns_event_loop_lag_max_seconds(?:\{[^}]*\})? (\S+)/m.exec(metrics)?.[1];
+  return lag === undefined ? "?" : `${(Number(lag) * 1000).toFixed(0)} ms`;
+}
+
 async function main(): Promise<void> {
   const dataset = buildDataset({ names: NAMES });
   const etcd = await startEtcd();
@@ -98,6 +105,7 @@ async function main(): Promise<void> {
   const serve = await startServe({ etcd: etcd.endpoint, zones: [BENCH_ZONE], extra: ["--config", configFile] });
   const primary = resolverFor(serve.dns.port);
   await until(async () => (await serial(primary)) > 1, 60_000, "fedns loaded");
+  console.log(`fedns serve loaded: event-loop lag max so far ${await lagMax(serve.metrics)}`);
   const knotStarted = performance.now();
   const knot = await startKnotSecondary({ zone: BENCH_ZONE, port: knotPort, primary: serve.dns, key: KEY });
   const secondary = resolverFor(knotPort);
@@ -129,6 +137,7 @@ async function main(): Promise<void> {
     received = /Received .*/.exec(stdout)?.[0] ?? "";
   }
   summary(`AXFR ${NAMES} names with kdig (TSIG), ${received}`, axfr);
+  console.log(`after the transfers: event-loop lag max so far ${await lagMax(serve.metrics)}`);
 
   const client = new Etcd3({ hosts: etcd.endpoint });
   const toPrimary: number[] = [];
