@@ -7,10 +7,12 @@ import { ConfigError } from "../config/load.ts";
 import type { DnsConfig, FednsConfig } from "../config/schema.ts";
 import { parseNetwork } from "../dns/client-address.ts";
 import { parseCookieSecret, SECRET_SIZE } from "../dns/cookies.ts";
-import { type DnsServer, startDnsServer } from "../dns/server.ts";
+import { type DnsServer, startDnsServer, type TransferSettings } from "../dns/server.ts";
+import { loadKey, TsigKeyring } from "../dns/tsig.ts";
 import { formatHostPort, parseHostPort, startOpsServer } from "../obs/http.ts";
 import { logger } from "../obs/log.ts";
 import { newRegistry } from "../obs/metrics.ts";
+import type { IndexChange } from "../records/index.ts";
 import { LiveIndex } from "../records/live-index.ts";
 import type { KvBackend } from "../store/kv.ts";
 import { startRecordSource } from "../store/source.ts";
@@ -76,7 +78,16 @@ export async function startServing(config: FednsConfig, backend: KvBackend): Pro
   const index = new LiveIndex({ prefix: config.etcd.prefix, defaultTtl: config.dns.defaultTtl });
   const listen = parseHostPort(config.dns.listen);
   const opsListen = parseHostPort(config.metrics.listen ?? DEFAULT_SERVE_METRICS);
-  const source = startRecordSource({ backend, prefix: config.etcd.prefix, index, registry });
+  const keyring = tsigKeyring(config.dns);
+  const transfers = transferSettings(config.dns, keyring);
+  let indexChanged = (_changes: readonly IndexChange[] | undefined): void => {};
+  const source = startRecordSource({
+    backend,
+    prefix: config.etcd.prefix,
+    index,
+    registry,
+    onChange: (changes) => indexChanged(changes),
+  });
   // A failed start (a port taken) leaves nothing running: the caller gets no handle to stop it with.
   const abandon = async (err: unknown, dnsStarted?: DnsServer): Promise<never> => {
     await settleAll([() => dnsStarted?.close(), () => source.stop(), () => backend.close()], log);
@@ -95,11 +106,15 @@ export async function startServing(config: FednsConfig, backend: KvBackend): Pro
     nsid: config.dns.nsid ?? hostname(),
     cookieSecret: cookieSecretFromConfig(config.dns.cookies, log),
     rrl: config.dns.rrl.enabled ? { ...config.dns.rrl, exempt: config.dns.rrl.exempt.map(parseNetwork) } : undefined,
+    tsig: keyring,
+    transfers,
     registry,
   }).catch((err: unknown) => {
     const reason = err instanceof Error ? err.message : String(err);
     return abandon(new Error(`cannot listen on ${formatHostPort(listen)} for DNS: ${reason}`, { cause: err }));
   });
+  indexChanged = (changes) => dns.indexChanged(changes);
+  if (index.loaded) dns.indexChanged(undefined);
   const ops = await startOpsServer({
     ...opsListen,
     registry,
@@ -130,6 +145,36 @@ export async function startServing(config: FednsConfig, backend: KvBackend): Pro
       await backend.close();
       log.info("fedns serve stopped");
     },
+  };
+}
+
+/** The TSIG keys of `dns.tsig.keys`, their secrets read from their files (never logged). */
+function tsigKeyring(dns: DnsConfig): TsigKeyring {
+  try {
+    return new TsigKeyring(dns.tsig.keys.map((key) => loadKey(key.name, key.algorithm, key.secretFile)));
+  } catch (err) {
+    throw new ConfigError(`dns.tsig.keys: ${(err as Error).message}`);
+  }
+}
+
+/** `dns.transfers` with key names resolved; undefined when no zone is configured for transfers. */
+function transferSettings(dns: DnsConfig, keyring: TsigKeyring): TransferSettings | undefined {
+  const config = dns.transfers;
+  if (config.zones.length === 0) return undefined;
+  return {
+    zones: config.zones.map((zone) => ({
+      zone: zone.zone,
+      allow: zone.allow,
+      notify: zone.notify.map((target) => ({
+        ...parseHostPort(target.address),
+        key: target.key === undefined ? undefined : keyring.get(target.key),
+      })),
+    })),
+    journalRecords: config.journalRecords,
+    maxConcurrent: config.maxConcurrent,
+    maxConcurrentPerSource: config.maxConcurrentPerSource,
+    notifyDebounceMs: config.notifyDebounceMs,
+    notifyRetryMaxMs: config.notifyRetryMaxMs,
   };
 }
 

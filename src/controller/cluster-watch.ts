@@ -137,6 +137,21 @@ export class ClusterWatch {
     return this.objects.nodes;
   }
 
+  /** Load-balancer entries over all shards (plan()'s per-cluster record budget; state.ts recordCost). */
+  get recordCost(): number {
+    return this.objects.recordCost;
+  }
+
+  /** Changes with every change of the node locations (plan contexts built from them are then out of date). */
+  get nodesVersion(): number {
+    return this.objects.nodesVersion;
+  }
+
+  /** Changes with every shard added, replaced or removed. */
+  get shardsVersion(): number {
+    return this.objects.shardsVersion;
+  }
+
   /** How many Services the EndpointSlice index holds an entry for (tests: the index must not leak). */
   get slicedServiceCount(): number {
     return this.objects.slicedServiceCount;

@@ -6,8 +6,7 @@ import { hostname } from "node:os";
 import type { MemberCluster } from "../config/members.ts";
 import { DEFAULT_GRACE_MS } from "../federation/grace.ts";
 import { ownerOf } from "../federation/keys.ts";
-import { plan } from "../federation/plan.ts";
-import type { FederationState, Plan, PlanOptions } from "../federation/state.ts";
+import type { Plan, PlanOptions } from "../federation/state.ts";
 import type { FederationPolicy } from "../federation/trust.ts";
 import { realTimers, sleep, type Timers } from "../obs/clock.ts";
 import { logger } from "../obs/log.ts";
@@ -16,6 +15,7 @@ import { DEFAULT_PREFIX, normalizePrefix } from "../records/name.ts";
 import type { KvBackend } from "../store/kv.ts";
 import { RecordWriter } from "../store/writer.ts";
 import type { ReflectorCaps } from "./caps.ts";
+import { FederationView, type StoreView } from "./federation-view.ts";
 import { type HostnameLookup, HostnameResolver } from "./hostnames.ts";
 import { Leadership } from "./leadership.ts";
 import { type ClusterStatusReport, Membership } from "./membership.ts";
@@ -25,10 +25,7 @@ import { Reconciler, type UnitWriter } from "./reconciler.ts";
 export type { ClusterStatusReport };
 
 /** What the controller needs of the store's writer: the reconciler's part, and the store's view for plan(). */
-export interface StoreWriter extends UnitWriter {
-  /** The `cluster` fields of the records of ours the store holds for a unit (last known records, grace.ts). */
-  storedClusters(unit: string): ReadonlySet<string | undefined>;
-}
+export interface StoreWriter extends UnitWriter, StoreView {}
 
 export interface ControllerOptions {
   federation: string;
@@ -128,6 +125,7 @@ class FederationController implements Controller {
   /** The one wake-up for grace periods: plans again when the earliest one ends (plan.recheckAt). */
   private recheck: { at: number; timer: { cancel(): void } } | undefined;
   private stopped = false;
+  private readonly view: FederationView;
 
   constructor(options: ControllerOptions) {
     this.options = options;
@@ -183,7 +181,10 @@ class FederationController implements Controller {
       keepFailedMs: graceMs,
       timers: this.timers,
       ...(this.metrics === undefined ? {} : { metrics: this.metrics }),
-      onChange: () => this.reconciler.markDirty("all"),
+      onChange: () => {
+        this.view.hostnamesChanged();
+        this.reconciler.markDirty("all");
+      },
     });
     if (options.writer === undefined) {
       this.recordWriter = new RecordWriter({
@@ -199,9 +200,17 @@ class FederationController implements Controller {
       });
     }
     this.writer = options.writer ?? this.recordWriter!;
+    this.view = new FederationView({
+      membership: this.membership,
+      resolver: this.resolver,
+      writer: this.writer,
+      planOptions: this.planOptions,
+      timers: this.timers,
+    });
     this.reconciler = new Reconciler({
       plan: (only) => this.plan(only),
       units: () => this.membership.units(),
+      signature: (unit) => this.view.signature(unit),
       beginFull: () => this.resolver.want(this.membership.hostnames(undefined)),
       writer: this.writer,
       batchMs: options.batchMs ?? 30,
@@ -212,7 +221,7 @@ class FederationController implements Controller {
   }
 
   async start(): Promise<void> {
-    this.membership.start(this.options.clusters);
+    await this.membership.start(this.options.clusters);
     this.log.info(
       { federation: this.options.federation, clusters: this.membership.names, candidate: this.candidate },
       "controller starting",
@@ -234,6 +243,13 @@ class FederationController implements Controller {
 
   currentPlan(): Plan {
     return this.plan(undefined);
+  }
+
+  /** Plans through the view; a grace period ending later wakes the controller then (plan.recheckAt). */
+  private plan(only: ReadonlySet<string> | undefined): Plan {
+    const result = this.view.plan(only);
+    this.wakeAt(result.recheckAt);
+    return result;
   }
 
   status(): ControllerStatus {
@@ -310,45 +326,6 @@ class FederationController implements Controller {
     } else {
       this.reconciler.disable();
     }
-  }
-
-  /** The federation state of `only` (undefined: everything) as of now, planned. */
-  private plan(only: ReadonlySet<string> | undefined): Plan {
-    const hostnames = this.membership.hostnames(only);
-    if (only === undefined) this.resolver.want(hostnames);
-    else this.resolver.add(hostnames);
-    const state: FederationState = {
-      clusters: this.membership.states(this.resolver.resolved, only),
-      now: this.timers.now(),
-    };
-    const unseen = new Map<string, number>();
-    for (const member of this.membership.all())
-      if (!member.watch.synced) unseen.set(member.config.name, member.addedAt);
-    if (unseen.size > 0) {
-      state.unseen = unseen;
-      state.lastKnown = this.lastKnown(only, unseen);
-    }
-    const result = plan(state, this.planOptions);
-    this.wakeAt(result.recheckAt);
-    return result;
-  }
-
-  /** The units (of `only`, or all the store has of ours) holding records of unseen clusters, with their clusters. */
-  private lastKnown(
-    only: ReadonlySet<string> | undefined,
-    unseen: ReadonlyMap<string, number>,
-  ): Map<string, ReadonlySet<string | undefined>> {
-    const lastKnown = new Map<string, ReadonlySet<string | undefined>>();
-    for (const unit of only ?? this.writer.ownedUnits()) {
-      const clusters = this.writer.storedClusters(unit);
-      for (const cluster of clusters) {
-        if (cluster !== undefined && unseen.has(cluster)) {
-          lastKnown.set(unit, clusters);
-          break;
-        }
-      }
-    }
-    return lastKnown;
   }
 
   /** Plans everything again at `at` (a grace period ends), unless an earlier wake-up is armed. */

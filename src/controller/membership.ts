@@ -5,6 +5,7 @@ import { configLocation, type MemberCluster, sameSource } from "../config/member
 import type { ClusterState, Location } from "../federation/state.ts";
 import type { Timers } from "../obs/clock.ts";
 import { logger } from "../obs/log.ts";
+import { LoopBudget } from "../obs/loop-budget.ts";
 import { type ClusterChange, ClusterWatch, type ClusterWatchOptions } from "./cluster-watch.ts";
 import { clusterClients, loadKubeConfig } from "./kube-client.ts";
 import type { ClusterPhase } from "./lifecycle.ts";
@@ -48,6 +49,7 @@ export class Membership {
   private readonly options: MembershipOptions;
   private readonly log = logger("controller");
   private readonly members = new Map<string, Member>();
+  private changes = 0;
 
   constructor(options: MembershipOptions) {
     this.options = options;
@@ -72,13 +74,26 @@ export class Membership {
     return [...this.members.values()].filter((m) => !m.watch.synced).map((m) => m.config.name);
   }
 
-  /** Starts watching the configured clusters (start-up); one that cannot be watched is an error. */
-  start(clusters: readonly MemberCluster[]): void {
-    for (const config of clusters) this.add(config);
+  /** Changes whenever the member list or a member's location changes (plan contexts are then out of date). */
+  get version(): number {
+    return this.changes;
+  }
+
+  /**
+   * Starts watching the configured clusters (start-up); one that cannot be watched is an error. Each member
+   * costs its clients and watches: 100 of them at once would be one long task, so this yields within the budget.
+   */
+  async start(clusters: readonly MemberCluster[]): Promise<void> {
+    const budget = new LoopBudget();
+    for (const config of clusters) {
+      this.add(config);
+      await budget.spend();
+    }
   }
 
   /** Applies a new cluster list (config reload). */
   async update(clusters: readonly MemberCluster[]): Promise<void> {
+    this.changes += 1;
     const wanted = new Map(clusters.map((cluster) => [cluster.name, cluster]));
     const removals: Promise<void>[] = [];
     for (const [name, member] of this.members) {
@@ -98,6 +113,7 @@ export class Membership {
       removals.push(member.watch.stop());
     }
     await Promise.all(removals);
+    this.changes += 1;
     for (const config of clusters) {
       if (this.members.has(config.name)) continue;
       try {

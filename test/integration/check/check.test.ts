@@ -399,6 +399,12 @@ describe("fedns check (simulated clusters + etcd + DNS server)", function () {
       const [finding] = byCode(report, "cluster-unreachable");
       expect(finding?.subject).to.equal("cluster east");
       expect(finding?.message).to.contain("ECONNREFUSED");
+      // What the controller leaves as etcd holds it meanwhile: east's only service, web (plan.held).
+      const [held] = byCode(report, "records-held");
+      expect(held?.severity).to.equal("warn");
+      expect(held?.message).to.contain("1 service with records of east");
+      expect(held?.message).to.contain("default/web");
+      expect(held?.message).to.not.contain("default/api");
       expect(report.exitCode).to.equal(1);
     } finally {
       await east.setReachable(true);
