@@ -75,7 +75,8 @@ async function heapOf(metricsPort: number): Promise<string> {
       await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { signal: AbortSignal.timeout(10_000) })
     ).text();
     const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? Number.NaN) / MIB;
-    return `${value("fedns_nodejs_heap_size_used_bytes").toFixed(0)} / ${value("fedns_nodejs_heap_size_total_bytes").toFixed(0)} MiB`;
+    const lag = Number(/^fedns_nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(text)?.[1] ?? Number.NaN) * 1000;
+    return `${value("fedns_nodejs_heap_size_used_bytes").toFixed(0)} / ${value("fedns_nodejs_heap_size_total_bytes").toFixed(0)} MiB (event-loop lag max since the last scrape ${lag.toFixed(0)} ms)`;
   } catch (err) {
     return `n/a (${(err as Error).message})`;
   }
