@@ -112,6 +112,14 @@ export async function startControlling(
     batchMs: c.batchMs,
     hostnameRefreshMs: c.hostnameRefreshSeconds * 1000,
     leaderElection: c.leaderElection,
+    ...(config.shortNames.enabled
+      ? {
+          shortNames: {
+            prefix: config.shortNames.prefix,
+            maxNetworksPerCluster: config.shortNames.maxNetworksPerCluster,
+          },
+        }
+      : {}),
     registry,
     ...(overrides.writer === undefined ? {} : { writer: overrides.writer }),
   });

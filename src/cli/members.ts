@@ -48,6 +48,7 @@ export function memberClusters(config: FednsConfig, onlyContexts: string[] = [])
       ...(cluster.context !== undefined ? { context: cluster.context } : {}),
       ...(cluster.zone !== undefined ? { zone: cluster.zone } : {}),
       ...(cluster.region !== undefined ? { region: cluster.region } : {}),
+      ...(cluster.clientNetworks !== undefined ? { clientNetworks: cluster.clientNetworks } : {}),
     });
   }
   return [...members.values()].sort((a, b) => a.name.localeCompare(b.name));

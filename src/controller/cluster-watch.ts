@@ -1,5 +1,6 @@
 // One member cluster: reflectors on Services, EndpointSlices and Nodes feeding a reduced,
 // always-current view of its shards and node locations, plus its lifecycle (sync, reachability).
+import type { NodeNetworks } from "../federation/short-names.ts";
 import type { ClusterState, EndpointInfo, Location, ServiceShard } from "../federation/state.ts";
 import { type Logger, logger } from "../obs/log.ts";
 import type { ClusterClients } from "./kube-client.ts";
@@ -9,8 +10,11 @@ import { ClusterLifecycle, type ClusterPhase, realTimers, type Timers } from "./
 import type { ControllerMetrics } from "./metrics.ts";
 import { Reflector, type ReflectorSink, type ResourceClient } from "./reflector.ts";
 
-/** What changed in a cluster: some services, or everything (nodes, a full relist, a phase change). */
-export type ClusterChange = { kind: "services"; keys: string[] } | { kind: "all" };
+/**
+ * What changed in a cluster: some services, everything (node locations, a full relist, a phase change), or
+ * only where its nodes' pods ask from (addresses, pod CIDRs: short names only).
+ */
+export type ClusterChange = { kind: "services"; keys: string[] } | { kind: "all" } | { kind: "node-networks" };
 
 export interface ClusterWatchOptions {
   name: string;
@@ -53,6 +57,8 @@ export class ClusterWatch {
   /** `namespace/name` -> the shard (service with the endpoints of all its slices). */
   readonly shards = new Map<string, ServiceShard>();
   readonly nodes = new Map<string, Location>();
+  /** Node name -> its addresses and pod CIDRs (short names: who is asking). */
+  readonly nodeNetworks = new Map<string, NodeNetworks>();
   private readonly serviceInfos = new Map<string, ServiceInfo>();
   private readonly slices = new Map<string, SliceInfo>();
   private readonly slicesByService = new Map<string, Set<string>>();
@@ -97,17 +103,26 @@ export class ClusterWatch {
       this.reflector("nodes", options.clients.nodes, reduceNode, {
         replace: (items) => {
           this.nodes.clear();
-          for (const node of items.values()) this.nodes.set(node.name, node.location);
+          this.nodeNetworks.clear();
+          for (const node of items.values()) {
+            this.nodes.set(node.name, node.location);
+            this.nodeNetworks.set(node.name, node.networks);
+          }
           options.onChange({ kind: "all" });
         },
         upsert: (_key, node) => {
           const before = this.nodes.get(node.name);
+          const networksBefore = this.nodeNetworks.get(node.name);
           this.nodes.set(node.name, node.location);
+          this.nodeNetworks.set(node.name, node.networks);
           if (before?.zone !== node.location.zone || before?.region !== node.location.region) {
             options.onChange({ kind: "all" });
+          } else if (!sameNetworks(networksBefore, node.networks)) {
+            options.onChange({ kind: "node-networks" });
           }
         },
         remove: (key) => {
+          this.nodeNetworks.delete(key);
           if (this.nodes.delete(key)) options.onChange({ kind: "all" });
         },
       }),
@@ -381,4 +396,10 @@ export class ClusterWatch {
     }
     this.shards.set(service, { ...info, endpoints });
   }
+}
+
+function sameNetworks(a: NodeNetworks | undefined, b: NodeNetworks): boolean {
+  return (
+    a !== undefined && a.addresses.join(",") === b.addresses.join(",") && a.podCIDRs.join(",") === b.podCIDRs.join(",")
+  );
 }

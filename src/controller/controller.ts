@@ -1,4 +1,5 @@
-// startController(): member clusters -> federation state -> plan() -> records in etcd.
+// startController(): member clusters -> federation state -> plan() -> records in etcd (and, when short names
+// are on, what the DNS server needs to answer them: short-publisher.ts).
 // Wires the cluster watches, the hostname resolver, the reconciler and the store's writer, and
 // writes only while it leads (leader election through the backend) and once start-up sync is over.
 import { randomUUID } from "node:crypto";
@@ -6,6 +7,7 @@ import { hostname } from "node:os";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { electionOf, ownerOf } from "../federation/keys.ts";
 import { plan } from "../federation/plan.ts";
+import { DEFAULT_MAX_NETWORKS_PER_CLUSTER, type ShortSource } from "../federation/short-names.ts";
 import type { ClusterState, FederationState, Location, Plan, PlanOptions } from "../federation/state.ts";
 import type { FederationPolicy } from "../federation/trust.ts";
 import { logger } from "../obs/log.ts";
@@ -19,6 +21,7 @@ import { type ClusterClients, clusterClients, loadKubeConfig } from "./kube-clie
 import { type ClusterPhase, realTimers, type Timers } from "./lifecycle.ts";
 import { ControllerMetrics } from "./metrics.ts";
 import { Reconciler, type UnitWriter, type UnsyncedClusters } from "./reconciler.ts";
+import { ShortPublisher } from "./short-publisher.ts";
 
 export interface MemberCluster {
   /** The cluster's name in records (key leaves, `cluster` field). */
@@ -32,6 +35,8 @@ export interface MemberCluster {
   region?: string;
   /** A ready KubeConfig (tests, `fedns dev`); wins over kubeconfig/context. */
   kubeConfig?: KubeConfig;
+  /** Networks its pods ask from (short names), besides its nodes' addresses and pod CIDRs. */
+  clientNetworks?: string[];
 }
 
 export interface ControllerOptions {
@@ -72,6 +77,8 @@ export interface ControllerOptions {
   resyncMs?: number;
   /** Replaces the store's RecordWriter (unit tests). */
   writer?: UnitWriter;
+  /** Short names (SPEC §4a): publish under this prefix (e.g. `/fedns-short`); absent: off. */
+  shortNames?: { prefix: string; maxNetworksPerCluster?: number };
 }
 
 export interface ClusterStatusReport {
@@ -134,7 +141,10 @@ class FederationController implements Controller {
   private readonly reconciler: Reconciler;
   /** The store's writer, when not replaced by options.writer: it follows etcd from start-up (standby too). */
   private readonly recordWriter: RecordWriter | undefined;
+  /** Short names' keys (absent when off). */
+  private readonly short: ShortPublisher | undefined;
   private following: Promise<void> | undefined;
+  private followingShort: Promise<void> | undefined;
   private readonly candidate: string;
   private startupDone = false;
   private startupTimer: NodeJS.Timeout | undefined;
@@ -184,6 +194,25 @@ class FederationController implements Controller {
         onDrift: (units) => this.reconciler.invalidate(units),
       });
     }
+    if (options.shortNames !== undefined) {
+      this.short = new ShortPublisher({
+        backend: options.backend,
+        prefix: options.shortNames.prefix,
+        federation: options.federation,
+        owner: this.planOptions.owner,
+        namespaces: this.planOptions.namespaces,
+        maxNetworksPerCluster: options.shortNames.maxNetworksPerCluster ?? DEFAULT_MAX_NETWORKS_PER_CLUSTER,
+        ...(options.policy === undefined ? {} : { policy: options.policy }),
+        sources: () => this.shortSources(),
+        unsynced: () => this.unsyncedClusters(),
+        batchMs: options.batchMs ?? 30,
+        ...((options.leaderElection?.enabled ?? true) ? { fence: () => this.campaign?.fence() } : {}),
+        onNotLeader: (err) => this.deposed?.(err),
+        ...(options.registry === undefined ? {} : { registry: options.registry }),
+        ...(options.resyncMs === undefined ? {} : { resyncMs: options.resyncMs }),
+        ...(options.timers === undefined ? {} : { timers: options.timers }),
+      });
+    }
     this.reconciler = new Reconciler({
       plan: (only) => this.plan(only),
       units: () => this.units(),
@@ -208,6 +237,7 @@ class FederationController implements Controller {
     this.startupTimer.unref();
     this.checkStartup();
     if (this.recordWriter !== undefined) this.following = this.follow(this.recordWriter);
+    if (this.short !== undefined) this.followingShort = this.follow(this.short);
     const election = this.options.leaderElection ?? { enabled: true, leaseSeconds: 10 };
     if (election.enabled) {
       this.leading = this.lead(election.leaseSeconds);
@@ -220,8 +250,9 @@ class FederationController implements Controller {
     return this.leader;
   }
 
-  whenIdle(): Promise<void> {
-    return this.reconciler.whenIdle();
+  async whenIdle(): Promise<void> {
+    await this.reconciler.whenIdle();
+    await this.short?.whenIdle();
   }
 
   currentPlan(): Plan {
@@ -254,6 +285,9 @@ class FederationController implements Controller {
     for (const [name, member] of this.members) {
       const next = wanted.get(name);
       if (next !== undefined && sameSource(member.config, next)) {
+        if ((member.config.clientNetworks ?? []).join(",") !== (next.clientNetworks ?? []).join(",")) {
+          this.short?.markDirty([name]);
+        }
         member.config = next;
         const location = locationOf(next);
         if (location.zone !== member.location.zone || location.region !== member.location.region) {
@@ -279,6 +313,7 @@ class FederationController implements Controller {
       }
     }
     this.reconciler.markDirty("all");
+    this.short?.markDirty("all");
   }
 
   async stop(): Promise<void> {
@@ -287,14 +322,16 @@ class FederationController implements Controller {
     this.signalStopped();
     clearTimeout(this.startupTimer);
     this.resolver.stop();
-    await this.reconciler.stop();
+    await Promise.all([this.reconciler.stop(), this.short?.stopWriting()]);
     // Resigned first, so a standby takes over at once instead of after the lease.
     await this.campaign?.resign().catch((err: unknown) => {
       this.log.warn({ err: (err as Error).message }, "resigning leadership failed");
     });
     this.campaign = undefined;
     await this.recordWriter?.stop();
+    await this.short?.stop();
     await this.following;
+    await this.followingShort;
     for (const member of this.members.values()) member.graceTimer.cancel();
     await Promise.all([...this.members.values()].map((member) => member.watch.stop()));
     this.setLeader(false);
@@ -322,21 +359,27 @@ class FederationController implements Controller {
       onPhaseChange: () => {
         this.checkStartup();
         // Units held for this cluster while it was syncing may now be written.
-        if (this.startupDone) this.reconciler.markDirty("all");
+        if (this.startupDone) {
+          this.reconciler.markDirty("all");
+          this.short?.markDirty("all");
+        }
       },
     });
     const timers = this.options.timers ?? realTimers;
     const graceMs = this.options.graceMs ?? DEFAULT_GRACE_MS;
     // When the grace period of a cluster that never synced ends, its held records are withdrawn.
     const graceTimer = timers.setTimeout(() => {
-      if (!watch.synced) this.reconciler.markDirty("all");
+      if (!watch.synced) {
+        this.reconciler.markDirty("all");
+        this.short?.markDirty("all");
+      }
     }, graceMs);
     this.members.set(config.name, { config, watch, location: locationOf(config), addedAt: timers.now(), graceTimer });
     watch.start();
   }
 
   /** Follows etcd with the writer, retrying until it works (etcd may still be starting). */
-  private async follow(writer: RecordWriter): Promise<void> {
+  private async follow(writer: { follow(): Promise<void> }): Promise<void> {
     const timers = this.options.timers ?? realTimers;
     for (let attempt = 0; !this.stopped; attempt++) {
       try {
@@ -375,7 +418,27 @@ class FederationController implements Controller {
   private onClusterChange(watch: ClusterWatch, change: ClusterChange): void {
     // Changes of a cluster that is not part of the plan (still syncing) cannot alter any record.
     if (!watch.synced) return;
-    this.reconciler.markDirty(change.kind === "all" ? "all" : change.keys);
+    if (change.kind === "all") {
+      this.reconciler.markDirty("all");
+      // Node locations are shared (location.ts): any cluster's short-name keys may change.
+      this.short?.markDirty("all");
+    } else if (change.kind === "services") {
+      this.reconciler.markDirty(change.keys);
+      this.short?.markDirty([watch.name]);
+    } else {
+      this.short?.markDirty([watch.name]);
+    }
+  }
+
+  /** Every synced member as the short-name publisher sees it. */
+  private shortSources(): ShortSource[] {
+    const sources: ShortSource[] = [];
+    for (const { watch, location, config } of this.members.values()) {
+      const state = watch.state(location, this.resolver.resolved);
+      if (state === undefined) continue;
+      sources.push({ state, clientNetworks: config.clientNetworks ?? [], nodeNetworks: watch.nodeNetworks });
+    }
+    return sources;
   }
 
   private checkStartup(): void {
@@ -400,7 +463,10 @@ class FederationController implements Controller {
   /** Enables the reconciler once the LB hostnames of the current state have had a first lookup. */
   private startWriting(): void {
     void this.resolver.settle(this.hostnamesOf(undefined)).finally(() => {
-      if (this.leader && this.startupDone && !this.stopped) this.reconciler.enable();
+      if (this.leader && this.startupDone && !this.stopped) {
+        this.reconciler.enable();
+        this.short?.enable();
+      }
     });
   }
 
@@ -427,6 +493,7 @@ class FederationController implements Controller {
       if (this.startupDone) this.startWriting();
     } else {
       this.reconciler.disable();
+      this.short?.disable();
     }
   }
 

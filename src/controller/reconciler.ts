@@ -7,7 +7,7 @@
 //   so lease keep-alives, watches and metrics are served throughout, whatever the size of the federation.
 import { createHash } from "node:crypto";
 import { heldByUnsynced, type UnsyncedClusters } from "../federation/grace.ts";
-import type { Plan, PlanWarning } from "../federation/state.ts";
+import type { PlanWarning } from "../federation/state.ts";
 import { isPolicyKind } from "../federation/trust.ts";
 import { realTimers, sleep, type Timers, yieldToLoop } from "../obs/clock.ts";
 import { type Logger, logger } from "../obs/log.ts";
@@ -18,25 +18,36 @@ import { RateLimiter } from "./rate-limiter.ts";
 
 export type { UnsyncedClusters };
 
-/** The part of the store's RecordWriter the reconciler uses. */
-export interface UnitWriter {
+/** The part of the store's RecordWriter the reconciler uses (V: the value type, skydns records by default). */
+export interface UnitWriter<V extends Clustered = SkydnsService> {
   /** Resolves once the writer's view of the store is loaded. */
   ready(): Promise<void>;
   /** Units that have keys of ours in the store. */
   ownedUnits(): string[];
   /** The `cluster` fields of the records of ours the store holds for a unit. */
   storedClusters(unit: string): ReadonlySet<string | undefined>;
-  writeUnit(unit: string, desired: ReadonlyMap<string, SkydnsService>): Promise<{ puts: number; deletes: number }>;
+  writeUnit(unit: string, desired: ReadonlyMap<string, V>): Promise<{ puts: number; deletes: number }>;
 }
 
-export interface ReconcilerOptions {
+/** Values that may name the member cluster they come from (held while it has not synced). */
+export type Clustered = { cluster?: string | undefined };
+
+/** What plan() returns, for any value type: unit -> key -> value, and the warnings. */
+export interface UnitPlan<V extends Clustered = SkydnsService> {
+  services: Map<string, Map<string, V>>;
+  warnings: PlanWarning[];
+}
+
+export interface ReconcilerOptions<V extends Clustered = SkydnsService> {
   /** Desired records of the given units, or of all units when `only` is undefined. */
-  plan(only: ReadonlySet<string> | undefined): Plan;
+  plan(only: ReadonlySet<string> | undefined): UnitPlan<V>;
+  /** A value's canonical text, for the fingerprint of a unit's desired set (default: the skydns encoding). */
+  encode?(value: V): string;
   /** Every unit the federation state knows; given, a full reconcile plans it in slices of `sliceUnits`. */
   units?(): Iterable<string>;
   /** Called once before the slices of a full reconcile (the controller refreshes what it tracks for all units). */
   beginFull?(): void;
-  writer: UnitWriter;
+  writer: UnitWriter<V>;
   /** Delay between the first dirty mark and the reconcile, so bursts of events make one write. */
   batchMs: number;
   /** Per-unit retry backoff after a failed write (default 500 ms doubling to 30 s, ±20 % jitter). */
@@ -68,8 +79,9 @@ const DEFAULT_SLICE_UNITS = 200;
 /** How long stop() waits for writes in flight. */
 const STOP_WAIT_MS = 500;
 
-export class Reconciler {
-  private readonly options: ReconcilerOptions;
+export class Reconciler<V extends Clustered = SkydnsService> {
+  private readonly options: ReconcilerOptions<V>;
+  private readonly encode: (value: V) => string;
   private readonly timers: Timers;
   private readonly log: Logger;
   /** Fingerprint of the records last written (or found already in place) per unit. */
@@ -92,8 +104,9 @@ export class Reconciler {
   /** What the last reconcile did (tests and status). */
   lastStats: ReconcileStats | undefined;
 
-  constructor(options: ReconcilerOptions) {
+  constructor(options: ReconcilerOptions<V>) {
     this.options = options;
+    this.encode = options.encode ?? (encodeService as unknown as (value: V) => string);
     this.timers = options.timers ?? realTimers;
     this.log = logger("reconciler");
     this.limiter = new RateLimiter(options.retry ?? { initialMs: 500, maxMs: 30_000 });
@@ -259,10 +272,10 @@ export class Reconciler {
   ): Promise<void> {
     const plan = this.options.plan(only);
     warnings.push(...plan.warnings);
-    const work = new Map<string, Work>();
+    const work = new Map<string, Work<V>>();
     for (const [unit, desired] of plan.services) {
       stats.services += 1;
-      const print = fingerprint(desired);
+      const print = fingerprintWith(desired, this.encode);
       if (this.applied.get(unit) !== print) work.set(unit, { desired, print });
     }
     const gone =
@@ -279,7 +292,7 @@ export class Reconciler {
     await this.write(work, absent, stats);
   }
 
-  private async write(work: Map<string, Work>, absent: ReadonlySet<string>, stats: ReconcileStats): Promise<void> {
+  private async write(work: Map<string, Work<V>>, absent: ReadonlySet<string>, stats: ReconcileStats): Promise<void> {
     const queue = [...work.entries()];
     const unsynced = this.options.unsynced?.();
     const worker = async (): Promise<void> => {
@@ -341,14 +354,18 @@ export class Reconciler {
 }
 
 /** A unit's desired records and their fingerprint, computed once per reconcile. */
-interface Work {
-  desired: ReadonlyMap<string, SkydnsService>;
+interface Work<V> {
+  desired: ReadonlyMap<string, V>;
   print: string;
 }
 
 /** A compact identity of a desired record set: a digest, so the map of applied sets stays small. */
 export function fingerprint(records: ReadonlyMap<string, SkydnsService>): string {
+  return fingerprintWith(records, encodeService);
+}
+
+function fingerprintWith<V>(records: ReadonlyMap<string, V>, encode: (value: V) => string): string {
   const hash = createHash("sha256");
-  for (const [key, service] of records) hash.update(`${key}\n${encodeService(service)}\n`);
+  for (const [key, value] of records) hash.update(`${key}\n${encode(value)}\n`);
   return hash.digest("base64");
 }

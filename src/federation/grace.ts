@@ -1,7 +1,6 @@
 // What the store keeps of member clusters the plan cannot see (SPEC §5): a cluster's records are not changed
 // until it has synced (`frozen`, within the grace period of its start); past that (`lapsed`) they are withdrawn
 // like an unreachable cluster's (plan() treats those as stale), but never the last addresses of a service.
-import type { SkydnsService } from "../records/service.ts";
 
 export interface UnsyncedClusters {
   frozen: ReadonlySet<string>;
@@ -15,7 +14,7 @@ export interface UnsyncedClusters {
  */
 export function heldByUnsynced(
   storedClusters: ReadonlySet<string | undefined>,
-  desired: ReadonlyMap<string, SkydnsService>,
+  desired: ReadonlyMap<string, { cluster?: string | undefined }>,
   unsynced: UnsyncedClusters,
 ): boolean {
   if (unsynced.frozen.size === 0 && unsynced.lapsed.size === 0) return false;
