@@ -2,10 +2,21 @@
 // Entry point for `npx fedns`. fedns needs Node >= 24; the project ships it as the
 // `node` npm dependency, so when an older system node runs this shim we re-exec
 // ourselves with the bundled one instead of failing on a syntax or API error.
-import { spawnSync } from "node:child_process";
+//
+// The shim then stands in for the real process: SIGINT, SIGTERM and SIGHUP sent to its
+// PID are passed on to the child, and it exits with the child's status (or dies of the
+// child's signal). The child runs in its own session, so a Ctrl-C in the terminal reaches
+// it once, through the shim, rather than twice (terminal and shim). An IPC channel ties
+// the child to the shim: should the shim die without forwarding (SIGKILL), the child is
+// told to stop as if it had been sent SIGTERM.
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
+import { constants } from "node:os";
 import { fileURLToPath } from "node:url";
+
+const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP"];
+const SHIM_CHILD = "FEDNS_SHIM_CHILD";
 
 const major = Number(process.versions.node.split(".")[0]);
 if (major < 24) {
@@ -20,13 +31,42 @@ if (major < 24) {
     console.error(`fedns needs Node.js >= 24 (running ${process.version}); run 'npm ci' to install the bundled one`);
     process.exit(1);
   }
-  const result = spawnSync(bundled, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: "inherit" });
-  process.exit(result.status ?? 1);
+  const child = spawn(bundled, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: ["inherit", "inherit", "inherit", "ipc"],
+    env: { ...process.env, [SHIM_CHILD]: "1" },
+    detached: process.platform !== "win32",
+  });
+  const forward = (signal) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+  };
+  for (const signal of FORWARDED) process.on(signal, forward);
+  child.on("error", (err) => {
+    console.error(`fedns: cannot start ${bundled}: ${err.message}`);
+    process.exit(1);
+  });
+  child.on("exit", (code, signal) => {
+    for (const forwarded of FORWARDED) process.off(forwarded, forward);
+    if (signal !== null) {
+      // Die of the same signal, so whoever started us sees what happened to the server;
+      // a signal Node ignores (SIGPIPE) falls through to the shell's 128 + N convention.
+      process.kill(process.pid, signal);
+      process.exit(128 + (constants.signals[signal] ?? 0));
+    }
+    process.exit(code ?? 1);
+  });
+} else {
+  if (process.env[SHIM_CHILD] === "1") {
+    delete process.env[SHIM_CHILD];
+    if (process.channel !== undefined) {
+      // The channel must not keep the process alive, only tell it when the shim is gone.
+      process.channel.unref();
+      process.once("disconnect", () => process.kill(process.pid, "SIGTERM"));
+    }
+  }
+  const main = new URL("../dist/cli/main.js", import.meta.url);
+  if (!existsSync(fileURLToPath(main))) {
+    console.error("fedns is not built: run 'npm run build' (npm ci does it through 'prepare')");
+    process.exit(1);
+  }
+  await import(main.href);
 }
-
-const main = new URL("../dist/cli/main.js", import.meta.url);
-if (!existsSync(fileURLToPath(main))) {
-  console.error("fedns is not built: run 'npm run build' (npm ci does it through 'prepare')");
-  process.exit(1);
-}
-await import(main.href);

@@ -129,6 +129,10 @@ function churn(etcdUrl: string, perSecond: number): () => Promise<void> {
 
 interface Attack {
   name: string;
+  /** A control row: an ordinary flood at the attacker's rate, what every attack row is compared with. */
+  control?: "plain" | "churn";
+  /** The control row this attack is compared with (the same rate of ordinary names, same churn). */
+  comparedWith?: "plain" | "churn";
   /** Legitimate queries over TCP instead of UDP. */
   tcp?: boolean;
   rrl?: boolean;
@@ -156,7 +160,7 @@ function writeLines(dir: string, name: string, lines: string[]): string {
   return file;
 }
 
-function attacks(dir: string): Attack[] {
+function attacks(dir: string, legitFile: string): Attack[] {
   const wildcard: string[] = [];
   for (let i = 0; i < NAMES / 10; i++) {
     const base = benchName(i * 10);
@@ -173,7 +177,28 @@ function attacks(dir: string): Attack[] {
   const floodFile = writeLines(dir, "flood.txt", [`${benchName(1)} A`, `nx.${BENCH_ZONE} A`]);
   return [
     {
+      name: "control: ordinary names flood",
+      control: "plain",
+      start: (context) => {
+        const run = attackerDnsperf(context, legitFile);
+        return async () => void (await run);
+      },
+    },
+    {
+      name: "control: ordinary flood + 10 changes/s",
+      control: "churn",
+      start: (context) => {
+        const stopChurn = churn(context.etcdUrl, 10);
+        const run = attackerDnsperf(context, legitFile);
+        return async () => {
+          await run;
+          await stopChurn();
+        };
+      },
+    },
+    {
       name: "rotating wildcard names",
+      comparedWith: "plain",
       start: (context) => {
         const run = attackerDnsperf(context, wildcardFile);
         return async () => void (await run);
@@ -181,6 +206,7 @@ function attacks(dir: string): Attack[] {
     },
     {
       name: "empty non-terminals + 10 changes/s",
+      comparedWith: "churn",
       start: (context) => {
         const stopChurn = churn(context.etcdUrl, 10);
         const run = attackerDnsperf(context, entFile);
@@ -192,6 +218,7 @@ function attacks(dir: string): Attack[] {
     },
     {
       name: "SRV fan-out + 10 changes/s",
+      comparedWith: "churn",
       start: (context) => {
         const stopChurn = churn(context.etcdUrl, 10);
         const run = attackerDnsperf(context, srvFile);
@@ -291,8 +318,17 @@ async function main(): Promise<void> {
     process.stdout.write(`etcd holds ${loaded} keys (${NAMES} names + SRV fan-out shape)\n`);
     const legitFile = writeLines(dir, "legit.txt", dataset.queries.trim().split("\n"));
     const rows: string[] = [];
-    for (const attack of attacks(dir)) {
-      if (options.only !== undefined && !attack.name.includes(options.only)) continue;
+    const controls = new Map<string, Measured>();
+    for (const attack of attacks(dir, legitFile)) {
+      const wanted = options.only === undefined || attack.name.includes(options.only);
+      // A compared attack needs its control row, even with --only.
+      const neededControl =
+        attack.control !== undefined &&
+        attacks(dir, legitFile).some(
+          (other) =>
+            other.comparedWith === attack.control && (options.only === undefined || other.name.includes(options.only)),
+        );
+      if (!wanted && !neededControl) continue;
       const { port, server } = await startServe(tracker, dir, etcd.url, attack.rrl ?? false);
       const legitArgs = (seconds: number) =>
         dnsperfArgs(port, legitFile, seconds, [
@@ -309,20 +345,25 @@ async function main(): Promise<void> {
       const during = await dnsperf(tracker, legitArgs(options.seconds));
       await stop();
       await tracker.stop(server);
+      if (attack.control !== undefined) controls.set(attack.control, during);
+      const control = attack.comparedWith === undefined ? undefined : controls.get(attack.comparedWith);
       const row = [
         attack.name.padEnd(38),
         `${quiet.qps.toFixed(0).padStart(6)} qps p99 ${quiet.p99Ms.toFixed(2).padStart(7)} ms`,
         `${during.qps.toFixed(0).padStart(6)} qps p99 ${during.p99Ms.toFixed(2).padStart(8)} ms (lost ${during.lost})`,
         `qps ratio ${(during.qps / quiet.qps).toFixed(2)}`,
         `p99 ratio ${(quiet.p99Ms / during.p99Ms).toFixed(2)}`,
-      ].join(" | ");
+        control === undefined ? "" : `p99 vs control ${(control.p99Ms / during.p99Ms).toFixed(2)}`,
+      ]
+        .filter((cell) => cell !== "")
+        .join(" | ");
       rows.push(row);
       process.stdout.write(`${row}\n`);
     }
     process.stdout.write(
       `\nlegitimate load: dnsperf -Q ${options.legitQps}, ${options.seconds} s without and during each attack` +
         " (attacker: one dnsperf, unlimited; RRL row: three, from 127.0.0.2-4)\n" +
-        `${"attack".padEnd(38)} | without                    | during                              | ratios (during/without; p99: without/during)\n` +
+        `${"attack".padEnd(38)} | without                    | during                              | ratios (during/without; p99: without/during; vs control: control's p99 during / this p99 during)\n` +
         `${rows.join("\n")}\n`,
     );
   } finally {

@@ -90,7 +90,10 @@ export interface StepResult {
   keys: number;
   dbBytes: number;
   revision: number;
+  /** Until etcd first held `keys` keys (all of them: what a restarted controller settles on); undefined: never. */
   firstWriteOutMs: number | undefined;
+  /** Keys in etcd when the first write-out went quiet. */
+  firstWriteOutKeys: number;
   controllerRss: number | undefined;
   controllerPeakRss: number | undefined;
   /** undefined: did not settle within the bound (then `settleBoundMs` says which). */
@@ -99,6 +102,17 @@ export interface StepResult {
   restartWrites: number | undefined;
   leadershipChanges: number;
   sigtermExitMs: number | undefined;
+  /** SIGKILL of the leader until the standby leads; undefined: not within `takeoverBoundMs`. */
+  takeoverMs: number | undefined;
+  /** SIGKILL of the leader until the new leader settled (nothing written for 5 s). */
+  takeoverSettleMs: number | undefined;
+  takeoverWrites: number;
+  takeoverBoundMs: number;
+  /** A cluster taken down (after the takeover) until etcd holds none of its keys. */
+  withdrawnMs: number | undefined;
+  withdrawnKeys: number;
+  withdrawnLeft: number;
+  graceMs: number;
   /** Spawn to every sampled name answered. */
   serveColdStartMs: number | undefined;
   /** The first load as the server logs it: paged range read and indexing. */
@@ -136,6 +150,19 @@ function restart(step: StepResult): string {
   return `settles in ${seconds(step.restartSettleMs)}${step.restartWrites === 0 ? ", writes nothing" : writes}`;
 }
 
+/**
+ * When the first write-out was complete: the first sample ([ms, keys]) at which etcd held all `total` keys;
+ * undefined when it never did.
+ */
+export function writeOutOf(samples: readonly (readonly [number, number])[], total: number): number | undefined {
+  return samples.find(([, keys]) => keys >= total)?.[0];
+}
+
+function writeOut(step: StepResult): string {
+  if (step.firstWriteOutMs !== undefined) return `${seconds(step.firstWriteOutMs)} (${thousands(step.keys)} keys)`;
+  return `incomplete: ${thousands(step.firstWriteOutKeys)} of ${thousands(step.keys)} keys when quiet`;
+}
+
 /** The issue's table, one row per step, plus propagation and event-loop lag. */
 export function formatTable(steps: readonly StepResult[]): string {
   const header = [
@@ -161,7 +188,7 @@ export function formatTable(steps: readonly StepResult[]): string {
       `${step.clusters} × ${SERVICES_PER_CLUSTER.toLocaleString("en")}`,
       thousands(step.keys),
       memory(step.dbBytes),
-      seconds(step.firstWriteOutMs),
+      writeOut(step),
       `${memory(step.controllerRss)} (${memory(step.controllerPeakRss)})`,
       restart(step),
       seconds(step.sigtermExitMs),
@@ -171,6 +198,28 @@ export function formatTable(steps: readonly StepResult[]): string {
       step.lagMaxMs === undefined ? "n/a" : `${step.lagMaxMs.toFixed(0)} ms`,
     ];
   });
+  const line = (cells: readonly string[]) => `| ${cells.join(" | ")} |`;
+  return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
+}
+
+/** Standby takeover and withdrawal of a cluster taken down afterwards, one row per step. */
+export function formatFailoverTable(steps: readonly StepResult[]): string {
+  const header = [
+    "clusters × services",
+    "standby takeover (leader SIGKILLed → standby leads)",
+    "takeover settled (writes)",
+    "cluster down → all its keys withdrawn",
+  ];
+  const rows = steps.map((step) => [
+    `${step.clusters} × ${SERVICES_PER_CLUSTER.toLocaleString("en")}`,
+    step.takeoverMs === undefined ? `not within ${seconds(step.takeoverBoundMs)}` : seconds(step.takeoverMs),
+    step.takeoverSettleMs === undefined
+      ? "n/a"
+      : `${seconds(step.takeoverSettleMs)}${step.takeoverWrites === 0 ? ", writes nothing" : `, writes ${step.takeoverWrites}`}`,
+    step.withdrawnMs === undefined
+      ? `not withdrawn: ${step.withdrawnLeft} of ${step.withdrawnKeys} keys left`
+      : `${seconds(step.withdrawnMs)} for ${step.withdrawnKeys.toLocaleString("en")} keys (grace ${seconds(step.graceMs)})`,
+  ]);
   const line = (cells: readonly string[]) => `| ${cells.join(" | ")} |`;
   return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
 }

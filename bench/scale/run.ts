@@ -5,10 +5,12 @@
 // event-loop lag the controller's metrics report. Prints the table; every wait is bounded.
 import { execFile } from "node:child_process";
 import { Resolver } from "node:dns/promises";
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { parseArgs, promisify } from "node:util";
 import { Etcd3 } from "etcd3";
 import { pino } from "pino";
+import { stringify } from "yaml";
 import { logger, setRootLogger } from "../../src/obs/log.ts";
 import { type Simulation, startSimulation } from "../../src/sim/index.ts";
 import { ETCDCTL_BINARY, type EtcdProcess, startEtcd } from "../../test/support/etcd.ts";
@@ -16,6 +18,7 @@ import { freePort } from "../../test/support/ports.ts";
 import { type Started, startProcess, stopAllProcesses } from "../../test/support/processes.ts";
 import {
   clustersOfService,
+  formatFailoverTable,
   formatTable,
   globalName,
   lbAddress,
@@ -24,6 +27,7 @@ import {
   scenarioFor,
   serviceName,
   servicesOf,
+  writeOutOf,
 } from "./ladder.ts";
 
 const { values } = parseArgs({
@@ -33,12 +37,14 @@ const { values } = parseArgs({
     "settle-timeout": { type: "string", default: "120" },
     "write-timeout": { type: "string", default: "600" },
     "cpu-prof-dir": { type: "string" },
+    grace: { type: "string", default: "30" },
+    "takeover-timeout": { type: "string", default: "60" },
     help: { type: "boolean", default: false },
   },
 });
 if (values.help) {
   console.log(
-    "node bench/scale/run.ts [--steps 10,50,100] [--changes 40] [--settle-timeout 120] [--write-timeout 600] [--cpu-prof-dir DIR]",
+    "node bench/scale/run.ts [--steps 10,50,100] [--changes 40] [--settle-timeout 120] [--write-timeout 600] [--grace 30] [--takeover-timeout 60] [--cpu-prof-dir DIR]",
   );
   process.exit(0);
 }
@@ -46,6 +52,8 @@ const STEPS = values.steps.split(",").map(Number);
 const CHANGES = Number(values.changes);
 const SETTLE_BOUND_MS = Number(values["settle-timeout"]) * 1000;
 const WRITE_BOUND_MS = Number(values["write-timeout"]) * 1000;
+const GRACE_S = Number(values.grace);
+const TAKEOVER_BOUND_MS = Number(values["takeover-timeout"]) * 1000;
 /** The first write-out is over once the key count has not moved for this long. */
 const QUIET_MS = 5000;
 const FEDERATION = "myfed";
@@ -107,7 +115,27 @@ interface ControllerProcess {
   stopScraping(): void;
 }
 
-async function startController(etcd: string, kubeconfig: string): Promise<ControllerProcess> {
+/**
+ * The controller's config: every simulated cluster may publish its 10/8 load-balancer addresses (private-use
+ * ranges are refused unless a cluster's trust.allowedNetworks lists them, docs/trust.md), and the grace period.
+ */
+async function writeConfig(dir: string, clusters: number): Promise<string> {
+  const path = join(dir, "fedns-bench.yaml");
+  const config = {
+    controller: { gracePeriodSeconds: GRACE_S },
+    clusters: Array.from({ length: clusters }, (_, c) => ({
+      name: `cluster-${c}`,
+      trust: { allowedNetworks: ["10.0.0.0/8"] },
+    })),
+  };
+  await writeFile(path, stringify(config));
+  return path;
+}
+
+/** How often the bench scrapes a controller's /metrics and /readyz. */
+const SCRAPE_MS = 250;
+
+async function startController(etcd: string, kubeconfig: string, config: string): Promise<ControllerProcess> {
   const port = await freePort();
   const metricsUrl = `http://127.0.0.1:${port}`;
   const profile = values["cpu-prof-dir"] === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", values["cpu-prof-dir"]];
@@ -127,6 +155,8 @@ async function startController(etcd: string, kubeconfig: string): Promise<Contro
       PREFIX,
       "--kubeconfig",
       kubeconfig,
+      "--config",
+      config,
       "--metrics",
       `127.0.0.1:${port}`,
     ],
@@ -168,7 +198,7 @@ async function startController(etcd: string, kubeconfig: string): Promise<Contro
       } catch {
         // not listening yet, or busy past the timeout: the next scrape reports the lag
       }
-      await sleep(1000);
+      await sleep(SCRAPE_MS);
     }
   })();
   return state;
@@ -198,22 +228,31 @@ async function dbSize(endpoint: string): Promise<number> {
   return status[0]?.Status.dbSize ?? Number.NaN;
 }
 
-/** Waits until the key count has stopped moving for QUIET_MS; returns when it last moved (ms after t0). */
-async function firstWriteOut(client: Etcd3, t0: number, controller: ControllerProcess): Promise<number | undefined> {
+/** The key count over time during the first write-out: [ms after t0, keys]. */
+type CountSamples = [number, number][];
+
+/**
+ * Waits until the key count has stopped moving for QUIET_MS with the controller ready; returns every sample.
+ * When the write-out was complete is decided later (writeOutOf), against the count a restarted controller
+ * settles on without writing: a pause of more than QUIET_MS mid-write must not end the figure early.
+ */
+async function firstWriteOut(client: Etcd3, t0: number, controller: ControllerProcess): Promise<CountSamples> {
+  const samples: CountSamples = [];
   let last = -1;
   let movedAt = performance.now();
   const deadline = t0 + WRITE_BOUND_MS;
   while (performance.now() < deadline) {
     const count = await keyCount(client).catch(() => last);
+    samples.push([performance.now() - t0, count]);
     if (count !== last) {
       last = count;
       movedAt = performance.now();
     } else if (count > 0 && controller.ready && performance.now() - movedAt >= QUIET_MS) {
-      return movedAt - t0;
+      break;
     }
     await sleep(250);
   }
-  return undefined;
+  return samples;
 }
 
 function resolverFor(port: number): (name: string) => Promise<string[]> {
@@ -333,6 +372,76 @@ async function settle(controller: ControllerProcess, client: Etcd3, t0: number):
   return undefined;
 }
 
+/** Polls a controller's leader flag quickly (the scraper's 250 ms would do, this bounds the error at 50 ms). */
+async function untilLeader(controller: ControllerProcess, t0: number, boundMs: number): Promise<number | undefined> {
+  while (performance.now() - t0 < boundMs) {
+    try {
+      const metrics = await scrape(`${controller.metricsUrl}/metrics`);
+      if (metrics.get("fedns_controller_leader") === 1) return performance.now() - t0;
+    } catch {
+      // busy or not listening: try again
+    }
+    await sleep(50);
+  }
+  return undefined;
+}
+
+async function untilReady(controller: ControllerProcess, boundMs: number): Promise<boolean> {
+  const t0 = performance.now();
+  while (!controller.ready && performance.now() - t0 < boundMs) await sleep(100);
+  return controller.ready;
+}
+
+/** The keys of one cluster's records: their leaf is `<cluster>-<8 hex>` (federation/names.ts). */
+function isKeyOf(cluster: string, key: string): boolean {
+  const leaf = key.slice(key.lastIndexOf("/") + 1);
+  return leaf.startsWith(`${cluster}-`) && leaf.length === cluster.length + 9;
+}
+
+/**
+ * Takes `cluster` down (its API server refuses connections) and waits, bounded, until etcd holds none of its
+ * keys: follows the deletes with a watch instead of re-reading hundreds of thousands of keys.
+ */
+async function withdrawal(
+  sim: Simulation,
+  client: Etcd3,
+  index: number,
+  boundMs: number,
+): Promise<{ ms: number | undefined; keys: number; left: number }> {
+  const name = `cluster-${index}`;
+  const revision = await revisionOf(client);
+  const keys = new Set((await client.getAll().prefix(`${PREFIX}/`).keys()).filter((key) => isKeyOf(name, key)));
+  const total = keys.size;
+  const watcher = await client
+    .watch()
+    .prefix(`${PREFIX}/`)
+    .startRevision(String(revision + 1))
+    .create();
+  let done: () => void = () => {};
+  const empty = new Promise<void>((resolve) => {
+    done = resolve;
+  });
+  watcher.on("delete", (kv) => {
+    keys.delete(kv.key.toString());
+    if (keys.size === 0) done();
+  });
+  watcher.on("put", (kv) => {
+    const key = kv.key.toString();
+    if (isKeyOf(name, key)) keys.add(key);
+  });
+  const t0 = performance.now();
+  await sim.clusters[index]!.setReachable(false);
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), boundMs);
+  });
+  const outcome = total === 0 ? "empty" : await Promise.race([empty.then(() => "empty" as const), timedOut]);
+  clearTimeout(timer);
+  const ms = outcome === "empty" ? performance.now() - t0 : undefined;
+  await watcher.cancel();
+  return { ms, keys: total, left: keys.size };
+}
+
 async function runStep(clusters: number): Promise<StepResult> {
   note(`step ${clusters} clusters: starting etcd and ${clusters} simulated clusters`);
   let etcd: EtcdProcess | undefined;
@@ -343,16 +452,19 @@ async function runStep(clusters: number): Promise<StepResult> {
     etcd = await startEtcd();
     client = new Etcd3({ hosts: etcd.endpoint });
     sim = await startSimulation({ scenario: scenarioFor(clusters) });
+    const config = await writeConfig(sim.dir, clusters);
     const simRss = process.memoryUsage().rss;
     note(`simulation up (bench process RSS ${(simRss / 2 ** 20).toFixed(0)} MiB); starting the controller`);
 
     const t0 = performance.now();
-    const first = await startController(etcd.endpoint, sim.kubeconfigPath);
+    const first = await startController(etcd.endpoint, sim.kubeconfigPath, config);
     controllers.push(first);
-    const firstWriteOutMs = await firstWriteOut(client, t0, first);
+    const samples = await firstWriteOut(client, t0, first);
     const controllerMemory = await rssOf(first.process);
-    const keys = await keyCount(client);
-    note(`first write-out ${firstWriteOutMs?.toFixed(0) ?? "unfinished"} ms, ${keys} keys; serve cold start`);
+    const quietKeys = samples.at(-1)?.[1] ?? 0;
+    note(
+      `first write-out quiet at ${quietKeys} keys after ${(samples.at(-1)?.[0] ?? 0).toFixed(0)} ms; serve cold start`,
+    );
 
     const served = await serveColdStart(etcd.endpoint, clusters);
     const serveMemory = await rssOf(served.serve);
@@ -365,12 +477,34 @@ async function runStep(clusters: number): Promise<StepResult> {
     first.stopScraping();
     const sigtermExitMs = await stopTimed(first.process);
     const restartedAt = performance.now();
-    const second = await startController(etcd.endpoint, sim.kubeconfigPath);
+    const second = await startController(etcd.endpoint, sim.kubeconfigPath, config);
     controllers.push(second);
     const restartSettleMs = await settle(second, client, restartedAt);
     const restartWrites = second.writes;
-    note(`restart settled: ${restartSettleMs?.toFixed(0) ?? "no"} ms, ${restartWrites} service writes`);
-    const secondExitMs = await stopTimed(second.process);
+    // What the federation's records are: the count a restarted controller settles on without writing.
+    const keys = await keyCount(client);
+    note(`restart settled: ${restartSettleMs?.toFixed(0) ?? "no"} ms, ${restartWrites} service writes, ${keys} keys`);
+
+    note("standby takeover: a second replica, then the leader killed (SIGKILL)");
+    const standby = await startController(etcd.endpoint, sim.kubeconfigPath, config);
+    controllers.push(standby);
+    const standbyReady = await untilReady(standby, TAKEOVER_BOUND_MS);
+    second.stopScraping();
+    const killedAt = performance.now();
+    await second.process.stop("SIGKILL");
+    const takeoverMs = standbyReady ? await untilLeader(standby, killedAt, TAKEOVER_BOUND_MS) : undefined;
+    const takeoverSettleMs = takeoverMs === undefined ? undefined : await settle(standby, client, killedAt);
+    const takeoverWrites = standby.writes;
+    note(
+      `takeover: leader after ${takeoverMs?.toFixed(0) ?? "never"} ms, settled ${takeoverSettleMs?.toFixed(0) ?? "no"} ms`,
+    );
+
+    note(`cluster-0 goes down (grace ${GRACE_S} s): waiting for its records to be withdrawn`);
+    const withdrawn = await withdrawal(sim, client, 0, GRACE_S * 1000 + TAKEOVER_BOUND_MS);
+    note(
+      `withdrawn: ${withdrawn.ms?.toFixed(0) ?? "not"} ms (${withdrawn.keys - withdrawn.left} of ${withdrawn.keys} keys)`,
+    );
+    const standbyExitMs = await stopTimed(standby.process);
     const lags = controllers.map((c) => c.lagMaxMs).filter((lag): lag is number => lag !== undefined);
     return {
       clusters,
@@ -378,14 +512,23 @@ async function runStep(clusters: number): Promise<StepResult> {
       keys,
       dbBytes,
       revision,
-      firstWriteOutMs,
+      firstWriteOutMs: writeOutOf(samples, keys),
+      firstWriteOutKeys: quietKeys,
       controllerRss: controllerMemory?.rss,
       controllerPeakRss: controllerMemory?.peak,
       restartSettleMs,
       settleBoundMs: SETTLE_BOUND_MS,
       restartWrites,
       leadershipChanges: second.leaderChanges,
-      sigtermExitMs: Math.max(sigtermExitMs ?? 0, secondExitMs ?? 0) || undefined,
+      sigtermExitMs: Math.max(sigtermExitMs ?? 0, standbyExitMs ?? 0) || undefined,
+      takeoverMs,
+      takeoverSettleMs,
+      takeoverWrites,
+      takeoverBoundMs: TAKEOVER_BOUND_MS,
+      withdrawnMs: withdrawn.ms,
+      withdrawnKeys: withdrawn.keys,
+      withdrawnLeft: withdrawn.left,
+      graceMs: GRACE_S * 1000,
       serveColdStartMs: served.coldStartMs,
       serveLoadMs: served.loadMs,
       serveRss: serveMemory?.rss,
@@ -412,7 +555,7 @@ async function main(): Promise<void> {
   process.once("SIGINT", interrupted);
   for (const clusters of STEPS) {
     results.push(await runStep(clusters));
-    console.log(`\n${formatTable(results)}\n`);
+    console.log(`\n${formatTable(results)}\n\n${formatFailoverTable(results)}\n`);
   }
   const metric = results.find((r) => r.lagMetric !== undefined)?.lagMetric;
   console.log(`event-loop lag from ${metric ?? "no metric (n/a)"}; sim (bench process) RSS per step:`);

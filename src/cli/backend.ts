@@ -1,11 +1,43 @@
-// Builds the etcd backend from the validated config (password from a file when given).
+// Builds the etcd backend from the validated config (password from a file when given), and decides which
+// identity `fedns serve` connects with: dns.etcd when configured, else etcd's (one home for that rule).
 import { readFileSync } from "node:fs";
 import { ConfigError } from "../config/load.ts";
-import type { EtcdConfig } from "../config/schema.ts";
+import type { EtcdConfig, FednsConfig } from "../config/schema.ts";
 import { createEtcdBackend } from "../store/etcd-kv.ts";
 import type { KvBackend } from "../store/kv.ts";
 
-export function etcdBackendFromConfig(etcd: EtcdConfig): KvBackend {
+/** etcd settings plus the config path their credentials came from, for error messages. */
+export interface EtcdIdentity {
+  etcd: EtcdConfig;
+  /** `etcd` or `dns.etcd`. */
+  field: string;
+}
+
+/**
+ * The etcd settings of the DNS servers: etcd's endpoints, prefix and dial timeout with dns.etcd's username,
+ * password and client certificate when dns.etcd is set (etcd.tls.ca kept unless dns.etcd.tls is given);
+ * etcd's own otherwise.
+ */
+export function dnsEtcdIdentity(config: FednsConfig): EtcdIdentity {
+  const own = config.dns.etcd;
+  if (own === undefined) return { etcd: config.etcd, field: "etcd" };
+  const ca = config.etcd.tls?.ca;
+  const tls = own.tls ?? (ca === undefined ? undefined : { ca });
+  return {
+    etcd: {
+      endpoints: config.etcd.endpoints,
+      prefix: config.etcd.prefix,
+      dialTimeoutMs: config.etcd.dialTimeoutMs,
+      ...(own.username === undefined ? {} : { username: own.username }),
+      ...(own.password === undefined ? {} : { password: own.password }),
+      ...(own.passwordFile === undefined ? {} : { passwordFile: own.passwordFile }),
+      ...(tls === undefined ? {} : { tls }),
+    },
+    field: "dns.etcd",
+  };
+}
+
+export function etcdBackendFromConfig(etcd: EtcdConfig, field = "etcd"): KvBackend {
   let password = etcd.password;
   if (etcd.passwordFile !== undefined) {
     try {
@@ -13,11 +45,11 @@ export function etcdBackendFromConfig(etcd: EtcdConfig): KvBackend {
     } catch (err) {
       // The path is not echoed: a password pasted into passwordFile would otherwise be printed.
       const code = (err as NodeJS.ErrnoException).code ?? "read error";
-      throw new ConfigError(`etcd.passwordFile: the file cannot be read (${code})`);
+      throw new ConfigError(`${field}.passwordFile: the file cannot be read (${code})`);
     }
   }
   if (password !== undefined && etcd.username === undefined) {
-    throw new ConfigError("etcd.username: required when a password is given");
+    throw new ConfigError(`${field}.username: required when a password is given`);
   }
   return createEtcdBackend({
     endpoints: etcd.endpoints,
@@ -25,4 +57,10 @@ export function etcdBackendFromConfig(etcd: EtcdConfig): KvBackend {
     ...(etcd.username !== undefined ? { username: etcd.username, password: password ?? "" } : {}),
     ...(etcd.tls !== undefined ? { tls: { caFile: etcd.tls.ca, certFile: etcd.tls.cert, keyFile: etcd.tls.key } } : {}),
   });
+}
+
+/** The backend `fedns serve` reads through: dnsEtcdIdentity(config). */
+export function dnsEtcdBackend(config: FednsConfig): KvBackend {
+  const { etcd, field } = dnsEtcdIdentity(config);
+  return etcdBackendFromConfig(etcd, field);
 }

@@ -7,7 +7,7 @@ import type { FednsConfig } from "../config/schema.ts";
 import { parseHostPort } from "../obs/http.ts";
 import { EXIT_INVALID_CONFIG, error, type Finding, formatFindings, formatJson } from "./check/findings.ts";
 import { type CheckOptions, runCheck } from "./check/run.ts";
-import { collect, resolveConfig, runCommand } from "./settings.ts";
+import { collect, commandConfig, runCommand } from "./settings.ts";
 
 export type { Finding, Severity } from "./check/findings.ts";
 export type { CheckOptions, CheckReport } from "./check/run.ts";
@@ -92,7 +92,7 @@ export async function runCheckCommand(
   }
   let config: FednsConfig;
   try {
-    config = await resolveConfig(flags.config, {
+    config = await commandConfig(flags.config, {
       federation: flags.federation,
       domain: flags.domain,
       "etcd.endpoints": flags.etcd === undefined ? undefined : [flags.etcd],

@@ -3,16 +3,17 @@ import { watch } from "node:fs";
 import { basename, dirname } from "node:path";
 import type { Command } from "commander";
 import { ConfigError } from "../config/load.ts";
+import { memberClusters } from "../config/members.ts";
 import { federationPolicy } from "../config/policy.ts";
 import type { FednsConfig } from "../config/schema.ts";
 import { type Controller, startController } from "../controller/controller.ts";
+import { dnsLookup } from "../controller/hostnames.ts";
 import { parseHostPort, startOpsServer } from "../obs/http.ts";
 import { logger } from "../obs/log.ts";
 import { newRegistry } from "../obs/metrics.ts";
 import type { KvBackend } from "../store/kv.ts";
 import { etcdBackendFromConfig } from "./backend.ts";
-import { memberClusters } from "./members.ts";
-import { collect, resolveConfig, runCommand, stopWithin, untilSignal } from "./settings.ts";
+import { collect, commandConfig, runCommand, stopWithin, untilSignal } from "./settings.ts";
 
 interface ControllerFlags {
   federation?: string;
@@ -49,14 +50,14 @@ export function registerControllerCommand(program: Command): void {
           kubeconfig: flags.kubeconfig,
           "metrics.listen": flags.metrics,
         };
-        const config = await resolveConfig(flags.config, overrides);
+        const config = await commandConfig(flags.config, overrides);
         const contexts = flags.context ?? [];
         const running = await startControlling(config, etcdBackendFromConfig(config.etcd), contexts);
         const stopReloading =
           flags.config === undefined
             ? () => {}
             : reloadOnChange(flags.config, async () => {
-                const next = await resolveConfig(flags.config, overrides);
+                const next = await commandConfig(flags.config, overrides);
                 const needRestart = restartOnlyChanges(config, next);
                 if (needRestart.length > 0) {
                   logger("config").warn(
@@ -96,6 +97,7 @@ export async function startControlling(
   if (clusters.length === 0) throw new ConfigError("no member clusters: give --kubeconfig, or clusters: in the config");
   const registry = newRegistry({ defaultMetrics: true });
   const c = config.controller;
+  const lookup = dnsLookup(c.resolver);
   const controller = await startController({
     federation: config.federation,
     domain: config.domain,
@@ -111,6 +113,9 @@ export async function startControlling(
     startupSyncTimeoutMs: c.startupSyncTimeoutSeconds * 1000,
     batchMs: c.batchMs,
     hostnameRefreshMs: c.hostnameRefreshSeconds * 1000,
+    hostnameMinRefreshMs: c.resolver.minRefreshSeconds * 1000,
+    hostnameConcurrency: c.resolver.concurrency,
+    lookup: lookup.lookup,
     leaderElection: c.leaderElection,
     ...(config.shortNames.enabled
       ? {
@@ -140,6 +145,7 @@ export async function startControlling(
     opsAddress: ops.address,
     stop: async () => {
       await controller.stop();
+      lookup.cancel();
       await ops.close();
       await backend.close();
     },

@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { describeRecord, type RecordView } from "../records/describe.ts";
 import { normalizePrefix, pathOfName } from "../records/name.ts";
 import { etcdBackendFromConfig } from "./backend.ts";
-import { resolveConfig, runCommand } from "./settings.ts";
+import { commandConfig, runCommand } from "./settings.ts";
 
 interface RecordsFlags {
   etcd?: string;
@@ -23,7 +23,7 @@ export function registerRecordsCommand(program: Command): void {
     .option("--json", "print JSON for scripts")
     .action((name: string | undefined, flags: RecordsFlags) =>
       runCommand(async () => {
-        const config = await resolveConfig(flags.config, {
+        const config = await commandConfig(flags.config, {
           "etcd.endpoints": flags.etcd === undefined ? undefined : [flags.etcd],
           "etcd.prefix": flags.prefix,
           "log.level": "warn",

@@ -14,8 +14,8 @@ import { newRegistry } from "../obs/metrics.ts";
 import { LiveIndex } from "../records/live-index.ts";
 import type { KvBackend } from "../store/kv.ts";
 import { startRecordSource } from "../store/source.ts";
-import { etcdBackendFromConfig } from "./backend.ts";
-import { collect, resolveConfig, runCommand, untilSignal } from "./settings.ts";
+import { dnsEtcdBackend } from "./backend.ts";
+import { collect, commandConfig, runCommand, untilSignal } from "./settings.ts";
 
 interface ServeFlags {
   zone?: string[];
@@ -40,14 +40,15 @@ export function registerServeCommand(program: Command): void {
     .option("--config <file>", "fedns YAML config; flags override it")
     .action((flags: ServeFlags) =>
       runCommand(async () => {
-        const config = await resolveConfig(flags.config, {
+        const config = await commandConfig(flags.config, {
           zones: flags.zone,
           "etcd.endpoints": flags.etcd === undefined ? undefined : [flags.etcd],
           "etcd.prefix": flags.prefix,
           "dns.listen": flags.listen,
           "metrics.listen": flags.metrics,
         });
-        const service = await startServing(config, etcdBackendFromConfig(config.etcd));
+        // dns.etcd: the DNS servers' own (read-only) identity, when configured.
+        const service = await startServing(config, dnsEtcdBackend(config));
         await untilSignal();
         await service.stop();
       }),

@@ -1,46 +1,15 @@
-// Turns a subcommand's flags plus the optional --config file into one validated config:
-// flags override the file, and both pass through the same schema so errors name the field.
-import { readFile } from "node:fs/promises";
-import { ConfigError, parseConfig, parseYaml } from "../config/load.ts";
+// What every subcommand shares: its config (config/resolve.ts) with logging set from it, repeatable flags,
+// error reporting, signals and bounded stops.
+import { ConfigError } from "../config/load.ts";
+import { type Overrides, resolveConfig } from "../config/resolve.ts";
 import type { FednsConfig } from "../config/schema.ts";
 import { configureLogging } from "../obs/log.ts";
 
-export type Overrides = Record<string, unknown>;
-
-/** Reads --config (when given), applies the overrides (dotted paths), validates. */
-export async function resolveConfig(configPath: string | undefined, overrides: Overrides): Promise<FednsConfig> {
-  let raw: Record<string, unknown> = {};
-  const source = configPath ?? "command-line flags";
-  if (configPath !== undefined) {
-    let text: string;
-    try {
-      text = await readFile(configPath, "utf8");
-    } catch (err) {
-      throw new ConfigError(`cannot read config file ${configPath}: ${(err as Error).message}`);
-    }
-    const parsed = parseYaml(text, configPath);
-    if (parsed !== null && parsed !== undefined) {
-      if (typeof parsed !== "object" || Array.isArray(parsed))
-        throw new ConfigError(`${configPath}: top level must be a mapping`);
-      raw = parsed as Record<string, unknown>;
-    }
-  }
-  for (const [path, value] of Object.entries(overrides)) {
-    if (value !== undefined) setPath(raw, path.split("."), value);
-  }
-  const config = parseConfig(raw, configPath === undefined ? source : `${configPath} (with command-line flags)`);
+/** The subcommand's config (--config file plus flags, see config/resolve.ts); configures logging from it. */
+export async function commandConfig(configPath: string | undefined, overrides: Overrides): Promise<FednsConfig> {
+  const config = await resolveConfig(configPath, overrides);
   configureLogging(config.log.level);
   return config;
-}
-
-function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
-  let current = target;
-  for (const key of path.slice(0, -1)) {
-    const next = current[key];
-    if (next === null || typeof next !== "object" || Array.isArray(next)) current[key] = {};
-    current = current[key] as Record<string, unknown>;
-  }
-  current[path[path.length - 1]!] = value;
 }
 
 /** commander collector for repeatable flags (`--zone a --zone b`). */

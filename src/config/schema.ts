@@ -208,6 +208,23 @@ const pemFile = z
   .min(1)
   .refine((value) => !value.includes("-----BEGIN") && !/[\r\n]/.test(value), "must be a file path, not PEM contents");
 
+const etcdTlsSchema = z
+  .object({
+    ca: pemFile.optional(),
+    cert: pemFile.optional(),
+    key: pemFile.optional(),
+  })
+  .strict()
+  .refine((tls) => (tls.cert === undefined) === (tls.key === undefined), "cert and key go together");
+
+/** Who a process is to etcd: an etcd user (password inline or from a file) and/or a TLS client certificate. */
+const etcdIdentityFields = {
+  username: z.string().min(1).optional(),
+  password: z.string().optional(),
+  passwordFile: z.string().min(1).optional(),
+  tls: etcdTlsSchema.optional(),
+};
+
 const etcdSchema = z
   .object({
     endpoints: z
@@ -218,21 +235,17 @@ const etcdSchema = z
       .string()
       .regex(/^\/?[^/\s]+(\/[^/\s]+)*\/?$/, "must be a key prefix like /skydns")
       .default("/skydns"),
-    username: z.string().min(1).optional(),
-    password: z.string().optional(),
-    passwordFile: z.string().min(1).optional(),
+    ...etcdIdentityFields,
     dialTimeoutMs: z.number().int().min(100).default(3000),
-    tls: z
-      .object({
-        ca: pemFile.optional(),
-        cert: pemFile.optional(),
-        key: pemFile.optional(),
-      })
-      .strict()
-      .refine((tls) => (tls.cert === undefined) === (tls.key === undefined), "cert and key go together")
-      .optional(),
   })
   .strict();
+
+/**
+ * The DNS servers' own etcd identity (`dns.etcd`), meant for a role that may only read the prefix. It replaces
+ * etcd's username, password and client certificate for `fedns serve`; endpoints, prefix and dial timeout stay
+ * etcd's, and so does etcd.tls.ca when no tls is given here (the CA checks the server, it identifies no one).
+ */
+const dnsEtcdSchema = z.object(etcdIdentityFields).strict();
 
 const soaSchema = z
   .object({
@@ -309,6 +322,8 @@ const dnsSchema = z
     nsid: z.string().max(256).optional(),
     cookies: cookiesSchema.default({}),
     rrl: rrlSchema.default(rrlSchema.parse({})),
+    /** `fedns serve`'s etcd identity (read-only role); absent: etcd's own, which `fedns check` warns about. */
+    etcd: dnsEtcdSchema.optional(),
   })
   .strict();
 
@@ -321,6 +336,32 @@ const limitsSchema = z
     recordsPerCluster: z.number().int().min(1).default(DEFAULT_LIMITS.recordsPerCluster),
     portsPerService: z.number().int().min(0).default(DEFAULT_LIMITS.portsPerService),
     addressesPerShard: z.number().int().min(1).default(DEFAULT_LIMITS.addressesPerShard),
+  })
+  .strict();
+
+/** A name server for LB hostname lookups: `ip`, `ip:port` or `[ipv6]:port` (what dns.Resolver.setServers takes). */
+const nameServer = z.string().refine((text) => {
+  if (isIP(text) !== 0) return true;
+  const bracketed = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(text);
+  const plain = /^([0-9.]+):(\d{1,5})$/.exec(text);
+  const match = bracketed ?? plain;
+  if (match === null) return false;
+  const port = Number(match[2]);
+  return isIP(match[1]!) === (bracketed === null ? 4 : 6) && port >= 1 && port <= 65535;
+}, "must be an IP address with an optional port: 192.0.2.53, 192.0.2.53:5353 or [2001:db8::53]:53");
+
+/** How the controller resolves load-balancer hostnames (controller/hostnames.ts, docs/trust.md). */
+const resolverSchema = z
+  .object({
+    /** Name servers asked (in order); empty: the system's, from /etc/resolv.conf (never its search domains). */
+    servers: z.array(nameServer).default([]),
+    /** Per try, per server. */
+    timeoutMs: z.number().int().min(100).max(60_000).default(2000),
+    tries: z.number().int().min(1).max(10).default(2),
+    /** Lookups in flight at most. */
+    concurrency: z.number().int().min(1).max(256).default(8),
+    /** Floor of the refresh interval (the record TTL), and first retry delay after a failure. */
+    minRefreshSeconds: seconds.default(5),
   })
   .strict();
 
@@ -340,7 +381,9 @@ const controllerSchema = z
       .default({ priority: 10, weight: 100 }),
     gracePeriodSeconds: z.number().int().min(0).default(60),
     startupSyncTimeoutSeconds: z.number().int().min(1).default(60),
+    /** Ceiling of the LB hostname refresh interval (record TTLs are clamped to it) and of its retry backoff. */
     hostnameRefreshSeconds: seconds.default(60),
+    resolver: resolverSchema.default(resolverSchema.parse({})),
     batchMs: z.number().int().min(0).max(10_000).default(30),
     namespaces: z.array(dnsLabel).default([]),
     limits: limitsSchema.default(limitsSchema.parse({})),

@@ -1,11 +1,12 @@
-// One member cluster: reflectors on Services, EndpointSlices and Nodes feeding a reduced,
-// always-current view of its shards and node locations, plus its lifecycle (sync, reachability).
+// One member cluster: reflectors on Services, EndpointSlices and Nodes feeding its ClusterObjects (the one
+// cluster reader, cluster-state.ts), plus its lifecycle (sync, reachability).
 import type { NodeNetworks } from "../federation/short-names.ts";
-import type { ClusterState, EndpointInfo, Location, ServiceShard } from "../federation/state.ts";
+import type { ClusterState, Location, ServiceShard } from "../federation/state.ts";
 import { type Logger, logger } from "../obs/log.ts";
+import { ClusterObjects } from "./cluster-state.ts";
 import type { ClusterClients } from "./kube-client.ts";
 import { KubeError, kubeErrorOf, serverAnswered } from "./kube-errors.ts";
-import { reduceEndpointSlice, reduceNode, reduceService, type ServiceInfo, type SliceInfo } from "./kube-objects.ts";
+import { reduceEndpointSlice, reduceNode, reduceService } from "./kube-objects.ts";
 import { ClusterLifecycle, type ClusterPhase, realTimers, type Timers } from "./lifecycle.ts";
 import type { ControllerMetrics } from "./metrics.ts";
 import { Reflector, type ReflectorSink, type ResourceClient } from "./reflector.ts";
@@ -54,14 +55,7 @@ interface AnsweredFailure {
 export class ClusterWatch {
   readonly name: string;
   readonly lifecycle: ClusterLifecycle;
-  /** `namespace/name` -> the shard (service with the endpoints of all its slices). */
-  readonly shards = new Map<string, ServiceShard>();
-  readonly nodes = new Map<string, Location>();
-  /** Node name -> its addresses and pod CIDRs (short names: who is asking). */
-  readonly nodeNetworks = new Map<string, NodeNetworks>();
-  private readonly serviceInfos = new Map<string, ServiceInfo>();
-  private readonly slices = new Map<string, SliceInfo>();
-  private readonly slicesByService = new Map<string, Set<string>>();
+  private readonly objects = new ClusterObjects();
   private readonly answeredFailures = new Map<string, AnsweredFailure>();
   private readonly reflectors: Reflector<unknown>[] = [];
   private readonly listed = new Set<Resource>();
@@ -91,40 +85,28 @@ export class ClusterWatch {
     options.metrics?.trackCluster(this.name, () => this.lifecycle.lastContact);
     this.reflectors = [
       this.reflector("services", options.clients.services, reduceService, {
-        replace: (items) => this.replaceServices(items),
-        upsert: (key, item) => this.setService(key, item),
-        remove: (key) => this.setService(key, undefined),
+        replace: (items) => {
+          this.objects.replaceServices(items);
+          this.changed(true);
+        },
+        upsert: (key, item) => this.changed(this.objects.setService(key, item)),
+        remove: (key) => this.changed(this.objects.setService(key, undefined)),
       }),
       this.reflector("endpointslices", options.clients.endpointSlices, reduceEndpointSlice, {
-        replace: (items) => this.replaceSlices(items),
-        upsert: (key, item) => this.setSlice(key, item),
-        remove: (key) => this.setSlice(key, undefined),
+        replace: (items) => {
+          this.objects.replaceSlices(items);
+          this.changed(true);
+        },
+        upsert: (key, item) => this.changed(this.objects.setSlice(key, item)),
+        remove: (key) => this.changed(this.objects.setSlice(key, undefined)),
       }),
       this.reflector("nodes", options.clients.nodes, reduceNode, {
         replace: (items) => {
-          this.nodes.clear();
-          this.nodeNetworks.clear();
-          for (const node of items.values()) {
-            this.nodes.set(node.name, node.location);
-            this.nodeNetworks.set(node.name, node.networks);
-          }
-          options.onChange({ kind: "all" });
+          this.objects.replaceNodes(items);
+          this.changed(true);
         },
-        upsert: (_key, node) => {
-          const before = this.nodes.get(node.name);
-          const networksBefore = this.nodeNetworks.get(node.name);
-          this.nodes.set(node.name, node.location);
-          this.nodeNetworks.set(node.name, node.networks);
-          if (before?.zone !== node.location.zone || before?.region !== node.location.region) {
-            options.onChange({ kind: "all" });
-          } else if (!sameNetworks(networksBefore, node.networks)) {
-            options.onChange({ kind: "node-networks" });
-          }
-        },
-        remove: (key) => {
-          this.nodeNetworks.delete(key);
-          if (this.nodes.delete(key)) options.onChange({ kind: "all" });
-        },
+        upsert: (key, node) => this.changed(this.objects.setNode(key, node)),
+        remove: (key) => this.changed(this.objects.setNode(key, undefined)),
       }),
     ] as Reflector<unknown>[];
   }
@@ -138,9 +120,23 @@ export class ClusterWatch {
     return this.lastEvent;
   }
 
+  /** `namespace/name` -> the shard (service with the endpoints of all its slices). */
+  get shards(): ReadonlyMap<string, ServiceShard> {
+    return this.objects.shards;
+  }
+
+  get nodes(): ReadonlyMap<string, Location> {
+    return this.objects.nodes;
+  }
+
+  /** Node name -> its addresses and pod CIDRs (short names: who is asking). */
+  get nodeNetworks(): ReadonlyMap<string, NodeNetworks> {
+    return this.objects.nodeNetworks;
+  }
+
   /** How many Services the EndpointSlice index holds an entry for (tests: the index must not leak). */
   get slicedServiceCount(): number {
-    return this.slicesByService.size;
+    return this.objects.slicedServiceCount;
   }
 
   start(): void {
@@ -168,23 +164,7 @@ export class ClusterWatch {
   ): ClusterState | undefined {
     const status = this.lifecycle.status;
     if (status === undefined) return undefined;
-    let services = this.shards;
-    if (only !== undefined) {
-      services = new Map();
-      for (const key of only) {
-        const shard = this.shards.get(key);
-        if (shard !== undefined) services.set(key, shard);
-      }
-    }
-    return {
-      name: this.name,
-      status,
-      configLocation,
-      nodes: this.nodes,
-      services,
-      resolvedHostnames,
-      ...(services === this.shards ? {} : { allServices: this.shards }),
-    };
+    return this.objects.state({ name: this.name, status, configLocation, resolvedHostnames }, only);
   }
 
   private reflector<T>(
@@ -333,73 +313,17 @@ export class ClusterWatch {
     this.scheduleProbe();
   }
 
-  private replaceServices(items: Map<string, ServiceInfo>): void {
-    this.serviceInfos.clear();
-    for (const [key, info] of items) this.serviceInfos.set(key, info);
-    this.shards.clear();
-    for (const key of this.serviceInfos.keys()) this.rebuildShard(key);
-    this.options.onChange({ kind: "all" });
-  }
-
-  private setService(key: string, info: ServiceInfo | undefined): void {
-    if (info === undefined) this.serviceInfos.delete(key);
-    else this.serviceInfos.set(key, info);
-    this.rebuildShard(key);
-    this.options.onChange({ kind: "services", keys: [key] });
-  }
-
-  private replaceSlices(items: Map<string, SliceInfo>): void {
-    this.slices.clear();
-    this.slicesByService.clear();
-    for (const [key, slice] of items) this.indexSlice(key, slice);
-    for (const key of this.serviceInfos.keys()) this.rebuildShard(key);
-    this.options.onChange({ kind: "all" });
-  }
-
-  private setSlice(key: string, slice: SliceInfo | undefined): void {
-    const before = this.slices.get(key);
-    if (before?.service !== undefined) {
-      const keys = this.slicesByService.get(before.service);
-      keys?.delete(key);
-      // Services usually go before their slices: an empty entry would stay forever.
-      if (keys?.size === 0) this.slicesByService.delete(before.service);
-    }
-    this.slices.delete(key);
-    if (slice !== undefined) this.indexSlice(key, slice);
-    const affected = new Set<string>();
-    if (before?.service !== undefined) affected.add(before.service);
-    if (slice?.service !== undefined) affected.add(slice.service);
-    for (const service of affected) this.rebuildShard(service);
-    if (affected.size > 0) this.options.onChange({ kind: "services", keys: [...affected] });
-  }
-
-  private indexSlice(key: string, slice: SliceInfo): void {
-    this.slices.set(key, slice);
-    if (slice.service === undefined) return;
-    let keys = this.slicesByService.get(slice.service);
-    if (keys === undefined) {
-      keys = new Set();
-      this.slicesByService.set(slice.service, keys);
-    }
-    keys.add(key);
-  }
-
-  private rebuildShard(service: string): void {
-    const info = this.serviceInfos.get(service);
-    if (info === undefined) {
-      this.shards.delete(service);
+  /** Reports what an update of the objects changed: some shards (keys), possibly all of them (true), or nothing. */
+  private changed(affected: string[] | boolean | "node-networks"): void {
+    if (affected === false) return;
+    if (affected === "node-networks") {
+      this.options.onChange({ kind: "node-networks" });
       return;
     }
-    const endpoints: EndpointInfo[] = [];
-    for (const sliceKey of [...(this.slicesByService.get(service) ?? [])].sort()) {
-      endpoints.push(...(this.slices.get(sliceKey)?.endpoints ?? []));
+    if (Array.isArray(affected)) {
+      if (affected.length > 0) this.options.onChange({ kind: "services", keys: affected });
+      return;
     }
-    this.shards.set(service, { ...info, endpoints });
+    this.options.onChange({ kind: "all" });
   }
-}
-
-function sameNetworks(a: NodeNetworks | undefined, b: NodeNetworks): boolean {
-  return (
-    a !== undefined && a.addresses.join(",") === b.addresses.join(",") && a.podCIDRs.join(",") === b.podCIDRs.join(",")
-  );
 }

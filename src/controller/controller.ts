@@ -4,7 +4,7 @@
 // writes only while it leads (leader election through the backend) and once start-up sync is over.
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import type { KubeConfig } from "@kubernetes/client-node";
+import { configLocation, type MemberCluster, sameSource } from "../config/members.ts";
 import { electionOf, ownerOf } from "../federation/keys.ts";
 import { plan } from "../federation/plan.ts";
 import { DEFAULT_MAX_NETWORKS_PER_CLUSTER, type ShortSource } from "../federation/short-names.ts";
@@ -22,22 +22,6 @@ import { type ClusterPhase, realTimers, type Timers } from "./lifecycle.ts";
 import { ControllerMetrics } from "./metrics.ts";
 import { Reconciler, type UnitWriter, type UnsyncedClusters } from "./reconciler.ts";
 import { ShortPublisher } from "./short-publisher.ts";
-
-export interface MemberCluster {
-  /** The cluster's name in records (key leaves, `cluster` field). */
-  name: string;
-  /** kubeconfig file; default loading rules when absent. */
-  kubeconfig?: string;
-  /** Context in the kubeconfig; its current context when absent. */
-  context?: string;
-  /** Location for clusters whose nodes carry no topology labels. */
-  zone?: string;
-  region?: string;
-  /** A ready KubeConfig (tests, `fedns dev`); wins over kubeconfig/context. */
-  kubeConfig?: KubeConfig;
-  /** Networks its pods ask from (short names), besides its nodes' addresses and pod CIDRs. */
-  clientNetworks?: string[];
-}
 
 export interface ControllerOptions {
   federation: string;
@@ -60,7 +44,13 @@ export interface ControllerOptions {
   startupSyncTimeoutMs?: number;
   /** Batching delay of the reconciler (default 30 ms). */
   batchMs?: number;
+  /** Ceiling of the LB hostname refresh interval (record TTLs are clamped to it; default 60 s). */
   hostnameRefreshMs?: number;
+  /** Floor of that interval and first retry delay (default 5 s). */
+  hostnameMinRefreshMs?: number;
+  /** LB hostname lookups in flight at most (default 8). */
+  hostnameConcurrency?: number;
+  /** Resolves LB hostnames; default: dnsLookup() with the system's name servers (controller/hostnames.ts). */
   lookup?: HostnameLookup;
   /** Leader election through the backend (default on, 10 s lease). */
   leaderElection?: { enabled: boolean; leaseSeconds: number };
@@ -176,7 +166,11 @@ class FederationController implements Controller {
     this.candidate = options.candidateId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
     this.resolver = new HostnameResolver({
       ...(options.lookup === undefined ? {} : { lookup: options.lookup }),
-      ...(options.hostnameRefreshMs === undefined ? {} : { refreshMs: options.hostnameRefreshMs }),
+      ...(options.hostnameRefreshMs === undefined ? {} : { maxRefreshMs: options.hostnameRefreshMs }),
+      ...(options.hostnameMinRefreshMs === undefined ? {} : { minRefreshMs: options.hostnameMinRefreshMs }),
+      ...(options.hostnameConcurrency === undefined ? {} : { concurrency: options.hostnameConcurrency }),
+      // A failing hostname keeps its last good answer as long as an unreachable cluster keeps its records.
+      keepFailedMs: options.graceMs ?? DEFAULT_GRACE_MS,
       ...(options.timers === undefined ? {} : { timers: options.timers }),
       ...(this.metrics === undefined ? {} : { metrics: this.metrics }),
       onChange: () => this.reconciler.markDirty("all"),
@@ -289,7 +283,7 @@ class FederationController implements Controller {
           this.short?.markDirty([name]);
         }
         member.config = next;
-        const location = locationOf(next);
+        const location = configLocation(next);
         if (location.zone !== member.location.zone || location.region !== member.location.region) {
           member.location = location;
           this.reconciler.markDirty("all");
@@ -374,7 +368,13 @@ class FederationController implements Controller {
         this.short?.markDirty("all");
       }
     }, graceMs);
-    this.members.set(config.name, { config, watch, location: locationOf(config), addedAt: timers.now(), graceTimer });
+    this.members.set(config.name, {
+      config,
+      watch,
+      location: configLocation(config),
+      addedAt: timers.now(),
+      graceTimer,
+    });
     watch.start();
   }
 
@@ -531,15 +531,4 @@ class FederationController implements Controller {
     const federation: FederationState = { clusters };
     return plan(federation, this.planOptions);
   }
-}
-
-function locationOf(config: MemberCluster): Location {
-  return {
-    ...(config.zone === undefined ? {} : { zone: config.zone }),
-    ...(config.region === undefined ? {} : { region: config.region }),
-  };
-}
-
-function sameSource(a: MemberCluster, b: MemberCluster): boolean {
-  return a.kubeconfig === b.kubeconfig && a.context === b.context && a.kubeConfig === b.kubeConfig;
 }

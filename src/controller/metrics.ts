@@ -18,6 +18,7 @@ export class ControllerMetrics {
   readonly leader: Gauge;
   readonly startupSkipped: Gauge;
   readonly hostnameLookups: Counter<"result">;
+  readonly hostnameQueue: Gauge;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -106,8 +107,13 @@ export class ControllerMetrics {
     });
     this.hostnameLookups = new Counter({
       name: "fedns_controller_hostname_lookups_total",
-      help: "Resolutions of load balancer hostnames, by result",
+      help: "Lookups of load balancer hostnames, by result (ok, empty: no A/AAAA record, error, timeout)",
       labelNames: ["result"],
+      registers,
+    });
+    this.hostnameQueue = new Gauge({
+      name: "fedns_controller_hostname_lookups_queued",
+      help: "Load balancer hostname lookups waiting for one of the controller.resolver.concurrency slots",
       registers,
     });
   }

@@ -60,6 +60,68 @@ export interface ReflectorOptions<T> {
 }
 
 export const DEFAULT_WATCH_IDLE_MS = 150_000;
+export const DEFAULT_LIST_TIMEOUT_MS = 30_000;
+
+export interface ListOptions<T> {
+  /** For errors: `list <resource>`. */
+  resource: string;
+  reduce(raw: unknown): T | undefined;
+  /** Per page; on `timers`. */
+  timeoutMs: number;
+  timers: Timers;
+  /** Aborts the whole listing (stop, relist). */
+  signal?: AbortSignal;
+  /** A page arrived (the API server answered). */
+  onPage?(): void;
+  /** An object that could not be reduced (skipped). */
+  onInvalid(raw: unknown): void;
+}
+
+export interface Listed<T> {
+  /** Reduced objects keyed `namespace/name` (cluster-scoped: `name`). */
+  items: Map<string, T>;
+  resourceVersion: string;
+}
+
+/**
+ * One complete list of a resource, page after page, each object reduced as its page arrives (no full object
+ * is kept). The list half of a reflector's list-then-watch, and what `fedns check` reads a cluster with.
+ */
+export async function listAll<T>(client: ResourceClient, options: ListOptions<T>): Promise<Listed<T>> {
+  const items = new Map<string, T>();
+  let continueToken: string | undefined;
+  let resourceVersion = "";
+  do {
+    options.signal?.throwIfAborted();
+    const abort = new AbortController();
+    const timer = options.timers.setTimeout(
+      () => abort.abort(new KubeError("timeout", `list ${options.resource}: no answer in ${options.timeoutMs} ms`)),
+      options.timeoutMs,
+    );
+    const onAbort = (): void => abort.abort(options.signal?.reason);
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    let page: ListPage;
+    try {
+      page = await client.list({ ...(continueToken === undefined ? {} : { continueToken }), signal: abort.signal });
+    } finally {
+      timer.cancel();
+      options.signal?.removeEventListener("abort", onAbort);
+    }
+    options.onPage?.();
+    for (const raw of page.items) {
+      const meta = metaOf(raw);
+      const item = options.reduce(raw);
+      if (meta === undefined || item === undefined) {
+        options.onInvalid(raw);
+        continue;
+      }
+      items.set(keyOf(meta), item);
+    }
+    resourceVersion = page.resourceVersion;
+    continueToken = page.continueToken;
+  } while (continueToken !== undefined && continueToken !== "");
+  return { items, resourceVersion };
+}
 
 /** A watch closed sooner than this without any event counts as the server refusing to keep it open. */
 const QUICK_CLOSE_MS = 5_000;
@@ -165,43 +227,27 @@ export class Reflector<T> {
   }
 
   private async relist(): Promise<void> {
-    const items = new Map<string, T>();
-    let continueToken: string | undefined;
-    let resourceVersion = "";
-    do {
-      const abort = new AbortController();
-      this.listAbort = abort;
-      const timeoutMs = this.options.listTimeoutMs ?? 30_000;
-      const timer = this.timers.setTimeout(
-        () => abort.abort(new KubeError("timeout", `list ${this.options.resource}: no answer in ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-      let page: ListPage;
-      try {
-        page = await this.options.client.list({
-          ...(continueToken === undefined ? {} : { continueToken }),
-          signal: abort.signal,
-        });
-      } finally {
-        timer.cancel();
-        this.listAbort = undefined;
-      }
-      if (!this.running) return;
-      this.options.sink.contact();
-      for (const raw of page.items) {
-        const meta = metaOf(raw);
-        const item = this.options.reduce(raw);
-        if (meta === undefined || item === undefined) {
-          this.options.sink.invalid(raw);
-          continue;
-        }
-        items.set(keyOf(meta), item);
-      }
-      resourceVersion = page.resourceVersion;
-      continueToken = page.continueToken;
-    } while (continueToken !== undefined && continueToken !== "");
-    this.resourceVersion = resourceVersion;
-    this.options.sink.replace(items);
+    const abort = new AbortController();
+    this.listAbort = abort;
+    let listed: Listed<T>;
+    try {
+      listed = await listAll(this.options.client, {
+        resource: this.options.resource,
+        reduce: this.options.reduce,
+        timeoutMs: this.options.listTimeoutMs ?? DEFAULT_LIST_TIMEOUT_MS,
+        timers: this.timers,
+        signal: abort.signal,
+        onPage: () => {
+          if (this.running) this.options.sink.contact();
+        },
+        onInvalid: (raw) => this.options.sink.invalid(raw),
+      });
+    } finally {
+      this.listAbort = undefined;
+    }
+    if (!this.running) return;
+    this.resourceVersion = listed.resourceVersion;
+    this.options.sink.replace(listed.items);
   }
 
   private watchOnce(): Promise<WatchOutcome> {

@@ -1,5 +1,6 @@
 // Which shards count (SPEC §2): selection, annotations, addresses and the healthy rule.
 import { hostType } from "../records/service.ts";
+import { hostnameKey, hostnameProblem } from "./hostnames.ts";
 import type { ServiceShard } from "./state.ts";
 
 export const ANNOTATION_FEDERATE = "fedns.io/federate";
@@ -27,6 +28,8 @@ export interface ShardAddresses {
   addresses: ShardAddress[];
   /** Strings that were not IP addresses, for warnings. */
   invalid: string[];
+  /** Hostnames never resolved (federation/hostnames.ts), with why, for warnings. */
+  refusedHostnames: { hostname: string; problem: string }[];
 }
 
 /**
@@ -36,6 +39,7 @@ export interface ShardAddresses {
 export function shardAddresses(shard: ServiceShard, resolvedHostnames: ReadonlyMap<string, string[]>): ShardAddresses {
   const found = new Map<string, ShardAddress>();
   const invalid: string[] = [];
+  const refusedHostnames: { hostname: string; problem: string }[] = [];
   const add = (raw: string): void => {
     const type = raw.includes("%") ? undefined : hostType(raw.trim());
     if (type?.kind === "A" || type?.kind === "AAAA") {
@@ -48,12 +52,16 @@ export function shardAddresses(shard: ServiceShard, resolvedHostnames: ReadonlyM
     if (ingress.ip !== undefined && ingress.ip.length > 0) {
       add(ingress.ip);
     } else if (ingress.hostname !== undefined && ingress.hostname.length > 0) {
-      const resolved = resolvedHostnames.get(ingress.hostname) ?? resolvedHostnames.get(ingress.hostname.toLowerCase());
-      for (const address of resolved ?? []) add(address);
+      const problem = hostnameProblem(ingress.hostname);
+      if (problem !== undefined) {
+        refusedHostnames.push({ hostname: ingress.hostname, problem });
+        continue;
+      }
+      for (const address of resolvedHostnames.get(hostnameKey(ingress.hostname)) ?? []) add(address);
     }
   }
   const addresses = [...found.values()].sort((a, b) => compare(a.address, b.address));
-  return { addresses, invalid };
+  return { addresses, invalid, refusedHostnames };
 }
 
 export function requiresEndpoints(shard: ServiceShard): boolean {

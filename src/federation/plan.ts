@@ -126,7 +126,15 @@ function planService(
       warn({ kind: "namespace-refused", cluster: cluster.name, service, message: namespaceProblem });
       continue;
     }
-    const { addresses: said, invalid } = shardAddresses(shard, cluster.resolvedHostnames);
+    const { addresses: said, invalid, refusedHostnames } = shardAddresses(shard, cluster.resolvedHostnames);
+    for (const { hostname, problem } of refusedHostnames) {
+      warn({
+        kind: "hostname-refused",
+        cluster: cluster.name,
+        service,
+        message: `load balancer hostname ${JSON.stringify(hostname.slice(0, 256))}: ${problem}; not resolved`,
+      });
+    }
     const addresses = trustedAddresses(cluster.name, service, said, trust, warn);
     for (const bad of invalid) {
       warn({

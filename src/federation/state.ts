@@ -102,6 +102,8 @@ export type PlanWarningKind =
   | "invalid-address"
   /** An address the trust rules refuse (special-purpose, private without allow-list, outside allowedNetworks). */
   | "address-refused"
+  /** A load-balancer hostname that is never resolved (federation/hostnames.ts: syntax, single label, special-use). */
+  | "hostname-refused"
   /** A Service in a namespace the cluster may not federate. */
   | "namespace-refused"
   /** A zone or region the cluster may not claim. */

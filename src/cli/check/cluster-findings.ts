@@ -1,6 +1,8 @@
 // What a readable member cluster tells about the federation: nodes without zone/region labels,
 // clusters with no location, LoadBalancer Services without addresses or without ready endpoints.
+
 import { hasReadyEndpoint, isHealthy, isSelected, requiresEndpoints, shardAddresses } from "../../federation/health.ts";
+import { hostnameProblem } from "../../federation/hostnames.ts";
 import type { ClusterState, ServiceShard } from "../../federation/state.ts";
 import { type Finding, listed, ok, warn } from "./findings.ts";
 
@@ -84,9 +86,20 @@ export function loadBalancerFindings(cluster: ClusterState, namespaces: readonly
 }
 
 function noAddressFinding(subject: string, key: string, shard: ServiceShard): Finding {
-  const hostnames = shard.ingress.flatMap((ingress) =>
+  const all = shard.ingress.flatMap((ingress) =>
     ingress.ip === undefined && ingress.hostname !== undefined ? [ingress.hostname] : [],
   );
+  // Hostnames the trust rules refuse are reported with the other refusals (hostname-refused).
+  const hostnames = all.filter((hostname) => hostnameProblem(hostname) === undefined);
+  if (hostnames.length === 0 && all.length > 0) {
+    return warn(
+      subject,
+      "lb-hostname-refused",
+      `service ${key}: its load balancer hostname ${listed(all)} is never resolved: ${hostnameProblem(all[0]!)}`,
+      "a load balancer hostname must be a fully qualified DNS name outside the special-use names (docs/trust.md)",
+      { service: key, hostnames: all },
+    );
+  }
   if (hostnames.length > 0) {
     return warn(
       subject,

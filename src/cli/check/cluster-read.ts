@@ -1,19 +1,14 @@
 // One member cluster as `fedns check` sees it: can fedns's credentials list/watch what the controller
-// needs, and what the cluster holds, reduced to the federation state plan() reads.
+// needs, and what the cluster holds, read as the controller reads it (reflector.ts listAll, one
+// ClusterState from cluster-state.ts buildClusterState).
 import type { KubeConfig } from "@kubernetes/client-node";
-import type { MemberCluster } from "../../controller/controller.ts";
+import { configLocation, type MemberCluster } from "../../config/members.ts";
+import { buildClusterState } from "../../controller/cluster-state.ts";
 import { clusterClients, loadKubeConfig } from "../../controller/kube-client.ts";
-import {
-  keyOf,
-  metaOf,
-  reduceEndpointSlice,
-  reduceNode,
-  reduceService,
-  type ServiceInfo,
-  type SliceInfo,
-} from "../../controller/kube-objects.ts";
-import type { ResourceClient } from "../../controller/reflector.ts";
-import type { ClusterState, EndpointInfo, Location, ServiceShard } from "../../federation/state.ts";
+import { keyOf, metaOf, reduceEndpointSlice, reduceNode, reduceService } from "../../controller/kube-objects.ts";
+import { listAll, type ResourceClient } from "../../controller/reflector.ts";
+import type { ClusterState } from "../../federation/state.ts";
+import { realTimers } from "../../obs/clock.ts";
 import { type AccessFailure, checkAccess, RESOURCES, type Resource } from "./cluster-access.ts";
 import { describeError, error, type Finding, listed, warn } from "./findings.ts";
 
@@ -132,60 +127,29 @@ function accessFindings(subject: string, server: string | undefined, failures: A
   });
 }
 
-async function listAll(client: ResourceClient, timeoutMs: number): Promise<unknown[]> {
-  const items: unknown[] = [];
-  let continueToken: string | undefined;
-  do {
-    const page = await client.list({
-      ...(continueToken === undefined ? {} : { continueToken }),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    items.push(...page.items);
-    continueToken = page.continueToken;
-  } while (continueToken !== undefined);
-  return items;
-}
-
-function reduceAll<T>(raws: unknown[], reduce: (raw: unknown) => T | undefined, invalid: string[]): Map<string, T> {
-  const out = new Map<string, T>();
-  for (const raw of raws) {
-    const meta = metaOf(raw);
-    const item = reduce(raw);
-    if (meta === undefined || item === undefined) {
-      invalid.push(meta === undefined ? "(no name)" : keyOf(meta));
-      continue;
-    }
-    out.set(keyOf(meta), item);
-  }
-  return out;
-}
-
 async function listCluster(
   member: MemberCluster,
   kubeConfig: KubeConfig,
   options: ReadClusterOptions,
 ): Promise<{ cluster: ClusterState; findings: Finding[] }> {
   const clients = clusterClients(kubeConfig, { serviceLabelSelector: options.serviceLabelSelector });
-  const [serviceItems, sliceItems, nodeItems] = await Promise.all([
-    listAll(clients.services, options.timeoutMs),
-    listAll(clients.endpointSlices, options.timeoutMs),
-    listAll(clients.nodes, options.timeoutMs),
-  ]);
   const invalid: string[] = [];
-  const services = reduceAll<ServiceInfo>(serviceItems, reduceService, invalid);
-  const slices = reduceAll<SliceInfo>(sliceItems, reduceEndpointSlice, invalid);
-  const nodes = new Map<string, Location>();
-  for (const node of reduceAll(nodeItems, reduceNode, invalid).values()) nodes.set(node.name, node.location);
-
-  const endpointsByService = new Map<string, EndpointInfo[]>();
-  for (const sliceKey of [...slices.keys()].sort()) {
-    const slice = slices.get(sliceKey)!;
-    if (slice.service === undefined) continue;
-    endpointsByService.set(slice.service, [...(endpointsByService.get(slice.service) ?? []), ...slice.endpoints]);
-  }
-  const shards = new Map<string, ServiceShard>();
-  for (const [key, info] of services) shards.set(key, { ...info, endpoints: endpointsByService.get(key) ?? [] });
-
+  const list = <T>(resource: string, client: ResourceClient, reduce: (raw: unknown) => T | undefined) =>
+    listAll(client, {
+      resource,
+      reduce,
+      timeoutMs: options.timeoutMs,
+      timers: realTimers,
+      onInvalid: (raw) => {
+        const meta = metaOf(raw);
+        invalid.push(meta === undefined ? "(no name)" : keyOf(meta));
+      },
+    }).then((listed) => listed.items);
+  const [services, endpointSlices, nodes] = await Promise.all([
+    list("services", clients.services, reduceService),
+    list("endpointslices", clients.endpointSlices, reduceEndpointSlice),
+    list("nodes", clients.nodes, reduceNode),
+  ]);
   const findings: Finding[] = [];
   if (invalid.length > 0) {
     findings.push(
@@ -197,19 +161,14 @@ async function listCluster(
       ),
     );
   }
-  const configLocation: Location = {
-    ...(member.zone === undefined ? {} : { zone: member.zone }),
-    ...(member.region === undefined ? {} : { region: member.region }),
-  };
-  return {
-    cluster: {
+  const cluster = buildClusterState(
+    { services, endpointSlices, nodes },
+    {
       name: member.name,
       status: "active",
-      configLocation,
-      nodes,
-      services: shards,
+      configLocation: configLocation(member),
       resolvedHostnames: options.resolvedHostnames,
     },
-    findings,
-  };
+  );
+  return { cluster, findings };
 }

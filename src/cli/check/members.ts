@@ -1,9 +1,8 @@
 // The member clusters a config names, chosen exactly as `fedns controller` chooses them
-// (src/cli/members.ts); what stops the controller becomes a finding here.
+// (src/config/members.ts); what stops the controller becomes a finding here.
 import { ConfigError } from "../../config/load.ts";
+import { type MemberCluster, memberClusters } from "../../config/members.ts";
 import type { FednsConfig } from "../../config/schema.ts";
-import type { MemberCluster } from "../../controller/controller.ts";
-import { memberClusters } from "../members.ts";
 import { error, type Finding } from "./findings.ts";
 
 export interface MembersResult {

@@ -1,10 +1,10 @@
 // runCheck(): the whole diagnosis of a fedns installation, as findings. Config, etcd, each member
 // cluster (access, labels, load balancers), etcd records against what the clusters imply, DNS answers.
 
+import type { MemberCluster } from "../../config/members.ts";
 import { federationPolicy } from "../../config/policy.ts";
 import type { FednsConfig } from "../../config/schema.ts";
-import type { MemberCluster } from "../../controller/controller.ts";
-import { type HostnameLookup, systemLookup } from "../../controller/hostnames.ts";
+import { dnsLookup, type HostnameLookup, HostnameResolver } from "../../controller/hostnames.ts";
 import { plan } from "../../federation/plan.ts";
 import type { ClusterState, Plan, PlanOptions } from "../../federation/state.ts";
 import { isPolicyKind } from "../../federation/trust.ts";
@@ -16,7 +16,7 @@ import { clusterSummary, federationFindings, loadBalancerFindings, locationFindi
 import { readCluster } from "./cluster-read.ts";
 import { checkDns, expectationsOf } from "./dns-check.ts";
 import { ownedRecords, readEtcd } from "./etcd-check.ts";
-import { error, exitCodeOf, type Finding, listed, ok, warn, withTimeout } from "./findings.ts";
+import { error, exitCodeOf, type Finding, listed, ok, warn } from "./findings.ts";
 import { memberClustersOfConfig } from "./members.ts";
 import { compareRecords } from "./records-compare.ts";
 
@@ -27,7 +27,7 @@ export interface CheckOptions {
   contexts?: string[];
   /** Limit of each network step (default 5000 ms). */
   timeoutMs?: number;
-  /** Resolves load balancer hostnames (default: the system resolver, as the controller). */
+  /** Resolves load balancer hostnames (default: controller.resolver, as the controller). */
   lookup?: HostnameLookup;
   /** Use this store instead of one built from config.etcd (left open). */
   backend?: KvBackend;
@@ -84,7 +84,7 @@ export async function runCheck(config: FednsConfig, options: CheckOptions = {}):
   ]);
   findings.push(...etcd.findings);
   const clusters = reads.flatMap((read) => (read.state === undefined ? [] : [read.state]));
-  await resolveHostnames(clusters, resolvedHostnames, options.lookup ?? systemLookup, timeoutMs);
+  await resolveHostnames(clusters, resolvedHostnames, config, options.lookup, timeoutMs);
 
   const namespaces = config.controller.namespaces;
   for (const read of reads) {
@@ -227,7 +227,8 @@ function dnsServer(listen: string): { host: string; port: number } {
 async function resolveHostnames(
   clusters: readonly ClusterState[],
   into: Map<string, string[]>,
-  lookup: HostnameLookup,
+  config: FednsConfig,
+  lookup: HostnameLookup | undefined,
   timeoutMs: number,
 ): Promise<void> {
   const hostnames = new Set<string>();
@@ -238,14 +239,20 @@ async function resolveHostnames(
       }
     }
   }
-  await Promise.all(
-    [...hostnames].map(async (hostname) => {
-      try {
-        const addresses = await withTimeout(lookup(hostname), timeoutMs, `resolving ${hostname}`);
-        if (addresses.length > 0) into.set(hostname, [...addresses].sort());
-      } catch {
-        // Left unresolved: the load balancer findings name the hostname.
-      }
-    }),
-  );
+  if (hostnames.size === 0) return;
+  const settings = config.controller.resolver;
+  const dns = lookup === undefined ? dnsLookup(settings) : undefined;
+  const resolver = new HostnameResolver({
+    lookup: lookup ?? dns!.lookup,
+    concurrency: settings.concurrency,
+    lookupTimeoutMs: timeoutMs,
+    onChange: () => {},
+  });
+  try {
+    await resolver.settle(hostnames, timeoutMs);
+    for (const [hostname, addresses] of resolver.resolved) into.set(hostname, addresses);
+  } finally {
+    resolver.stop();
+    dns?.cancel();
+  }
 }

@@ -81,10 +81,10 @@ describe("fedns check (simulated clusters + etcd + DNS server)", function () {
 
   // Load balancer hostnames never reach a real resolver: lb.example.test resolves only when a test says so.
   const lbHostnames = new Map<string, string[]>();
-  const lookup = async (hostname: string): Promise<string[]> => {
+  const lookup = async (hostname: string): Promise<{ addresses: string[] }> => {
     const found = lbHostnames.get(hostname);
-    if (found === undefined) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: "ENOTFOUND" });
-    return found;
+    if (found === undefined) throw Object.assign(new Error(`queryA ENOTFOUND ${hostname}`), { code: "ENOTFOUND" });
+    return { addresses: found };
   };
 
   const check = (overrides: Partial<FednsConfig> = {}): Promise<CheckReport> =>

@@ -2,7 +2,8 @@
 // a real etcd, the controller in-process. Each test changes the clusters and waits for etcd to
 // show the records SPEC §1–3 ask for, then puts the clusters back.
 import { expect } from "chai";
-import { type Controller, type MemberCluster, startController } from "../../../src/controller/controller.ts";
+import type { MemberCluster } from "../../../src/config/members.ts";
+import { type Controller, startController } from "../../../src/controller/controller.ts";
 import { newRegistry } from "../../../src/obs/metrics.ts";
 import { type Simulation, startSimulation } from "../../../src/sim/index.ts";
 import { serviceObject, sliceObjects } from "../../../src/sim/seed.ts";
@@ -59,7 +60,7 @@ describe("controller (simulated clusters + etcd)", function () {
       lookup: async (hostname) => {
         const found = lookups.get(hostname);
         if (found === undefined) throw new Error(`ENOTFOUND ${hostname}`);
-        return found;
+        return { addresses: found };
       },
       leaderElection: extra.leaderElection ?? { enabled: false, leaseSeconds: 2 },
       registry: newRegistry(),

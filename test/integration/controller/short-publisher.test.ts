@@ -4,7 +4,8 @@
 // node's zone and region), healthy shards' ClusterIPs; each change follows the clusters, and keys changed by
 // somebody else are repaired.
 import { expect } from "chai";
-import { type Controller, type MemberCluster, startController } from "../../../src/controller/controller.ts";
+import type { MemberCluster } from "../../../src/config/members.ts";
+import { type Controller, startController } from "../../../src/controller/controller.ts";
 import { newRegistry } from "../../../src/obs/metrics.ts";
 import { type Simulation, startSimulation } from "../../../src/sim/index.ts";
 import { createEtcdBackend } from "../../../src/store/etcd-kv.ts";

@@ -78,7 +78,7 @@ describe("controller with a member cluster that never syncs", function () {
       batchMs: 10,
       backoff: { initialMs: 50, maxMs: 200 },
       leaderElection: { enabled: false, leaseSeconds: 2 },
-      lookup: async () => [],
+      lookup: async () => ({ addresses: [] }),
     });
     await new Promise((resolve) => setTimeout(resolve, 1000));
     await controller.whenIdle();

@@ -3,8 +3,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
-import { resolveConfig } from "../../../src/cli/settings.ts";
 import { ConfigError, loadConfigFile, parseConfig, parseYaml } from "../../../src/config/load.ts";
+import { resolveConfig } from "../../../src/config/resolve.ts";
 
 function messageOf(run: () => unknown): string {
   try {

@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import { stringify } from "yaml";
-import { memberClusters } from "../../../src/cli/members.ts";
 import { ConfigError, parseConfig } from "../../../src/config/load.ts";
+import { memberClusters } from "../../../src/config/members.ts";
 
 function kubeconfig(contexts: string[]): string {
   return stringify({

@@ -1,10 +1,40 @@
-// Which member clusters a config names: every context of `kubeconfig` (or the --context ones),
-// plus the explicit `clusters` list (which wins for a name that appears in both).
+// The member clusters of a federation: what one is (MemberCluster), and which ones a config names: every
+// context of `kubeconfig` (or the --context ones), plus the explicit `clusters` list (which wins for a name
+// that appears in both). Read by the controller (start and reload) and by `fedns check`.
 import { KubeConfig } from "@kubernetes/client-node";
-import { ConfigError } from "../config/load.ts";
-import { clusterNameTooLong, type FednsConfig, MAX_CLUSTER_NAME_LENGTH } from "../config/schema.ts";
-import type { MemberCluster } from "../controller/controller.ts";
+import type { Location } from "../federation/state.ts";
 import { isValidLabel } from "../records/name.ts";
+import { ConfigError } from "./load.ts";
+import { clusterNameTooLong, type FednsConfig, MAX_CLUSTER_NAME_LENGTH } from "./schema.ts";
+
+export interface MemberCluster {
+  /** The cluster's name in records (key leaves, `cluster` field). */
+  name: string;
+  /** kubeconfig file; default loading rules when absent. */
+  kubeconfig?: string;
+  /** Context in the kubeconfig; its current context when absent. */
+  context?: string;
+  /** Location for clusters whose nodes carry no topology labels. */
+  zone?: string;
+  region?: string;
+  /** A ready KubeConfig (tests, `fedns dev`); wins over kubeconfig/context. */
+  kubeConfig?: KubeConfig;
+  /** Networks its pods ask from (short names), besides its nodes' addresses and pod CIDRs. */
+  clientNetworks?: string[];
+}
+
+/** The zone/region the config gives a cluster (used where its nodes carry no labels). */
+export function configLocation(member: MemberCluster): Location {
+  return {
+    ...(member.zone === undefined ? {} : { zone: member.zone }),
+    ...(member.region === undefined ? {} : { region: member.region }),
+  };
+}
+
+/** Both entries read the same API server with the same credentials (a reload need not restart the watch). */
+export function sameSource(a: MemberCluster, b: MemberCluster): boolean {
+  return a.kubeconfig === b.kubeconfig && a.context === b.context && a.kubeConfig === b.kubeConfig;
+}
 
 export function memberClusters(config: FednsConfig, onlyContexts: string[] = []): MemberCluster[] {
   const members = new Map<string, MemberCluster>();
