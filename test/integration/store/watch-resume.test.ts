@@ -4,8 +4,9 @@ import { createEtcdBackend } from "../../../src/store/etcd-kv.ts";
 import type { KvBackend, WatchHandle } from "../../../src/store/kv.ts";
 import { type EtcdProcess, startEtcd } from "../../support/etcd.ts";
 
-// More revisions than etcd sends in one catch-up batch (watchBatchMaxRevs, 1000).
-const REVISIONS = 1500;
+// Several times what etcd sends in one catch-up batch (watchBatchMaxRevs, 1000), so that on a busy
+// machine the connection still drops with batches left to send.
+const REVISIONS = 5000;
 const PREFIX = "/resume/";
 
 async function eventually(check: () => boolean, what: string, timeoutMs: number): Promise<void> {
@@ -39,8 +40,12 @@ describe("store: etcd watch catch-up across a disconnect", function () {
 
   it("delivers every revision when the connection drops between catch-up batches", async () => {
     const start = (await etcd.revision()) + 1;
-    for (let i = 0; i < REVISIONS; i++) {
-      await backend.txn([], [{ type: "put", key: `${PREFIX}${String(i).padStart(5, "0")}`, value: String(i) }]);
+    for (let i = 0; i < REVISIONS; i += 100) {
+      await Promise.all(
+        Array.from({ length: Math.min(100, REVISIONS - i) }, (_, j) =>
+          backend.txn([], [{ type: "put", key: `${PREFIX}${String(i + j).padStart(5, "0")}`, value: String(i + j) }]),
+        ),
+      );
     }
     const seen = new Set<number>();
     let stopping: Promise<void> | undefined;
