@@ -16,6 +16,7 @@ import type { KvBackend } from "../store/kv.ts";
 import { startRecordSource } from "../store/source.ts";
 import { dnsEtcdBackend } from "./backend.ts";
 import { collect, commandConfig, runCommand, untilSignal } from "./settings.ts";
+import { startShortServing } from "./short-serving.ts";
 
 interface ServeFlags {
   zone?: string[];
@@ -74,9 +75,13 @@ export async function startServing(config: FednsConfig, backend: KvBackend): Pro
   const listen = parseHostPort(config.dns.listen);
   const opsListen = parseHostPort(config.metrics.listen ?? DEFAULT_SERVE_METRICS);
   const source = startRecordSource({ backend, prefix: config.etcd.prefix, index, registry });
+  const short = startShortServing(config, backend, registry, log);
   // A failed start (a port taken) leaves nothing running: the caller gets no handle to stop it with.
   const abandon = async (err: unknown, dnsStarted?: DnsServer): Promise<never> => {
-    await settleAll([() => dnsStarted?.close(), () => source.stop(), () => backend.close()], log);
+    await settleAll(
+      [() => dnsStarted?.close(), () => source.stop(), () => short?.source.stop(), () => backend.close()],
+      log,
+    );
     throw err;
   };
   const dns = await startDnsServer({
@@ -90,6 +95,7 @@ export async function startServing(config: FednsConfig, backend: KvBackend): Pro
     tcp: config.dns.tcp,
     nsid: config.dns.nsid ?? hostname(),
     cookieSecret: cookieSecretFromConfig(config.dns.cookies, log),
+    ...(short === undefined ? {} : { short: short.answerer }),
     rrl: config.dns.rrl.enabled ? { ...config.dns.rrl, exempt: config.dns.rrl.exempt.map(parseNetwork) } : undefined,
     registry,
   }).catch((err: unknown) => {
@@ -112,6 +118,7 @@ export async function startServing(config: FednsConfig, backend: KvBackend): Pro
       dns: dns.address,
       etcd: backend.description,
       prefix: config.etcd.prefix,
+      shortNames: short?.answerer.settings.zone.name ?? "off",
     },
     "fedns serve started",
   );
@@ -123,6 +130,7 @@ export async function startServing(config: FednsConfig, backend: KvBackend): Pro
       await dns.close();
       await ops.close();
       await source.stop();
+      await short?.source.stop();
       await backend.close();
       log.info("fedns serve stopped");
     },

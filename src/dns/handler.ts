@@ -36,6 +36,7 @@ import {
 } from "./query.ts";
 import { zoneSerial } from "./records.ts";
 import { RESPONSE_CLASS, type ResponseClass, type ResponseRateLimiter } from "./rrl.ts";
+import type { ShortAnswerer } from "./short-answer.ts";
 import { SubtreeMemo } from "./subtree-memo.ts";
 import type { ZoneSet } from "./zones.ts";
 
@@ -66,6 +67,8 @@ export interface HandlerOptions {
   cookies?: ServerCookies;
   /** Response-rate limiting of UDP replies; absent: off. */
   rrl?: ResponseRateLimiter;
+  /** Short names (SPEC §4a): a zone answered per asker, never cached; absent: off. */
+  short?: ShortAnswerer;
 }
 
 /** RFC 8914 code for REFUSED when the part that refused gave none: the name is not in our zones. */
@@ -92,6 +95,7 @@ export class QueryHandler {
   private readonly nsidOption: Buffer | undefined;
   private readonly cookies: ServerCookies | undefined;
   private readonly rrl: ResponseRateLimiter | undefined;
+  private readonly short: ShortAnswerer | undefined;
   private lastErrorLog = 0;
   /** Packets that made answering throw (a bug, not bad input: bad input is rejected without throwing). */
   internalErrors = 0;
@@ -113,6 +117,7 @@ export class QueryHandler {
     this.nsidOption = nsid.length === 0 ? undefined : option(EDNS_OPTION.NSID, nsid);
     this.cookies = options.cookies;
     this.rrl = options.rrl;
+    this.short = options.short;
   }
 
   handle(packet: Buffer, transport: Transport, client?: ClientAddress): Buffer | undefined {
@@ -144,7 +149,11 @@ export class QueryHandler {
     const perQuery = this.perQuery(query.edns, client);
     // Room for the options appended after encoding (edns.ts): the reply stays within the limit.
     const limit = sizeLimit(query, transport, this.context.udpPayloadSize) - perQuery.options.length;
-    const reply = this.answerOrCached(query, transport, limit);
+    const short = this.short;
+    const reply =
+      short !== undefined && short.owns(query.packet, query.qnameEnd)
+        ? this.shortReply(short, query, transport, limit, client)
+        : this.answerOrCached(query, transport, limit);
     if (transport === "udp" && this.rrl !== undefined && perQuery.cookie !== "valid") {
       const limited = this.rateLimit(this.rrl, query, reply.bytes, perQuery, transport, started);
       if (limited !== "pass") return limited;
@@ -190,6 +199,24 @@ export class QueryHandler {
       cache.set(variant, key, index, result, dependencies);
     }
     return result;
+  }
+
+  /** A short-name reply: depends on who asks (source address or Client Subnet), so never cached. */
+  private shortReply(
+    short: ShortAnswerer,
+    query: Query,
+    transport: Transport,
+    limit: number,
+    client: ClientAddress | undefined,
+  ): CachedResponse {
+    this.context.index = this.live.current;
+    const labels = questionLabels(query.packet, query.qnameEnd);
+    const question = { labels, qtype: query.qtype, qclass: query.qclass, edns: query.edns, transport };
+    const { response, subnetOption } = short.answer(question, sourceBytes(client), this.context);
+    if (!this.live.loaded && response.authoritative) notLoadedYet(response);
+    const extra = subnetOption ?? NO_OPTIONS;
+    const encoded = this.encode(replyTo(query, labels), response, limit - extra.length);
+    return { bytes: appendOptions(encoded.bytes, extra), rcode: response.rcode, truncated: encoded.truncated };
   }
 
   /**

@@ -9,6 +9,7 @@ import { SECRET_SIZE, ServerCookies } from "./cookies.ts";
 import { type Codec, QueryHandler } from "./handler.ts";
 import { DnsMetrics } from "./metrics.ts";
 import { ResponseRateLimiter, type RrlOptions } from "./rrl.ts";
+import type { ShortAnswerer } from "./short-answer.ts";
 import { listenTcp, TCP_DEFAULTS, type TcpOptions, type TcpTransport } from "./tcp.ts";
 import { listenUdp, type UdpTransport } from "./udp.ts";
 import {
@@ -47,6 +48,8 @@ export interface DnsServerOptions {
   cookieSecret?: Uint8Array;
   /** Response-rate limiting of UDP replies; absent: off. */
   rrl?: RrlOptions;
+  /** Short names (SPEC §4a); absent: off. */
+  short?: ShortAnswerer;
   /** Clock of cookies and RRL (ms), for tests. */
   now?: () => number;
 }
@@ -75,6 +78,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     nsid: options.nsid,
     cookies: new ServerCookies(options.cookieSecret ?? randomBytes(SECRET_SIZE), options.now),
     rrl: options.rrl === undefined ? undefined : new ResponseRateLimiter(options.rrl, options.now),
+    ...(options.short === undefined ? {} : { short: options.short }),
   });
   const tcpOptions: TcpOptions = { ...TCP_DEFAULTS, ...definedOnly(options.tcp ?? {}) };
   const { host } = options.listen;

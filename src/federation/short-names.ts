@@ -224,6 +224,22 @@ export class ShortData {
     return { asker: match.value, scope: match.scope };
   }
 
+  /** A cluster's shard of `namespace/name` changed (undefined: gone or no longer healthy): applied in place. */
+  setShard(cluster: string, namespace: string, name: string, shard: LocalShard | undefined): void {
+    const service = `${namespace}/${name}`;
+    let byCluster = this.services.get(service);
+    if (shard === undefined) {
+      byCluster?.delete(cluster);
+      if (byCluster?.size === 0) this.services.delete(service);
+      return;
+    }
+    if (byCluster === undefined) {
+      byCluster = new Map();
+      this.services.set(service, byCluster);
+    }
+    byCluster.set(cluster, shard);
+  }
+
   /** The cluster's shard of `namespace/name`, when it is healthy. */
   shardOf(cluster: string, namespace: string, name: string): LocalShard | undefined {
     return this.services.get(`${namespace}/${name}`)?.get(cluster);
