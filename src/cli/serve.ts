@@ -25,6 +25,7 @@ interface ServeFlags {
   listen?: string;
   metrics?: string;
   config?: string;
+  udpTransport?: string;
 }
 
 export const DEFAULT_SERVE_METRICS = "127.0.0.1:9153";
@@ -39,6 +40,7 @@ export function registerServeCommand(program: Command): void {
     .option("--listen <host:port>", "DNS address for UDP and TCP (default 127.0.0.1:5353)")
     .option("--metrics <host:port>", `address of /metrics, /healthz, /readyz (default ${DEFAULT_SERVE_METRICS})`)
     .option("--config <file>", "fedns YAML config; flags override it")
+    .option("--udp-transport <auto|native|dgram>", "UDP transport (dns.udpTransport; default auto)")
     .action((flags: ServeFlags) =>
       runCommand(async () => {
         const config = await commandConfig(flags.config, {
@@ -47,6 +49,7 @@ export function registerServeCommand(program: Command): void {
           "etcd.prefix": flags.prefix,
           "dns.listen": flags.listen,
           "metrics.listen": flags.metrics,
+          "dns.udpTransport": flags.udpTransport,
         });
         // dns.etcd: the DNS servers' own (read-only) identity, when configured.
         const service = await startServing(config, dnsEtcdBackend(config));
@@ -91,6 +94,7 @@ export async function startServing(config: FednsConfig, backend: KvBackend): Pro
     nameservers: config.dns.nameservers,
     listen,
     udpPayloadSize: config.dns.udpPayloadSize,
+    udpTransport: config.dns.udpTransport,
     queryWildcards: config.dns.queryWildcards,
     tcp: config.dns.tcp,
     nsid: config.dns.nsid ?? hostname(),

@@ -2,6 +2,7 @@
 // Defaults live here so that `fedns dev`, the docs in config/ and the code agree.
 import { isIP } from "node:net";
 import { z } from "zod";
+import { UDP_TRANSPORT_CHOICES } from "../dns/udp/transport.ts";
 import { DEFAULT_LIMITS } from "../federation/limits.ts";
 import { nameProblem, normalizeName } from "../records/name.ts";
 
@@ -298,6 +299,8 @@ const dnsSchema = z
   .object({
     listen: hostPort.default("127.0.0.1:5353"),
     udpPayloadSize: z.number().int().min(512).max(4096).default(1232),
+    /** auto: the batched native transport when its addon is built and loads, else node:dgram (logged once). */
+    udpTransport: z.enum(UDP_TRANSPORT_CHOICES).default("auto"),
     defaultTtl: seconds.default(300),
     soa: soaSchema.default(soaSchema.parse({})),
     nameservers: z.array(z.object({ name: dnsName, address: z.string().optional() }).strict()).default([]),

@@ -22,6 +22,8 @@ export interface ClusterContext {
   configLocation: Location;
   /** LB hostname -> addresses (shared by all clusters; filled by the hostname resolver). */
   resolvedHostnames: Map<string, string[]>;
+  /** Since when its API server has been failing (plan() applies the grace period). */
+  unreachableSince?: number;
 }
 
 /** A cluster's shards and node locations, kept current one object at a time. */

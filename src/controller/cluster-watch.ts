@@ -2,12 +2,13 @@
 // cluster reader, cluster-state.ts), plus its lifecycle (sync, reachability).
 import type { NodeNetworks } from "../federation/short-names.ts";
 import type { ClusterState, Location, ServiceShard } from "../federation/state.ts";
+import { realTimers, type Timers } from "../obs/clock.ts";
 import { type Logger, logger } from "../obs/log.ts";
 import { ClusterObjects } from "./cluster-state.ts";
 import type { ClusterClients } from "./kube-client.ts";
 import { KubeError, kubeErrorOf, serverAnswered } from "./kube-errors.ts";
 import { reduceEndpointSlice, reduceNode, reduceService } from "./kube-objects.ts";
-import { ClusterLifecycle, type ClusterPhase, realTimers, type Timers } from "./lifecycle.ts";
+import { ClusterLifecycle, type ClusterPhase } from "./lifecycle.ts";
 import type { ControllerMetrics } from "./metrics.ts";
 import { Reflector, type ReflectorSink, type ResourceClient } from "./reflector.ts";
 
@@ -164,7 +165,17 @@ export class ClusterWatch {
   ): ClusterState | undefined {
     const status = this.lifecycle.status;
     if (status === undefined) return undefined;
-    return this.objects.state({ name: this.name, status, configLocation, resolvedHostnames }, only);
+    const since = this.lifecycle.phase === "unreachable" ? this.lifecycle.unreachableSince : undefined;
+    return this.objects.state(
+      {
+        name: this.name,
+        status,
+        configLocation,
+        resolvedHostnames,
+        ...(since === undefined ? {} : { unreachableSince: since }),
+      },
+      only,
+    );
   }
 
   private reflector<T>(

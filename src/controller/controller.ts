@@ -1,27 +1,36 @@
-// startController(): member clusters -> federation state -> plan() -> records in etcd (and, when short names
-// are on, what the DNS server needs to answer them: short-publisher.ts).
-// Wires the cluster watches, the hostname resolver, the reconciler and the store's writer, and
-// writes only while it leads (leader election through the backend) and once start-up sync is over.
+// startController(): the composition of the controller: member clusters (membership.ts) -> federation state ->
+// plan() -> records in etcd (reconciler.ts, the store's writer). Writes only while it leads (leadership.ts)
+// and once start-up sync is over; one clock (options.timers) for every timer. With short names on, the same
+// clusters also feed what the DNS server needs to answer them (short-publisher.ts).
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { configLocation, type MemberCluster, sameSource } from "../config/members.ts";
-import { electionOf, ownerOf } from "../federation/keys.ts";
+import type { MemberCluster } from "../config/members.ts";
+import { DEFAULT_GRACE_MS } from "../federation/grace.ts";
+import { ownerOf } from "../federation/keys.ts";
 import { plan } from "../federation/plan.ts";
-import { DEFAULT_MAX_NETWORKS_PER_CLUSTER, type ShortSource } from "../federation/short-names.ts";
-import type { ClusterState, FederationState, Location, Plan, PlanOptions } from "../federation/state.ts";
+import { DEFAULT_MAX_NETWORKS_PER_CLUSTER } from "../federation/short-names.ts";
+import type { FederationState, Plan, PlanOptions } from "../federation/state.ts";
 import type { FederationPolicy } from "../federation/trust.ts";
+import { realTimers, sleep, type Timers } from "../obs/clock.ts";
 import { logger } from "../obs/log.ts";
 import type { Registry } from "../obs/metrics.ts";
 import { DEFAULT_PREFIX, normalizePrefix } from "../records/name.ts";
-import type { KvBackend, LeaderCampaign } from "../store/kv.ts";
+import type { KvBackend } from "../store/kv.ts";
 import { RecordWriter } from "../store/writer.ts";
-import { type ClusterChange, ClusterWatch } from "./cluster-watch.ts";
 import { type HostnameLookup, HostnameResolver } from "./hostnames.ts";
-import { type ClusterClients, clusterClients, loadKubeConfig } from "./kube-client.ts";
-import { type ClusterPhase, realTimers, type Timers } from "./lifecycle.ts";
+import { Leadership } from "./leadership.ts";
+import { type ClusterStatusReport, Membership } from "./membership.ts";
 import { ControllerMetrics } from "./metrics.ts";
-import { Reconciler, type UnitWriter, type UnsyncedClusters } from "./reconciler.ts";
+import { Reconciler, type UnitWriter } from "./reconciler.ts";
 import { ShortPublisher } from "./short-publisher.ts";
+
+export type { ClusterStatusReport };
+
+/** What the controller needs of the store's writer: the reconciler's part, and the store's view for plan(). */
+export interface StoreWriter extends UnitWriter {
+  /** The `cluster` fields of the records of ours the store holds for a unit (last known records, grace.ts). */
+  storedClusters(unit: string): ReadonlySet<string | undefined>;
+}
 
 export interface ControllerOptions {
   federation: string;
@@ -38,7 +47,7 @@ export interface ControllerOptions {
   policy?: FederationPolicy;
   /** Label selector on Services (server-side); empty: all. */
   serviceLabelSelector?: string;
-  /** How long an unreachable cluster keeps its records (default 60 s). */
+  /** How long an unreachable or unsynced cluster keeps its records (default 60 s; federation/grace.ts). */
   graceMs?: number;
   /** How long start-up waits for every cluster to sync before writing without the laggards (default 60 s). */
   startupSyncTimeoutMs?: number;
@@ -66,19 +75,9 @@ export interface ControllerOptions {
   /** How often the writer re-reads everything it follows in etcd to repair drift (default 5 min). */
   resyncMs?: number;
   /** Replaces the store's RecordWriter (unit tests). */
-  writer?: UnitWriter;
+  writer?: StoreWriter;
   /** Short names (SPEC §4a): publish under this prefix (e.g. `/fedns-short`); absent: off. */
   shortNames?: { prefix: string; maxNetworksPerCluster?: number };
-}
-
-export interface ClusterStatusReport {
-  name: string;
-  phase: ClusterPhase;
-  services: number;
-  nodes: number;
-  lastContact: string | undefined;
-  lastEvent: string | undefined;
-  unreachableSince: string | undefined;
 }
 
 export interface ControllerStatus {
@@ -103,16 +102,6 @@ export interface Controller {
   stop(): Promise<void>;
 }
 
-interface Member {
-  config: MemberCluster;
-  watch: ClusterWatch;
-  location: Location;
-  /** When its watch started: its records are held until it syncs or the grace period has passed. */
-  addedAt: number;
-  graceTimer: { cancel(): void };
-}
-
-const DEFAULT_GRACE_MS = 60_000;
 const DEFAULT_STARTUP_MS = 60_000;
 
 export async function startController(options: ControllerOptions): Promise<Controller> {
@@ -124,35 +113,33 @@ export async function startController(options: ControllerOptions): Promise<Contr
 class FederationController implements Controller {
   private readonly options: ControllerOptions;
   private readonly log = logger("controller");
+  private readonly timers: Timers;
   private readonly metrics: ControllerMetrics | undefined;
-  private readonly members = new Map<string, Member>();
   private readonly planOptions: PlanOptions;
+  private readonly membership: Membership;
   private readonly resolver: HostnameResolver;
   private readonly reconciler: Reconciler;
+  private readonly writer: StoreWriter;
   /** The store's writer, when not replaced by options.writer: it follows etcd from start-up (standby too). */
   private readonly recordWriter: RecordWriter | undefined;
+  private readonly leadership: Leadership;
+  private following: Promise<void> | undefined;
   /** Short names' keys (absent when off). */
   private readonly short: ShortPublisher | undefined;
-  private following: Promise<void> | undefined;
   private followingShort: Promise<void> | undefined;
   private readonly candidate: string;
   private startupDone = false;
-  private startupTimer: NodeJS.Timeout | undefined;
-  private leader = false;
-  /** Ends the current term early: etcd refused a write because another candidate holds the leader key. */
-  private deposed: ((reason: Error) => void) | undefined;
-  private campaign: LeaderCampaign | undefined;
+  private startupTimer: { cancel(): void } | undefined;
+  /** The one wake-up for grace periods: plans again when the earliest one ends (plan.recheckAt). */
+  private recheck: { at: number; timer: { cancel(): void } } | undefined;
   private stopped = false;
-  private leading: Promise<void> | undefined;
-  private signalStopped: () => void = () => {};
-  private readonly stoppedSignal = new Promise<void>((resolve) => {
-    this.signalStopped = resolve;
-  });
 
   constructor(options: ControllerOptions) {
     this.options = options;
-    this.metrics = options.registry === undefined ? undefined : new ControllerMetrics(options.registry);
+    this.timers = options.timers ?? realTimers;
+    this.metrics = options.registry === undefined ? undefined : new ControllerMetrics(options.registry, this.timers);
     const prefix = normalizePrefix(options.prefix ?? DEFAULT_PREFIX);
+    const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
     this.planOptions = {
       federation: options.federation,
       domain: options.domain,
@@ -161,17 +148,48 @@ class FederationController implements Controller {
       ttl: options.ttl ?? { default: 30, min: 5, max: 3600 },
       srv: options.srv ?? { priority: 10, weight: 100 },
       namespaces: options.namespaces ?? [],
+      graceMs,
       ...(options.policy === undefined ? {} : { policy: options.policy }),
     };
     this.candidate = options.candidateId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+    const election = options.leaderElection ?? { enabled: true, leaseSeconds: 10 };
+    this.leadership = new Leadership({
+      backend: options.backend,
+      federation: options.federation,
+      candidate: this.candidate,
+      election,
+      onChange: (leader) => this.leaderChanged(leader),
+    });
+    this.membership = new Membership({
+      ...(options.serviceLabelSelector === undefined ? {} : { serviceLabelSelector: options.serviceLabelSelector }),
+      graceMs,
+      watch: {
+        ...(options.probeIntervalMs === undefined ? {} : { probeIntervalMs: options.probeIntervalMs }),
+        ...(options.probeTimeoutMs === undefined ? {} : { probeTimeoutMs: options.probeTimeoutMs }),
+        ...(options.watchIdleMs === undefined ? {} : { watchIdleMs: options.watchIdleMs }),
+        ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
+      },
+      timers: this.timers,
+      ...(this.metrics === undefined ? {} : { metrics: this.metrics }),
+      onChange: (units) => this.reconciler.markDirty(units),
+      onShortChange: (clusters) => this.short?.markDirty(clusters),
+      onPhaseChange: () => {
+        this.checkStartup();
+        // Units held for this cluster while it was syncing may now be written.
+        if (this.startupDone) {
+          this.reconciler.markDirty("all");
+          this.short?.markDirty("all");
+        }
+      },
+    });
     this.resolver = new HostnameResolver({
       ...(options.lookup === undefined ? {} : { lookup: options.lookup }),
       ...(options.hostnameRefreshMs === undefined ? {} : { maxRefreshMs: options.hostnameRefreshMs }),
       ...(options.hostnameMinRefreshMs === undefined ? {} : { minRefreshMs: options.hostnameMinRefreshMs }),
       ...(options.hostnameConcurrency === undefined ? {} : { concurrency: options.hostnameConcurrency }),
       // A failing hostname keeps its last good answer as long as an unreachable cluster keeps its records.
-      keepFailedMs: options.graceMs ?? DEFAULT_GRACE_MS,
-      ...(options.timers === undefined ? {} : { timers: options.timers }),
+      keepFailedMs: graceMs,
+      timers: this.timers,
       ...(this.metrics === undefined ? {} : { metrics: this.metrics }),
       onChange: () => this.reconciler.markDirty("all"),
     });
@@ -182,12 +200,13 @@ class FederationController implements Controller {
         owner: this.planOptions.owner,
         ...(options.registry === undefined ? {} : { registry: options.registry }),
         // Every write carries the leader key as a compare: a deposed leader's writes fail in etcd.
-        ...((options.leaderElection?.enabled ?? true) ? { fence: () => this.campaign?.fence() } : {}),
+        ...(election.enabled ? { fence: () => this.leadership.fence() } : {}),
         ...(options.resyncMs === undefined ? {} : { resyncMs: options.resyncMs }),
-        ...(options.timers === undefined ? {} : { timers: options.timers }),
+        timers: this.timers,
         onDrift: (units) => this.reconciler.invalidate(units),
       });
     }
+    this.writer = options.writer ?? this.recordWriter!;
     if (options.shortNames !== undefined) {
       this.short = new ShortPublisher({
         backend: options.backend,
@@ -197,51 +216,46 @@ class FederationController implements Controller {
         namespaces: this.planOptions.namespaces,
         maxNetworksPerCluster: options.shortNames.maxNetworksPerCluster ?? DEFAULT_MAX_NETWORKS_PER_CLUSTER,
         ...(options.policy === undefined ? {} : { policy: options.policy }),
-        sources: () => this.shortSources(),
-        unsynced: () => this.unsyncedClusters(),
+        sources: () => this.membership.shortSources(this.resolver.resolved),
+        unseen: () => this.unseen(),
+        graceMs,
+        now: () => this.timers.now(),
         batchMs: options.batchMs ?? 30,
-        ...((options.leaderElection?.enabled ?? true) ? { fence: () => this.campaign?.fence() } : {}),
-        onNotLeader: (err) => this.deposed?.(err),
+        ...(election.enabled ? { fence: () => this.leadership.fence() } : {}),
+        onNotLeader: (err) => this.leadership.depose(err),
         ...(options.registry === undefined ? {} : { registry: options.registry }),
         ...(options.resyncMs === undefined ? {} : { resyncMs: options.resyncMs }),
-        ...(options.timers === undefined ? {} : { timers: options.timers }),
+        timers: this.timers,
       });
     }
     this.reconciler = new Reconciler({
       plan: (only) => this.plan(only),
-      units: () => this.units(),
-      beginFull: () => this.resolver.want(this.hostnamesOf(undefined)),
-      writer: options.writer ?? this.recordWriter!,
+      units: () => this.membership.units(),
+      beginFull: () => this.resolver.want(this.membership.hostnames(undefined)),
+      writer: this.writer,
       batchMs: options.batchMs ?? 30,
-      unsynced: () => this.unsyncedClusters(),
-      onNotLeader: (err) => this.deposed?.(err),
-      ...(options.timers === undefined ? {} : { timers: options.timers }),
+      onNotLeader: (err) => this.leadership.depose(err),
+      timers: this.timers,
       ...(this.metrics === undefined ? {} : { metrics: this.metrics }),
     });
   }
 
   async start(): Promise<void> {
-    for (const config of this.options.clusters) this.addMember(config);
+    this.membership.start(this.options.clusters);
     this.log.info(
-      { federation: this.options.federation, clusters: [...this.members.keys()], candidate: this.candidate },
+      { federation: this.options.federation, clusters: this.membership.names, candidate: this.candidate },
       "controller starting",
     );
     const timeout = this.options.startupSyncTimeoutMs ?? DEFAULT_STARTUP_MS;
-    this.startupTimer = setTimeout(() => this.finishStartup(true), timeout);
-    this.startupTimer.unref();
+    this.startupTimer = this.timers.setTimeout(() => this.finishStartup(true), timeout);
     this.checkStartup();
     if (this.recordWriter !== undefined) this.following = this.follow(this.recordWriter);
     if (this.short !== undefined) this.followingShort = this.follow(this.short);
-    const election = this.options.leaderElection ?? { enabled: true, leaseSeconds: 10 };
-    if (election.enabled) {
-      this.leading = this.lead(election.leaseSeconds);
-    } else {
-      this.setLeader(true);
-    }
+    this.leadership.start();
   }
 
   isLeader(): boolean {
-    return this.leader;
+    return this.leadership.isLeader;
   }
 
   async whenIdle(): Promise<void> {
@@ -254,239 +268,77 @@ class FederationController implements Controller {
   }
 
   status(): ControllerStatus {
-    const iso = (at: number | undefined): string | undefined =>
-      at === undefined ? undefined : new Date(at).toISOString();
     return {
       ready: this.startupDone,
-      leader: this.leader,
+      leader: this.leadership.isLeader,
       writing: this.reconciler.isEnabled,
       candidate: this.candidate,
-      clusters: [...this.members.values()].map(({ watch }) => ({
-        name: watch.name,
-        phase: watch.lifecycle.phase,
-        services: watch.shards.size,
-        nodes: watch.nodes.size,
-        lastContact: iso(watch.lifecycle.lastContact),
-        lastEvent: iso(watch.lastEventAt),
-        unreachableSince: iso(watch.lifecycle.unreachableSince),
-      })),
+      clusters: this.membership.reports(),
     };
   }
 
-  async updateClusters(clusters: MemberCluster[]): Promise<void> {
-    const wanted = new Map(clusters.map((cluster) => [cluster.name, cluster]));
-    const removals: Promise<void>[] = [];
-    for (const [name, member] of this.members) {
-      const next = wanted.get(name);
-      if (next !== undefined && sameSource(member.config, next)) {
-        if ((member.config.clientNetworks ?? []).join(",") !== (next.clientNetworks ?? []).join(",")) {
-          this.short?.markDirty([name]);
-        }
-        member.config = next;
-        const location = configLocation(next);
-        if (location.zone !== member.location.zone || location.region !== member.location.region) {
-          member.location = location;
-          this.reconciler.markDirty("all");
-        }
-        continue;
-      }
-      this.log.info({ cluster: name }, next === undefined ? "cluster removed" : "cluster source changed; restarting");
-      this.members.delete(name);
-      member.graceTimer.cancel();
-      this.metrics?.forgetCluster(name);
-      removals.push(member.watch.stop());
-    }
-    await Promise.all(removals);
-    for (const config of clusters) {
-      if (this.members.has(config.name)) continue;
-      try {
-        this.addMember(config);
-        this.log.info({ cluster: config.name }, "cluster added");
-      } catch (err) {
-        this.log.error({ cluster: config.name, err: (err as Error).message }, "cannot watch cluster; skipped");
-      }
-    }
-    this.reconciler.markDirty("all");
-    this.short?.markDirty("all");
+  updateClusters(clusters: MemberCluster[]): Promise<void> {
+    return this.membership.update(clusters);
   }
 
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    this.signalStopped();
-    clearTimeout(this.startupTimer);
+    this.startupTimer?.cancel();
+    this.recheck?.timer.cancel();
     this.resolver.stop();
     await Promise.all([this.reconciler.stop(), this.short?.stopWriting()]);
     // Resigned first, so a standby takes over at once instead of after the lease.
-    await this.campaign?.resign().catch((err: unknown) => {
-      this.log.warn({ err: (err as Error).message }, "resigning leadership failed");
-    });
-    this.campaign = undefined;
+    await this.leadership.stop();
     await this.recordWriter?.stop();
     await this.short?.stop();
     await this.following;
     await this.followingShort;
-    for (const member of this.members.values()) member.graceTimer.cancel();
-    await Promise.all([...this.members.values()].map((member) => member.watch.stop()));
-    this.setLeader(false);
-    await this.leading;
-  }
-
-  private addMember(config: MemberCluster): void {
-    const kubeConfig = config.kubeConfig ?? loadKubeConfig(config);
-    const clients: ClusterClients = clusterClients(kubeConfig, {
-      ...(this.options.serviceLabelSelector === undefined
-        ? {}
-        : { serviceLabelSelector: this.options.serviceLabelSelector }),
-    });
-    const watch = new ClusterWatch({
-      name: config.name,
-      clients,
-      graceMs: this.options.graceMs ?? DEFAULT_GRACE_MS,
-      ...(this.options.probeIntervalMs === undefined ? {} : { probeIntervalMs: this.options.probeIntervalMs }),
-      ...(this.options.probeTimeoutMs === undefined ? {} : { probeTimeoutMs: this.options.probeTimeoutMs }),
-      ...(this.options.watchIdleMs === undefined ? {} : { watchIdleMs: this.options.watchIdleMs }),
-      ...(this.options.backoff === undefined ? {} : { backoff: this.options.backoff }),
-      ...(this.options.timers === undefined ? {} : { timers: this.options.timers }),
-      ...(this.metrics === undefined ? {} : { metrics: this.metrics }),
-      onChange: (change) => this.onClusterChange(watch, change),
-      onPhaseChange: () => {
-        this.checkStartup();
-        // Units held for this cluster while it was syncing may now be written.
-        if (this.startupDone) {
-          this.reconciler.markDirty("all");
-          this.short?.markDirty("all");
-        }
-      },
-    });
-    const timers = this.options.timers ?? realTimers;
-    const graceMs = this.options.graceMs ?? DEFAULT_GRACE_MS;
-    // When the grace period of a cluster that never synced ends, its held records are withdrawn.
-    const graceTimer = timers.setTimeout(() => {
-      if (!watch.synced) {
-        this.reconciler.markDirty("all");
-        this.short?.markDirty("all");
-      }
-    }, graceMs);
-    this.members.set(config.name, {
-      config,
-      watch,
-      location: configLocation(config),
-      addedAt: timers.now(),
-      graceTimer,
-    });
-    watch.start();
+    await this.membership.stop();
   }
 
   /** Follows etcd with the writer, retrying until it works (etcd may still be starting). */
   private async follow(writer: { follow(): Promise<void> }): Promise<void> {
-    const timers = this.options.timers ?? realTimers;
     for (let attempt = 0; !this.stopped; attempt++) {
       try {
         await writer.follow();
         return;
       } catch (err) {
         this.log.warn({ err: (err as Error).message }, "reading the records in etcd failed; retrying");
-        await new Promise<void>((resolve) => timers.setTimeout(resolve, Math.min(10_000, 250 * 2 ** attempt)));
+        await sleep(this.timers, Math.min(10_000, 250 * 2 ** attempt));
       }
     }
   }
 
-  /** Every unit (service) some synced member cluster has. */
-  private units(): Set<string> {
-    const units = new Set<string>();
-    for (const { watch } of this.members.values()) {
-      if (!watch.synced) continue;
-      for (const key of watch.shards.keys()) units.add(key);
-    }
-    return units;
-  }
-
-  /** Members the plan cannot see yet, split by whether their grace period is over. */
-  private unsyncedClusters(): UnsyncedClusters {
-    const frozen = new Set<string>();
-    const lapsed = new Set<string>();
-    const now = (this.options.timers ?? realTimers).now();
-    const graceMs = this.options.graceMs ?? DEFAULT_GRACE_MS;
-    for (const member of this.members.values()) {
-      if (member.watch.synced) continue;
-      (now - member.addedAt < graceMs ? frozen : lapsed).add(member.config.name);
-    }
-    return { frozen, lapsed };
-  }
-
-  private onClusterChange(watch: ClusterWatch, change: ClusterChange): void {
-    // Changes of a cluster that is not part of the plan (still syncing) cannot alter any record.
-    if (!watch.synced) return;
-    if (change.kind === "all") {
-      this.reconciler.markDirty("all");
-      // Node locations are shared (location.ts): any cluster's short-name keys may change.
-      this.short?.markDirty("all");
-    } else if (change.kind === "services") {
-      this.reconciler.markDirty(change.keys);
-      this.short?.markDirty([watch.name]);
-    } else {
-      this.short?.markDirty([watch.name]);
-    }
-  }
-
-  /** Every synced member as the short-name publisher sees it. */
-  private shortSources(): ShortSource[] {
-    const sources: ShortSource[] = [];
-    for (const { watch, location, config } of this.members.values()) {
-      const state = watch.state(location, this.resolver.resolved);
-      if (state === undefined) continue;
-      sources.push({ state, clientNetworks: config.clientNetworks ?? [], nodeNetworks: watch.nodeNetworks });
-    }
-    return sources;
-  }
-
   private checkStartup(): void {
-    if (this.startupDone) return;
-    if ([...this.members.values()].every((member) => member.watch.synced)) this.finishStartup(false);
+    if (!this.startupDone && this.membership.allSynced) this.finishStartup(false);
   }
 
   private finishStartup(deadline: boolean): void {
     if (this.startupDone || this.stopped) return;
     this.startupDone = true;
-    clearTimeout(this.startupTimer);
-    const unsynced = [...this.members.values()].filter((m) => !m.watch.synced).map((m) => m.watch.name);
+    this.startupTimer?.cancel();
+    const unsynced = this.membership.unsynced();
     this.metrics?.startupSkipped.set(unsynced.length);
     if (deadline && unsynced.length > 0) {
       this.log.warn({ clusters: unsynced }, "start-up sync deadline passed: writing without the clusters not synced");
     } else {
       this.log.info("all clusters synced");
     }
-    if (this.leader) this.startWriting();
+    if (this.leadership.isLeader) this.startWriting();
   }
 
   /** Enables the reconciler once the LB hostnames of the current state have had a first lookup. */
   private startWriting(): void {
-    void this.resolver.settle(this.hostnamesOf(undefined)).finally(() => {
-      if (this.leader && this.startupDone && !this.stopped) {
+    void this.resolver.settle(this.membership.hostnames(undefined)).finally(() => {
+      if (this.leadership.isLeader && this.startupDone && !this.stopped) {
         this.reconciler.enable();
         this.short?.enable();
       }
     });
   }
 
-  private hostnamesOf(only: ReadonlySet<string> | undefined): Set<string> {
-    const hostnames = new Set<string>();
-    for (const { watch } of this.members.values()) {
-      if (!watch.synced) continue;
-      const shards = only === undefined ? watch.shards.values() : [...only].map((key) => watch.shards.get(key));
-      for (const shard of shards) {
-        for (const ingress of shard?.ingress ?? []) {
-          if (ingress.ip === undefined && ingress.hostname !== undefined) hostnames.add(ingress.hostname);
-        }
-      }
-    }
-    return hostnames;
-  }
-
-  private setLeader(leader: boolean): void {
-    if (this.leader === leader) return;
-    this.leader = leader;
+  private leaderChanged(leader: boolean): void {
     this.metrics?.leader.set(leader ? 1 : 0);
     if (leader) {
       this.log.info({ candidate: this.candidate }, "leading: writing records");
@@ -497,38 +349,65 @@ class FederationController implements Controller {
     }
   }
 
-  /** Campaigns until stopped; while elected, writes; on loss, stops writing and campaigns again. */
-  private async lead(leaseSeconds: number): Promise<void> {
-    const electionName = electionOf(this.options.federation);
-    while (!this.stopped) {
-      const campaign = this.options.backend.campaign(electionName, this.candidate, leaseSeconds);
-      this.campaign = campaign;
-      const lost = new Promise<Error>((resolve) => campaign.onLost(resolve));
-      await Promise.race([campaign.elected, this.stoppedSignal]);
-      if (this.stopped) break;
-      this.setLeader(true);
-      const deposed = new Promise<Error>((resolve) => {
-        this.deposed = resolve;
-      });
-      const reason = await Promise.race([lost, deposed, this.stoppedSignal]);
-      this.deposed = undefined;
-      this.setLeader(false);
-      if (this.stopped || reason === undefined) break;
-      this.log.warn({ err: reason.message }, "leadership lost: stopped writing; campaigning again");
-      await campaign.resign().catch(() => undefined);
-    }
-  }
-
+  /** The federation state of `only` (undefined: everything) as of now, planned. */
   private plan(only: ReadonlySet<string> | undefined): Plan {
-    const clusters = new Map<string, ClusterState>();
-    for (const { watch, location } of this.members.values()) {
-      const state = watch.state(location, this.resolver.resolved, only);
-      if (state !== undefined) clusters.set(state.name, state);
-    }
-    const hostnames = this.hostnamesOf(only);
+    const hostnames = this.membership.hostnames(only);
     if (only === undefined) this.resolver.want(hostnames);
     else this.resolver.add(hostnames);
-    const federation: FederationState = { clusters };
-    return plan(federation, this.planOptions);
+    const state: FederationState = {
+      clusters: this.membership.states(this.resolver.resolved, only),
+      now: this.timers.now(),
+    };
+    const unseen = this.unseen();
+    if (unseen.size > 0) {
+      state.unseen = unseen;
+      state.lastKnown = this.lastKnown(only, unseen);
+    }
+    const result = plan(state, this.planOptions);
+    this.wakeAt(result.recheckAt);
+    return result;
+  }
+
+  /** Members that have not synced (yet), with when their watch started (their grace period counts from there). */
+  private unseen(): Map<string, number> {
+    const unseen = new Map<string, number>();
+    for (const member of this.membership.all()) {
+      if (!member.watch.synced) unseen.set(member.config.name, member.addedAt);
+    }
+    return unseen;
+  }
+
+  /** The units (of `only`, or all the store has of ours) holding records of unseen clusters, with their clusters. */
+  private lastKnown(
+    only: ReadonlySet<string> | undefined,
+    unseen: ReadonlyMap<string, number>,
+  ): Map<string, ReadonlySet<string | undefined>> {
+    const lastKnown = new Map<string, ReadonlySet<string | undefined>>();
+    for (const unit of only ?? this.writer.ownedUnits()) {
+      const clusters = this.writer.storedClusters(unit);
+      for (const cluster of clusters) {
+        if (cluster !== undefined && unseen.has(cluster)) {
+          lastKnown.set(unit, clusters);
+          break;
+        }
+      }
+    }
+    return lastKnown;
+  }
+
+  /** Plans everything again at `at` (a grace period ends), unless an earlier wake-up is armed. */
+  private wakeAt(at: number | undefined): void {
+    if (at === undefined || this.stopped) return;
+    if (this.recheck !== undefined && this.recheck.at <= at) return;
+    this.recheck?.timer.cancel();
+    const timer = this.timers.setTimeout(
+      () => {
+        this.recheck = undefined;
+        this.reconciler.markDirty("all");
+        this.short?.markDirty("all");
+      },
+      Math.max(0, at - this.timers.now()),
+    );
+    this.recheck = { at, timer };
   }
 }

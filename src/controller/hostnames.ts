@@ -8,8 +8,8 @@
 // like any load-balancer IP, with the rules of the cluster that published the hostname (trust.ts).
 import { Resolver } from "node:dns/promises";
 import { hostnameKey, hostnameProblem } from "../federation/hostnames.ts";
+import { realTimers, type Timers } from "../obs/clock.ts";
 import { type Logger, logger } from "../obs/log.ts";
-import { realTimers, type Timers } from "./lifecycle.ts";
 import type { ControllerMetrics } from "./metrics.ts";
 
 /** What one lookup found: the addresses and the smallest TTL of their records (seconds), when known. */

@@ -3,10 +3,9 @@
 // (unreachable ──contact──> active; resyncing ──failure──> stale). Only active and unreachable
 // clusters count fully; stale and resyncing ones are withdrawn (plan keeps last addresses);
 // syncing ones are left out of the plan until their first full list.
+import { graceOver } from "../federation/grace.ts";
 import type { ClusterStatus } from "../federation/state.ts";
 import { realTimers, type Timers } from "../obs/clock.ts";
-
-export { realTimers, type Timers };
 
 export type ClusterPhase = "syncing" | "active" | "unreachable" | "stale" | "resyncing";
 
@@ -110,9 +109,10 @@ export class ClusterLifecycle {
     this.graceTimer?.cancel();
     const since = this.failingSince ?? this.timers.now();
     const remaining = Math.max(0, since + this.graceMs - this.timers.now());
+    // Shows the phase; the records follow plan(), which applies the same rule (federation/grace.ts).
     this.graceTimer = this.timers.setTimeout(() => {
       this.graceTimer = undefined;
-      if (this.current === "unreachable") this.set("stale");
+      if (this.current === "unreachable" && graceOver(since, this.timers.now(), this.graceMs)) this.set("stale");
     }, remaining);
   }
 

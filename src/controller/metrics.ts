@@ -1,4 +1,5 @@
 // The controller's Prometheus metrics, registered once on the registry it is given.
+import { realTimers, type Timers } from "../obs/clock.ts";
 import { Counter, Gauge, Histogram, type Registry } from "../obs/metrics.ts";
 import { PHASES } from "./lifecycle.ts";
 
@@ -18,9 +19,11 @@ export class ControllerMetrics {
   readonly leader: Gauge;
   readonly startupSkipped: Gauge;
   readonly hostnameLookups: Counter<"result">;
+  readonly held: Gauge;
   readonly hostnameQueue: Gauge;
 
-  constructor(registry: Registry) {
+  /** `timers`: the clock the last-contact times are taken on. */
+  constructor(registry: Registry, timers: Timers = realTimers) {
     const registers = [registry];
     this.clusterPhase = new Gauge({
       name: "fedns_controller_cluster_phase",
@@ -35,7 +38,7 @@ export class ControllerMetrics {
       labelNames: ["cluster"],
       registers,
       collect() {
-        const now = Date.now();
+        const now = timers.now();
         for (const [cluster, last] of lastEvent) {
           const at = last();
           if (at !== undefined) this.set({ cluster }, (now - at) / 1000);
@@ -103,6 +106,11 @@ export class ControllerMetrics {
     this.startupSkipped = new Gauge({
       name: "fedns_controller_startup_unsynced_clusters",
       help: "Clusters that had not synced when the start-up deadline passed (left out until they sync)",
+      registers,
+    });
+    this.held = new Gauge({
+      name: "fedns_controller_services_held",
+      help: "Services left as etcd has them because a member cluster has not synced (plan.held), as of the last full reconcile",
       registers,
     });
     this.hostnameLookups = new Counter({

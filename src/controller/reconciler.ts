@@ -6,8 +6,7 @@
 // - A full reconcile runs in slices of a bounded number of units, yielding to the event loop between slices,
 //   so lease keep-alives, watches and metrics are served throughout, whatever the size of the federation.
 import { createHash } from "node:crypto";
-import { heldByUnsynced, type UnsyncedClusters } from "../federation/grace.ts";
-import type { PlanWarning } from "../federation/state.ts";
+import type { HeldUnit, PlanWarning } from "../federation/state.ts";
 import { isPolicyKind } from "../federation/trust.ts";
 import { realTimers, sleep, type Timers, yieldToLoop } from "../obs/clock.ts";
 import { type Logger, logger } from "../obs/log.ts";
@@ -16,33 +15,30 @@ import { NotLeaderError } from "../store/writer.ts";
 import type { ControllerMetrics } from "./metrics.ts";
 import { RateLimiter } from "./rate-limiter.ts";
 
-export type { UnsyncedClusters };
-
+/** The part of the store's RecordWriter the reconciler uses. */
 /** The part of the store's RecordWriter the reconciler uses (V: the value type, skydns records by default). */
-export interface UnitWriter<V extends Clustered = SkydnsService> {
+export interface UnitWriter<V = SkydnsService> {
   /** Resolves once the writer's view of the store is loaded. */
   ready(): Promise<void>;
   /** Units that have keys of ours in the store. */
   ownedUnits(): string[];
-  /** The `cluster` fields of the records of ours the store holds for a unit. */
-  storedClusters(unit: string): ReadonlySet<string | undefined>;
   writeUnit(unit: string, desired: ReadonlyMap<string, V>): Promise<{ puts: number; deletes: number }>;
 }
 
-/** Values that may name the member cluster they come from (held while it has not synced). */
-export type Clustered = { cluster?: string | undefined };
-
-/** What plan() returns, for any value type: unit -> key -> value, and the warnings. */
-export interface UnitPlan<V extends Clustered = SkydnsService> {
+/** What plan() returns, for any value type (federation/state.ts Plan for the records). */
+export interface UnitPlan<V = SkydnsService> {
+  /** unit -> key -> value: the complete desired set of each unit. */
   services: Map<string, Map<string, V>>;
   warnings: PlanWarning[];
+  /** Units left exactly as the store holds them. */
+  held: ReadonlyMap<string, HeldUnit>;
 }
 
-export interface ReconcilerOptions<V extends Clustered = SkydnsService> {
-  /** Desired records of the given units, or of all units when `only` is undefined. */
-  plan(only: ReadonlySet<string> | undefined): UnitPlan<V>;
+export interface ReconcilerOptions<V = SkydnsService> {
   /** A value's canonical text, for the fingerprint of a unit's desired set (default: the skydns encoding). */
   encode?(value: V): string;
+  /** Desired records of the given units, or of all units when `only` is undefined. */
+  plan(only: ReadonlySet<string> | undefined): UnitPlan<V>;
   /** Every unit the federation state knows; given, a full reconcile plans it in slices of `sliceUnits`. */
   units?(): Iterable<string>;
   /** Called once before the slices of a full reconcile (the controller refreshes what it tracks for all units). */
@@ -58,8 +54,6 @@ export interface ReconcilerOptions<V extends Clustered = SkydnsService> {
   concurrency?: number;
   timers?: Timers;
   metrics?: ControllerMetrics;
-  /** Member clusters that have not synced (yet): the plan knows nothing of them. */
-  unsynced?: () => UnsyncedClusters;
   /** A write was refused because this replica no longer holds leadership (fenced in etcd). */
   onNotLeader?: (err: Error) => void;
   /** Called after each slice of work (tests count the units handled per synchronous step). */
@@ -71,7 +65,7 @@ export interface ReconcileStats {
   services: number;
   written: number;
   failed: number;
-  /** Services left as the store has them because of unsynced clusters. */
+  /** Services left as the store has them (plan.held: clusters not synced). */
   held: number;
 }
 
@@ -79,7 +73,7 @@ const DEFAULT_SLICE_UNITS = 200;
 /** How long stop() waits for writes in flight. */
 const STOP_WAIT_MS = 500;
 
-export class Reconciler<V extends Clustered = SkydnsService> {
+export class Reconciler<V = SkydnsService> {
   private readonly options: ReconcilerOptions<V>;
   private readonly encode: (value: V) => string;
   private readonly timers: Timers;
@@ -244,6 +238,7 @@ export class Reconciler<V extends Clustered = SkydnsService> {
         }
       }
       this.report(warnings, full);
+      if (full) this.options.metrics?.held.set(stats.held);
       if (full && stats.failed === 0 && stats.held === 0) this.cleanupPending = false;
       this.failures = 0;
     } catch (err) {
@@ -272,6 +267,9 @@ export class Reconciler<V extends Clustered = SkydnsService> {
   ): Promise<void> {
     const plan = this.options.plan(only);
     warnings.push(...plan.warnings);
+    // Held units are left as the store has them, and not recorded as applied: every later plan decides again.
+    stats.held += plan.held.size;
+    for (const unit of plan.held.keys()) this.applied.delete(unit);
     const work = new Map<string, Work<V>>();
     for (const [unit, desired] of plan.services) {
       stats.services += 1;
@@ -284,7 +282,7 @@ export class Reconciler<V extends Clustered = SkydnsService> {
         : [...only];
     const absent = new Set<string>();
     for (const unit of gone) {
-      if (plan.services.has(unit)) continue;
+      if (plan.services.has(unit) || plan.held.has(unit)) continue;
       absent.add(unit);
       work.set(unit, { desired: new Map(), print: "" });
     }
@@ -294,19 +292,12 @@ export class Reconciler<V extends Clustered = SkydnsService> {
 
   private async write(work: Map<string, Work<V>>, absent: ReadonlySet<string>, stats: ReconcileStats): Promise<void> {
     const queue = [...work.entries()];
-    const unsynced = this.options.unsynced?.();
     const worker = async (): Promise<void> => {
       for (;;) {
         const next = queue.shift();
         if (next === undefined || !this.enabled) return;
         const [unit, { desired, print }] = next;
         try {
-          if (unsynced !== undefined && heldByUnsynced(this.options.writer.storedClusters(unit), desired, unsynced)) {
-            // Not recorded as applied: every later reconcile looks at it again.
-            stats.held += 1;
-            this.applied.delete(unit);
-            continue;
-          }
           const result = await this.options.writer.writeUnit(unit, desired);
           this.limiter.forget(unit);
           if (absent.has(unit)) this.applied.delete(unit);

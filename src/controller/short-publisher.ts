@@ -3,15 +3,15 @@
 // `/fedns-short`, outside what CoreDNS serves). The same machinery as the records: a RecordWriter (with the
 // short-name codec) that follows etcd and repairs drift, and a Reconciler whose unit is a cluster, so each
 // cluster's change is one transaction, written only while leading and once start-up sync is over.
-import type { UnsyncedClusters } from "../federation/grace.ts";
+import { graceOver } from "../federation/grace.ts";
 import { encodeShortValue, normalizeShortValue, type ShortValue, shortUnitOf } from "../federation/short-keys.ts";
 import { type ShortOptions, type ShortSource, shortRecords } from "../federation/short-names.ts";
-import type { PlanWarning } from "../federation/state.ts";
+import type { HeldUnit, PlanWarning } from "../federation/state.ts";
+import type { Timers } from "../obs/clock.ts";
 import type { Registry } from "../obs/metrics.ts";
 import { ownerOf as ownerOfValue } from "../records/service.ts";
 import type { KvBackend, TxnCompare } from "../store/kv.ts";
 import { RecordWriter, type ValueCodec } from "../store/writer.ts";
-import type { Timers } from "./lifecycle.ts";
 import { Reconciler } from "./reconciler.ts";
 
 /** The short-name values' codec for the writer. */
@@ -26,7 +26,11 @@ export interface ShortPublisherOptions extends ShortOptions {
   backend: KvBackend;
   /** Every synced member cluster as the publisher sees it (unsynced ones are absent). */
   sources(): ShortSource[];
-  unsynced(): UnsyncedClusters;
+  /** Members that have not synced (yet), with when their watch started. */
+  unseen(): ReadonlyMap<string, number>;
+  /** How long an unsynced cluster's keys stay as the store has them (federation/grace.ts). */
+  graceMs: number;
+  now(): number;
   batchMs: number;
   fence?: () => TxnCompare | undefined;
   onNotLeader(err: Error): void;
@@ -57,13 +61,19 @@ export class ShortPublisher {
       plan: (only) => {
         const warnings: PlanWarning[] = [];
         const services = shortRecords(options.sources(), options, (warning) => warnings.push(warning), only);
-        return { services, warnings };
+        // A cluster not synced yet keeps its keys within its grace period (then they are withdrawn).
+        const held = new Map<string, HeldUnit>();
+        for (const [cluster, since] of options.unseen()) {
+          if ((only === undefined || only.has(cluster)) && !graceOver(since, options.now(), options.graceMs)) {
+            held.set(cluster, { reason: "syncing", clusters: [cluster] });
+          }
+        }
+        return { services, warnings, held };
       },
       units: () => options.sources().map((source) => source.state.name),
       encode: encodeShortValue,
       writer: this.writer,
       batchMs: options.batchMs,
-      unsynced: options.unsynced,
       onNotLeader: options.onNotLeader,
       ...(options.timers === undefined ? {} : { timers: options.timers }),
     });

@@ -172,10 +172,11 @@ export function cnameAt(name: string, stored: readonly IndexedRecord[]): { targe
   for (const record of stored) {
     if (record.type === "INVALID") continue;
     if (record.type !== "CNAME") return undefined;
-    if (found !== undefined || record.host.kind !== "CNAME" || record.host.target === name) continue;
-    const group = record.service.group;
+    const target = record.target;
+    if (found !== undefined || target === undefined || target === name) continue;
+    const group = record.group;
     if (!record.fedns && group !== undefined && group !== "" && normalizeName(group) !== name) continue;
-    found = { target: record.host.target, ttl: record.ttl };
+    found = { target, ttl: record.ttl };
   }
   return found;
 }
@@ -274,10 +275,11 @@ function addressRecords(name: string, stored: readonly IndexedRecord[], qtype: n
   const seen = new Set<string>();
   const found: ResourceRecord[] = [];
   for (const record of stored) {
-    if (record.host.kind !== kind || (record.fedns && record.type !== kind)) continue;
-    if (seen.has(record.host.address)) continue;
-    seen.add(record.host.address);
-    found.push({ name, ttl: record.ttl, data: addressData(kind, record.host.address) });
+    if (record.hostKind !== kind || (record.fedns && record.type !== kind)) continue;
+    const address = record.address!;
+    if (seen.has(address)) continue;
+    seen.add(address);
+    found.push({ name, ttl: record.ttl, data: addressData(kind, address) });
   }
   return found;
 }
@@ -287,7 +289,7 @@ function textRecords(name: string, stored: readonly IndexedRecord[]): ResourceRe
   const found: ResourceRecord[] = [];
   for (const record of stored) {
     if (record.type !== "TXT") continue;
-    const text = record.service.text ?? "";
+    const text = record.text ?? "";
     if (seen.has(text)) continue;
     seen.add(text);
     found.push({ name, ttl: record.ttl, data: { type: TYPE.TXT, strings: splitText(text) } });
@@ -300,9 +302,10 @@ function pointerRecords(name: string, stored: readonly IndexedRecord[]): Resourc
   const seen = new Set<string>();
   const found: ResourceRecord[] = [];
   for (const record of stored) {
-    if (record.type !== "PTR" || record.host.kind !== "CNAME" || seen.has(record.host.target)) continue;
-    seen.add(record.host.target);
-    found.push({ name, ttl: record.ttl, data: { type: TYPE.PTR, target: record.host.target } });
+    const target = record.target;
+    if (record.type !== "PTR" || target === undefined || seen.has(target)) continue;
+    seen.add(target);
+    found.push({ name, ttl: record.ttl, data: { type: TYPE.PTR, target } });
   }
   return found;
 }
@@ -326,8 +329,8 @@ function srvSources(stored: readonly IndexedRecord[]): IndexedRecord[] {
   return stored.filter((record) => {
     if (record.fedns) return record.type === "SRV";
     if (record.type === "TXT" || record.type === "INVALID") return false;
-    if (record.host.kind === "A" || record.host.kind === "AAAA") return true;
-    return record.host.kind === "CNAME" && (record.service.port ?? 0) !== 0;
+    if (record.hostKind === "A" || record.hostKind === "AAAA") return true;
+    return record.hostKind === "CNAME" && (record.port ?? 0) !== 0;
   });
 }
 
@@ -336,16 +339,16 @@ function srvRecords(reader: AnswerReader, name: string, stored: readonly Indexed
   const sources = srvSources(stored);
   const totals = new Map<number, number>();
   for (const record of sources) {
-    const weight = record.service.weight || 100;
+    const weight = record.weight || 100;
     totals.set(record.priority, (totals.get(record.priority) ?? 0) + weight);
   }
   const answer = new RecordSet();
   const additional = new RecordSet();
   for (const record of sources) {
-    const port = record.service.port ?? 0;
+    const port = record.port ?? 0;
     if (port === -1) continue;
     const share = 100 / (totals.get(record.priority) ?? 100);
-    const weight = Math.min(0xffff, Math.max(1, Math.floor(share * (record.service.weight || 100))));
+    const weight = Math.min(0xffff, Math.max(1, Math.floor(share * (record.weight || 100))));
     const target = targetOf(record);
     if (target === undefined) continue;
     answer.add({ name, ttl: record.ttl, data: { type: TYPE.SRV, priority: record.priority, weight, port, target } });
@@ -378,10 +381,11 @@ export function nsRecords(reader: AnswerReader, zone: Zone): WithAdditional {
   const source = `ns.dns.${zone.name}`;
   reader.dependOn(source);
   for (const record of reader.lookup.index.lookup(source, { budget: reader.budget }) ?? []) {
-    if (record.host.kind !== "A" && record.host.kind !== "AAAA") continue;
-    const target = stripLabels(record.name, record.service.targetstrip ?? 0);
+    const kind = record.hostKind;
+    if (kind !== "A" && kind !== "AAAA") continue;
+    const target = stripLabels(record.name, record.targetstrip ?? 0);
     answer.add({ name: zone.name, ttl: record.ttl, data: { type: TYPE.NS, target } });
-    additional.add({ name: target, ttl: record.ttl, data: addressData(record.host.kind, record.host.address) });
+    additional.add({ name: target, ttl: record.ttl, data: addressData(kind, record.address!) });
   }
   for (const server of zone.nameservers) {
     const ttl = reader.lookup.index.defaultTtl;
@@ -411,9 +415,9 @@ export function zoneSerial(index: RecordIndex, zone: string): number {
 
 /** CoreDNS: an IP host makes the key's own name the target; a name host is the target; `targetstrip` applied. */
 function targetOf(record: IndexedRecord): string | undefined {
-  const strip = record.service.targetstrip ?? 0;
-  if (record.host.kind === "A" || record.host.kind === "AAAA") return stripLabels(record.name, strip);
-  if (record.host.kind === "CNAME") return stripLabels(record.host.target, strip);
+  const strip = record.targetstrip ?? 0;
+  if (record.hostKind === "A" || record.hostKind === "AAAA") return stripLabels(record.name, strip);
+  if (record.hostKind === "CNAME") return stripLabels(record.target!, strip);
   return undefined;
 }
 
@@ -426,8 +430,9 @@ export function stripLabels(name: string, count: number): string {
 
 /** The additional records of an SRV/MX target: the record's own address, or the target's, resolved once. */
 function glue(reader: AnswerReader, record: IndexedRecord, target: string, into: RecordSet): void {
-  if (record.host.kind === "A" || record.host.kind === "AAAA") {
-    into.add({ name: target, ttl: record.ttl, data: addressData(record.host.kind, record.host.address) });
+  const kind = record.hostKind;
+  if (kind === "A" || kind === "AAAA") {
+    into.add({ name: target, ttl: record.ttl, data: addressData(kind, record.address!) });
     return;
   }
   if (into.hasName(target)) return;

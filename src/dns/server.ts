@@ -11,7 +11,9 @@ import { DnsMetrics } from "./metrics.ts";
 import { ResponseRateLimiter, type RrlOptions } from "./rrl.ts";
 import type { ShortAnswerer } from "./short-answer.ts";
 import { listenTcp, TCP_DEFAULTS, type TcpOptions, type TcpTransport } from "./tcp.ts";
-import { listenUdp, type UdpTransport } from "./udp.ts";
+import { answerWith, listenUdp } from "./udp/listen.ts";
+import { registerUdpTransportMetrics } from "./udp/metrics.ts";
+import type { UdpTransport, UdpTransportChoice } from "./udp/transport.ts";
 import {
   definedOnly,
   type NameServer,
@@ -36,6 +38,8 @@ export interface DnsServerOptions {
   /** Expand `*`/`any` labels in questions (CoreDNS; default true); false reads them literally. */
   queryWildcards?: boolean;
   tcp?: Partial<TcpOptions>;
+  /** `dns.udpTransport`: auto (default) = the native batched transport when its addon loads, else node:dgram. */
+  udpTransport?: UdpTransportChoice;
   registry?: Registry;
   codec?: Codec;
   /** Cached encoded responses, at most (default 100 000). */
@@ -84,8 +88,9 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
   const { host } = options.listen;
   let udp: UdpTransport | undefined;
   let tcp: TcpTransport | undefined;
+  const onBatch = answerWith(handler);
   for (let attempt = 1; tcp === undefined; attempt++) {
-    udp = await listenUdp(host, options.listen.port, handler);
+    udp = await listenUdp(options.udpTransport ?? "auto", { host, port: options.listen.port, onBatch });
     try {
       tcp = await listenTcp(host, udp.port, handler, metrics, tcpOptions);
     } catch (err) {
@@ -96,8 +101,9 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     }
   }
   const port = udp?.port ?? 0;
+  if (udp !== undefined && options.registry !== undefined) registerUdpTransportMetrics(options.registry, udp);
   log.info(
-    { host, port, zones: zones.map((zone) => zone.name), codec: options.codec ?? "fast" },
+    { host, port, zones: zones.map((zone) => zone.name), codec: options.codec ?? "fast", udpTransport: udp?.kind },
     "DNS server listening",
   );
   let closed: Promise<void> | undefined;

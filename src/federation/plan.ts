@@ -2,6 +2,7 @@
 // Pure: no I/O, no clock, no randomness; every iteration is sorted so equal states give equal plans.
 import { nameProblem } from "../records/name.ts";
 import type { SkydnsService } from "../records/service.ts";
+import { DEFAULT_GRACE_MS, heldUnits, isStale, nextGraceEnd } from "./grace.ts";
 import { compare, isHealthy, isSelected, type ShardAddress, shardAddresses, ttlOf } from "./health.ts";
 import { admittedShards, firstN, limitKind } from "./limits.ts";
 import { buildLocationUniverse, type LocationUniverse, type Place, shardPlaces, type Warn } from "./location.ts";
@@ -100,17 +101,23 @@ export function plan(state: FederationState, options: PlanOptions): Plan {
     }
   }
 
+  const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
+  const stale = new Set(clusters.filter((cluster) => isStale(cluster, state.now, graceMs)).map((c) => c.name));
   const services = new Map<string, Map<string, SkydnsService>>();
   for (const key of [...shardsByService.keys()].sort(compare)) {
-    const records = planService(key, shardsByService.get(key)!, universe, options, trust, warnings.add);
+    const records = planService(key, shardsByService.get(key)!, stale, universe, options, trust, warnings.add);
     services.set(key, sortByKey(records));
   }
-  return { services, warnings: warnings.sorted() };
+  const held = heldUnits(state, services, graceMs);
+  for (const unit of held.keys()) services.delete(unit);
+  const recheckAt = nextGraceEnd(state, graceMs);
+  return { services, held, ...(recheckAt === undefined ? {} : { recheckAt }), warnings: warnings.sorted() };
 }
 
 function planService(
   service: string,
   shards: readonly { cluster: ClusterState; shard: ServiceShard }[],
+  stale: ReadonlySet<string>,
   universe: LocationUniverse,
   options: PlanOptions,
   trust: Trust,
@@ -118,7 +125,7 @@ function planService(
 ): Map<string, SkydnsService> {
   const records = new Map<string, SkydnsService>();
   const active: { cluster: ClusterState; contributor: Contributor }[] = [];
-  const stale: { cluster: ClusterState; contributor: Contributor }[] = [];
+  const withdrawn: { cluster: ClusterState; contributor: Contributor }[] = [];
   for (const { cluster, shard } of shards) {
     if (!isSelected(shard, options.namespaces)) continue;
     const namespaceProblem = trust.namespaceProblem(cluster.name, shard.namespace);
@@ -146,10 +153,11 @@ function planService(
     }
     if (!isHealthy(shard, addresses)) continue;
     const contributor: Contributor = { cluster: cluster.name, shard, addresses, ports: shard.ports };
-    (cluster.status === "stale" ? stale : active).push({ cluster, contributor });
+    (stale.has(cluster.name) ? withdrawn : active).push({ cluster, contributor });
   }
-  // Stale clusters are withdrawn, except where they hold the last addresses of the service.
-  const chosen = active.length > 0 ? active : stale;
+  // Stale clusters are withdrawn, except where they hold the last addresses of the service (grace.ts for the
+  // same rule on clusters not synced).
+  const chosen = active.length > 0 ? active : withdrawn;
   if (chosen.length === 0) return records;
 
   const first = chosen[0]!.contributor.shard;

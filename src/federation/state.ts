@@ -46,9 +46,10 @@ export interface ServiceShard {
 }
 
 /**
- * - active: synced and reachable (or unreachable within the grace period): its shards count.
- * - stale: unreachable past the grace period: its shards are withdrawn, except where they hold
- *   the last addresses a service has anywhere.
+ * - active: synced (reachable, or unreachable since `unreachableSince`: plan() applies the grace period,
+ *   federation/grace.ts): its shards count.
+ * - stale: withdrawn (unreachable past the grace period, or back but not listed again yet): its shards
+ *   are withdrawn, except where they hold the last addresses a service has anywhere.
  */
 export type ClusterStatus = "active" | "stale";
 
@@ -65,10 +66,22 @@ export interface ClusterState {
   resolvedHostnames: Map<string, string[]>;
   /** Every shard of the cluster when `services` holds only some (incremental plans): per-cluster limits count them all. */
   allServices?: ReadonlyMap<string, ServiceShard>;
+  /** Since when the API server has been failing (clock of FederationState.now); past the grace period it is stale. */
+  unreachableSince?: number;
 }
 
 export interface FederationState {
+  /** The clusters whose objects are known (synced at least once). */
   clusters: Map<string, ClusterState>;
+  /** Member clusters that have not synced (yet): name -> since when they are watched. */
+  unseen?: ReadonlyMap<string, number>;
+  /**
+   * The last known records of unseen clusters: unit -> the `cluster` fields of the records of ours the store
+   * holds for it (undefined: records of no cluster). Only units the plan covers need be present.
+   */
+  lastKnown?: ReadonlyMap<string, ReadonlySet<string | undefined>>;
+  /** Now, on the controller's clock: grace periods are measured against it. Absent: no grace period ends. */
+  now?: number;
 }
 
 export interface PlanOptions {
@@ -85,6 +98,8 @@ export interface PlanOptions {
   namespaces: string[];
   /** Per-cluster trust and the limits (federation/trust.ts); absent: no per-cluster policy, default limits. */
   policy?: FederationPolicy;
+  /** How long an unreachable or unsynced cluster keeps its records (federation/grace.ts; default 60 s). */
+  graceMs?: number;
 }
 
 export type PlanWarningKind =
@@ -130,5 +145,16 @@ export interface Plan {
    * every cluster is absent here. Both mean: delete everything of it.
    */
   services: Map<string, Map<string, SkydnsService>>;
+  /** Units to leave exactly as the store holds them (grace.ts): not written, not deleted. */
+  held: Map<string, HeldUnit>;
+  /** When a grace period ends and the plan may change without any event: plan again then. */
+  recheckAt?: number;
   warnings: PlanWarning[];
+}
+
+/** Why a unit is left as the store holds it, and the unseen clusters it is held for. */
+export interface HeldUnit {
+  /** syncing: a cluster within its grace period; last-addresses: a cluster past it holds the unit's only addresses. */
+  reason: "syncing" | "last-addresses";
+  clusters: string[];
 }

@@ -3,32 +3,20 @@
 // (plugin/etcd Records + msg.Group); records fedns writes (owner `fedns/…`) answer exactly at their
 // owner name (ownerNameOf). Built and patched by the store's source; read by the answer path.
 // Every read takes a LookupBudget, so no question costs more than the budget, whatever the data.
+//
+// Compact (issue 8): a tree node exists per name that has keys below it (one object, its children
+// inline when there is one, in a small array up to 16, in a Map beyond); a key's record hangs in its
+// parent's children as the leaf itself (stored-record.ts: numbers and shared strings, no key, no
+// name, no raw value) and becomes a node only when keys lie below it too or it owns its own name.
+// A fedns record points at its owner name's node; the node counts how many of its leaves it owns.
 import { LookupBudget } from "./budget.ts";
 import { keySegments, labelsOf, nameOfSegments, normalizeName, normalizePrefix, wireNameProblem } from "./name.ts";
-import { decodeService, type HostType, hostType, type SkydnsService } from "./service.ts";
-import { isFednsOwned, ownerNameOf, type RecordType, recordType } from "./type.ts";
+import { type IndexedRecord, Interner, nameOfNode, type PathNode, StoredRecord } from "./stored-record.ts";
+import { ownerNameOf } from "./type.ts";
+
+export type { HostKind, IndexedRecord } from "./stored-record.ts";
 
 export const DEFAULT_RECORD_TTL = 300;
-/** CoreDNS fills a zero priority with 10 when reading records. */
-const DEFAULT_PRIORITY = 10;
-
-export interface IndexedRecord {
-  readonly key: string;
-  /** The DNS name the key stands for, leaf label included (CoreDNS `msg.Domain(key)`). */
-  readonly name: string;
-  readonly service: SkydnsService;
-  readonly host: HostType;
-  readonly ttl: number;
-  readonly priority: number;
-  readonly modRevision: number;
-  /** The name the record answers for (ownerNameOf). */
-  readonly owner: string;
-  /** The record's type (recordType). */
-  readonly type: RecordType;
-  /** Written by fedns: answers only at `owner`, only as `type`. */
-  readonly fedns: boolean;
-}
-
 export interface KeyValue {
   key: string;
   value: string;
@@ -64,27 +52,128 @@ export interface ReadOptions {
   wildcards?: boolean;
 }
 
-interface Node {
-  children: Map<string, Node> | undefined;
-  record: IndexedRecord | undefined;
-  /** fedns records whose owner name is this node's name, in key order. */
-  owned: IndexedRecord[] | undefined;
-  /** Number of records in this node and below it. */
-  count: number;
+/** A name and the records that answer exactly there, for zone transfers and other full walks. */
+export interface NameEntry {
+  /** The name (lowercase, no trailing dot). */
+  readonly name: string;
+  /** fedns records owned by the name, then other writers' records whose key is the name; key order. */
+  readonly records: readonly IndexedRecord[];
+}
+
+export interface WalkOptions {
+  /** Walk for this long at most, then let answers and timers run (default 8 ms). */
+  sliceMs?: number;
+  signal?: AbortSignal;
+}
+
+/** The index changed while forEachName() walked it: what was visited is no consistent copy. */
+export class IndexChangedError extends Error {
+  constructor(zone: string) {
+    super(`the record index changed while walking ${JSON.stringify(zone)}`);
+    this.name = "IndexChangedError";
+  }
+}
+
+type Child = Node | StoredRecord;
+type Children = Child | Child[] | Map<string, Child>;
+/** Children held in an array up to this many, then in a Map. */
+const ARRAY_CHILDREN = 16;
+const UNLIMITED = { maxVisits: Number.MAX_SAFE_INTEGER, maxRecords: Number.MAX_SAFE_INTEGER };
+const SLICE_MS = 8;
+
+class Node implements PathNode {
+  readonly label: string;
+  readonly parent: Node | undefined;
+  children: Children | undefined = undefined;
+  /** The record of the key that ends at this name, when keys lie below it too or it owns its own name. */
+  record: StoredRecord | undefined = undefined;
+  /** fedns records owned by this name whose key is not a child of it (their group lies further up), key order. */
+  owned: StoredRecord[] | undefined = undefined;
+  /** fedns records at child positions (leaves, or children's `record`) owned by this name. */
+  leafOwned = 0;
   /**
    * Number of records answering at this node's name or below it: other writers' records at or below
    * it, fedns records whose owner name is. A per-address key of fedns (its owner one label up) makes
    * no name exist: 0 here means NXDOMAIN, as a zone file without that name would answer.
    */
-  named: number;
+  named = 0;
   /** Number of other writers' records in this node and below it: subtree reads walk only where it is > 0. */
-  foreign: number;
+  foreign = 0;
   /** Highest revision of a change at or below this node: the zone serial source and per-name generation. */
-  lastChange: number;
+  lastChange = 0;
+
+  constructor(label: string, parent: Node | undefined) {
+    this.label = label;
+    this.parent = parent;
+  }
 }
 
-function newNode(): Node {
-  return { children: undefined, record: undefined, owned: undefined, count: 0, named: 0, foreign: 0, lastChange: 0 };
+function childOf(node: Node, label: string): Child | undefined {
+  const children = node.children;
+  if (children === undefined) return undefined;
+  if (children instanceof Map) return children.get(label);
+  if (Array.isArray(children)) {
+    for (const child of children) if (child.label === label) return child;
+    return undefined;
+  }
+  return children.label === label ? children : undefined;
+}
+
+/** Adds a child, or replaces the one of the same label. */
+function setChild(node: Node, child: Child): void {
+  const children = node.children;
+  if (children === undefined) {
+    node.children = child;
+  } else if (children instanceof Map) {
+    children.set(child.label, child);
+  } else if (Array.isArray(children)) {
+    const at = children.findIndex((other) => other.label === child.label);
+    if (at !== -1) children[at] = child;
+    else if (children.length < ARRAY_CHILDREN) node.children = children.concat([child]);
+    else node.children = new Map([...children, child].map((entry) => [entry.label, entry]));
+  } else if (children.label === child.label) {
+    node.children = child;
+  } else {
+    node.children = [children, child];
+  }
+}
+
+function removeChild(node: Node, label: string): void {
+  const children = node.children;
+  if (children === undefined) return;
+  if (children instanceof Map) {
+    children.delete(label);
+    if (children.size === 0) node.children = undefined;
+  } else if (Array.isArray(children)) {
+    const kept = children.filter((child) => child.label !== label);
+    node.children = kept.length === 0 ? undefined : kept.length === 1 ? kept[0] : kept;
+  } else if (children.label === label) {
+    node.children = undefined;
+  }
+}
+
+const NO_CHILDREN: readonly Child[] = [];
+
+function childrenOf(node: Node): Iterable<Child> {
+  const children = node.children;
+  if (children === undefined) return NO_CHILDREN;
+  if (children instanceof Map) return children.values();
+  if (Array.isArray(children)) return children;
+  return [children];
+}
+
+function namedOf(child: Child): number {
+  return child instanceof Node ? child.named : child.fedns ? 0 : 1;
+}
+
+function foreignOf(child: Child): number {
+  return child instanceof Node ? child.foreign : child.fedns ? 0 : 1;
+}
+
+function depthOf(node: PathNode): number {
+  let depth = 0;
+  for (let at = node.parent; at !== undefined; at = at.parent) depth++;
+  return depth;
 }
 
 export interface RecordIndexOptions {
@@ -95,8 +184,9 @@ export interface RecordIndexOptions {
 export class RecordIndex {
   readonly prefix: string;
   readonly defaultTtl: number;
-  private root: Node = newNode();
-  private values = new Map<string, string>();
+  private readonly root: Node;
+  private readonly interner = new Interner();
+  private count = 0;
   private revisionSeen = 0;
   private gen = 0;
   private visits = 0;
@@ -104,6 +194,7 @@ export class RecordIndex {
   constructor(options: RecordIndexOptions) {
     this.prefix = normalizePrefix(options.prefix);
     this.defaultTtl = options.defaultTtl ?? DEFAULT_RECORD_TTL;
+    this.root = new Node(this.prefix, undefined);
   }
 
   /** Bumped on every change to what is served. */
@@ -117,7 +208,7 @@ export class RecordIndex {
   }
 
   get size(): number {
-    return this.root.count;
+    return this.count;
   }
 
   /** Applies watch events in order. A bad value removes the key (as if absent) and is reported, never thrown. */
@@ -129,15 +220,17 @@ export class RecordIndex {
         if (this.remove(change.key, change.revision)) result.changed++;
         continue;
       }
-      if (this.values.get(change.key) === change.value) continue;
       const built = this.build(change.key, change.value, change.revision);
       if ("error" in built) {
         result.rejected.push({ key: change.key, error: built.error });
         if (this.remove(change.key, change.revision)) result.changed++;
         continue;
       }
-      this.remove(change.key, change.revision);
-      this.insert(built.segments, built.record, change.value);
+      const existing = this.find(built.segments);
+      // The same data again (etcd moves modRevision on every put): nothing served changes, no serial moves.
+      if (existing?.sameData(built.record, built.group)) continue;
+      if (existing !== undefined) this.remove(change.key, change.revision);
+      this.insert(built.segments, built.record, built.group, built.ownerDepth);
       result.changed++;
     }
     if (result.changed > 0) this.gen++;
@@ -145,19 +238,18 @@ export class RecordIndex {
   }
 
   /**
-   * Replaces the whole content with a fresh range read (start-up, or reload after compaction).
-   * Only keys whose value differs are touched, so zone serials move only where data changed.
+   * Replaces the whole content with a fresh range read (tools and tests; the record source builds a new
+   * index instead). Only keys whose data differs are touched, so zone serials move only where data changed.
    */
   replaceAll(entries: readonly KeyValue[], revision: number): ApplyResult {
-    const fresh = new Map(entries.map((entry) => [entry.key, entry]));
+    const fresh = new Set(entries.map((entry) => entry.key));
     const changes: IndexChange[] = [];
-    for (const key of this.values.keys()) {
+    for (const record of this.all()) {
+      const key = record.key;
       if (!fresh.has(key)) changes.push({ type: "delete", key, revision });
     }
     for (const entry of entries) {
-      if (this.values.get(entry.key) !== entry.value) {
-        changes.push({ type: "put", key: entry.key, value: entry.value, revision: entry.modRevision || revision });
-      }
+      changes.push({ type: "put", key: entry.key, value: entry.value, revision: entry.modRevision || revision });
     }
     const result = this.apply(changes);
     this.revisionSeen = Math.max(this.revisionSeen, revision);
@@ -176,26 +268,27 @@ export class RecordIndex {
     const labels = labelsOf(normalizeName(name)).reverse();
     const wildcards = options.wildcards ?? true;
     const star = wildcards ? labels.findIndex(isWildcard) : -1;
-    let node: Node | undefined = this.root;
+    let node: Child = this.root;
     const fixed = star === -1 ? labels.length : star;
     for (let depth = 0; depth < fixed; depth++) {
       if (!this.visit(budget)) return { records: [], truncated: true };
-      node = node.children?.get(labels[depth]!);
-      if (node === undefined) return undefined;
+      const next: Child | undefined = node instanceof Node ? childOf(node, labels[depth]!) : undefined;
+      if (next === undefined) return undefined;
+      node = next;
     }
-    if (node.named === 0) return undefined;
-    const owned: IndexedRecord[] = [];
-    const foreign: IndexedRecord[] = [];
+    if (namedOf(node) === 0) return undefined;
+    const owned: StoredRecord[] = [];
+    const foreign: StoredRecord[] = [];
     if (star === -1) {
-      if (node.owned !== undefined) for (const record of node.owned) if (budget.take()) owned.push(record);
+      collectOwned(node, owned, budget);
       this.collectForeign(node, foreign, budget);
     } else {
       // CoreDNS loopNodes: every non-wildcard label must equal the key's segment at its depth, and the
       // key must be at least as deep as the question; so walk the pattern and take whole subtrees at its end.
       this.collectMatching(node, labels, star, owned, foreign, budget);
     }
-    foreign.sort(byKey);
-    const records = owned.length === 0 ? groupFilter(foreign) : [...owned, ...groupFilter(foreign)];
+    const filtered = groupFilter(inKeyOrder(foreign));
+    const records = owned.length === 0 ? filtered : [...owned, ...filtered];
     // A wildcard question that matched no key names nothing (an exact one stopped at an existing node).
     if (star !== -1 && records.length === 0 && !budget.exhausted && !this.matches(this.root, labels, 0, budget, true)) {
       return undefined;
@@ -205,12 +298,11 @@ export class RecordIndex {
 
   /** fedns records owned by exactly this name (no wildcards, no subtree), in key order. */
   ownedBy(name: string): readonly IndexedRecord[] {
-    let node: Node | undefined = this.root;
-    for (const segment of labelsOf(name).reverse()) {
-      node = node.children?.get(segment);
-      if (node === undefined) return [];
-    }
-    return node.owned ?? [];
+    const node = this.nodeAt(labelsOf(name).reverse());
+    if (node === undefined) return [];
+    const found: StoredRecord[] = [];
+    collectOwned(node, found, new LookupBudget(UNLIMITED));
+    return found;
   }
 
   /** at(name)'s records, or undefined when the name does not exist. */
@@ -235,24 +327,81 @@ export class RecordIndex {
 
   /** Highest revision of a change at or below the name (or its nearest existing ancestor). */
   lastChange(name: string): number {
-    let node = this.root;
+    let node: Child = this.root;
     for (const segment of labelsOf(name).reverse()) {
-      const next = node.children?.get(segment);
+      const next: Child | undefined = node instanceof Node ? childOf(node, segment) : undefined;
       if (next === undefined) break;
       node = next;
     }
-    return node.lastChange;
+    return node instanceof Node ? node.lastChange : node.modRevision;
   }
 
-  /** Every record, in key order: for `fedns records`, zone transfers and diagnostics. */
+  /** Every record, in key order: for `fedns records` and diagnostics (one pass over everything: not for serving). */
   all(): IndexedRecord[] {
-    const found: IndexedRecord[] = [];
+    const found: StoredRecord[] = [];
     const walk = (node: Node): void => {
       if (node.record !== undefined) found.push(node.record);
-      if (node.children !== undefined) for (const child of node.children.values()) walk(child);
+      for (const child of childrenOf(node)) {
+        if (child instanceof Node) walk(child);
+        else found.push(child);
+      }
     };
     walk(this.root);
-    return found.sort(byKey);
+    return inKeyOrder(found);
+  }
+
+  /**
+   * Every name at or below `zone` that records answer at, each once with the records that answer exactly
+   * there (NameEntry): a synchronous walk in tree order, for callers that slice it themselves. The index
+   * must not change while the generator is in use (forEachName checks that).
+   */
+  *names(zone: string): Generator<NameEntry> {
+    const start = this.nodeAt(labelsOf(zone).reverse());
+    if (start === undefined) return;
+    const stack: Node[] = [start];
+    for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+      if (node.named === 0 && node.foreign === 0) continue;
+      const here: StoredRecord[] = [];
+      collectOwned(node, here, new LookupBudget(UNLIMITED));
+      if (node.record !== undefined && !node.record.fedns) here.push(node.record);
+      if (here.length > 0) yield { name: nameOfNode(node), records: here };
+      const below: Node[] = [];
+      for (const child of childrenOf(node)) {
+        if (child instanceof Node) below.push(child);
+        else if (!child.fedns) yield { name: child.name, records: [child] };
+      }
+      for (let i = below.length - 1; i >= 0; i--) stack.push(below[i]!);
+    }
+  }
+
+  /**
+   * names(zone) in slices that yield the event loop every `sliceMs`: `visit` gets each name. Resolves with
+   * the generation the whole walk saw; rejects with IndexChangedError when the index changed in between
+   * (nothing consistent was seen: walk again), or with the signal's reason when aborted.
+   */
+  async forEachName(zone: string, visit: (entry: NameEntry) => void, options: WalkOptions = {}): Promise<number> {
+    const sliceMs = options.sliceMs ?? SLICE_MS;
+    const generation = this.gen;
+    let sliceStarted = performance.now();
+    for (const entry of this.names(zone)) {
+      visit(entry);
+      if (performance.now() - sliceStarted < sliceMs) continue;
+      await new Promise((resolve) => setImmediate(resolve));
+      options.signal?.throwIfAborted();
+      if (this.gen !== generation) throw new IndexChangedError(zone);
+      sliceStarted = performance.now();
+    }
+    return generation;
+  }
+
+  private nodeAt(labels: readonly string[]): Node | undefined {
+    let node: Node = this.root;
+    for (const label of labels) {
+      const next = childOf(node, label);
+      if (!(next instanceof Node)) return undefined;
+      node = next;
+    }
+    return node;
   }
 
   private visit(budget: LookupBudget): boolean {
@@ -262,11 +411,16 @@ export class RecordIndex {
   }
 
   /** Other writers' records at and below a node, pruned to branches that hold some. */
-  private collectForeign(node: Node, into: IndexedRecord[], budget: LookupBudget): void {
-    if (node.foreign === 0) return;
-    if (node.children !== undefined && node.foreign > (node.record !== undefined && !node.record.fedns ? 1 : 0)) {
-      for (const child of node.children.values()) {
-        if (child.foreign === 0) continue;
+  private collectForeign(node: Child, into: StoredRecord[], budget: LookupBudget): void {
+    if (foreignOf(node) === 0) return;
+    if (!(node instanceof Node)) {
+      if (budget.take()) into.push(node);
+      return;
+    }
+    const self = node.record !== undefined && !node.record.fedns ? 1 : 0;
+    if (node.children !== undefined && node.foreign > self) {
+      for (const child of childrenOf(node)) {
+        if (foreignOf(child) === 0) continue;
         if (!this.visit(budget)) return;
         this.collectBelow(child, into, budget);
         if (budget.exhausted) return;
@@ -274,17 +428,20 @@ export class RecordIndex {
       if (into.length > 0) return;
     }
     // CoreDNS: the key of the name itself only when nothing is below it.
-    if (node.record !== undefined && !node.record.fedns && budget.take()) into.push(node.record);
+    if (self === 1 && budget.take()) into.push(node.record!);
   }
 
-  private collectBelow(node: Node, into: IndexedRecord[], budget: LookupBudget): void {
+  private collectBelow(node: Child, into: StoredRecord[], budget: LookupBudget): void {
+    if (!(node instanceof Node)) {
+      if (!node.fedns && budget.take()) into.push(node);
+      return;
+    }
     if (node.record !== undefined && !node.record.fedns) {
       if (!budget.take()) return;
       into.push(node.record);
     }
-    if (node.children === undefined) return;
-    for (const child of node.children.values()) {
-      if (child.foreign === 0) continue;
+    for (const child of childrenOf(node)) {
+      if (foreignOf(child) === 0) continue;
       if (!this.visit(budget)) return;
       this.collectBelow(child, into, budget);
       if (budget.exhausted) return;
@@ -292,23 +449,23 @@ export class RecordIndex {
   }
 
   private collectMatching(
-    node: Node,
+    node: Child,
     labels: readonly string[],
     depth: number,
-    owned: IndexedRecord[],
-    foreign: IndexedRecord[],
+    owned: StoredRecord[],
+    foreign: StoredRecord[],
     budget: LookupBudget,
   ): void {
     if (depth === labels.length) {
       // fedns records answer a wildcard question only at owner names of the question's depth.
-      if (node.owned !== undefined) for (const record of node.owned) if (budget.take()) owned.push(record);
-      if (node.foreign > 0) this.collectBelow(node, foreign, budget);
+      collectOwned(node, owned, budget);
+      if (foreignOf(node) > 0) this.collectBelow(node, foreign, budget);
       return;
     }
-    if (node.children === undefined) return;
+    if (!(node instanceof Node) || node.children === undefined) return;
     const label = labels[depth]!;
     if (isWildcard(label)) {
-      for (const child of node.children.values()) {
+      for (const child of childrenOf(node)) {
         if (!this.visit(budget)) return;
         this.collectMatching(child, labels, depth + 1, owned, foreign, budget);
         if (budget.exhausted) return;
@@ -316,22 +473,22 @@ export class RecordIndex {
       return;
     }
     if (!this.visit(budget)) return;
-    const child = node.children.get(label);
+    const child = childOf(node, label);
     if (child !== undefined) this.collectMatching(child, labels, depth + 1, owned, foreign, budget);
   }
 
   /** Whether some record lies at or below a node matching labels[depth..] (wildcards match any child). */
-  private matches(node: Node, labels: readonly string[], depth: number, budget: LookupBudget, wild: boolean): boolean {
+  private matches(node: Child, labels: readonly string[], depth: number, budget: LookupBudget, wild: boolean): boolean {
     if (!this.visit(budget)) return false;
-    if (node.named === 0) return false;
+    if (namedOf(node) === 0) return false;
     if (depth === labels.length) return true;
+    if (!(node instanceof Node)) return false;
     const label = labels[depth]!;
     if (wild && isWildcard(label)) {
-      if (node.children === undefined) return false;
-      for (const child of node.children.values()) if (this.matches(child, labels, depth + 1, budget, wild)) return true;
+      for (const child of childrenOf(node)) if (this.matches(child, labels, depth + 1, budget, wild)) return true;
       return false;
     }
-    const child = node.children?.get(label);
+    const child = childOf(node, label);
     return child !== undefined && this.matches(child, labels, depth + 1, budget, wild);
   }
 
@@ -339,105 +496,185 @@ export class RecordIndex {
     key: string,
     value: string,
     revision: number,
-  ): { segments: string[]; record: IndexedRecord } | { error: string } {
+  ): { segments: string[]; record: StoredRecord; group: string | undefined; ownerDepth: number } | { error: string } {
     const segments = keySegments(this.prefix, key);
     if ("error" in segments) return segments;
     // The key's name goes on the wire (SRV/MX/NS targets of address records): it must fit there.
     const name = nameOfSegments(segments);
     const problem = wireNameProblem(name);
     if (problem !== undefined) return { error: `key is not a valid DNS name: ${problem}` };
-    const decoded = decodeService(value);
+    const label = segments[segments.length - 1]!;
+    const decoded = StoredRecord.decode(name, label, value, this.defaultTtl, revision, this.interner);
     if (!decoded.ok) return { error: decoded.error };
-    const service = decoded.service;
-    const shape = { name, service };
-    const record: IndexedRecord = {
-      key,
-      name,
-      service,
-      host: service.host === "" ? { kind: "invalid", reason: "no host" } : hostType(service.host),
-      ttl: service.ttl !== undefined && service.ttl > 0 ? service.ttl : this.defaultTtl,
-      priority: service.priority !== undefined && service.priority > 0 ? service.priority : DEFAULT_PRIORITY,
-      modRevision: revision,
-      owner: ownerNameOf(shape),
-      type: recordType(shape),
-      fedns: isFednsOwned(service),
-    };
-    return { segments, record };
+    const owner = ownerNameOf({ name, service: { host: "", group: decoded.group } });
+    return { segments, record: decoded.record, group: decoded.group, ownerDepth: labelsOf(owner).length };
   }
 
-  private insert(segments: string[], record: IndexedRecord, value: string): void {
-    this.values.set(record.key, value);
+  /** The record stored at a key's segments, if any. */
+  private find(segments: readonly string[]): StoredRecord | undefined {
+    const parent = this.nodeAt(segments.slice(0, -1));
+    if (parent === undefined) return undefined;
+    const child = childOf(parent, segments[segments.length - 1]!);
+    return child instanceof Node ? child.record : child;
+  }
+
+  private insert(
+    segments: readonly string[],
+    record: StoredRecord,
+    group: string | undefined,
+    ownerDepth: number,
+  ): void {
+    const depth = segments.length;
+    const path: Node[] = [this.root];
     let node = this.root;
-    const path: Node[] = [node];
-    for (const segment of segments) {
-      node.children ??= new Map();
-      let next = node.children.get(segment);
-      if (next === undefined) {
-        next = newNode();
-        node.children.set(segment, next);
+    for (let i = 0; i < depth - 1; i++) {
+      const label = segments[i]!;
+      let next = childOf(node, label);
+      if (!(next instanceof Node)) {
+        // A key below another key's leaf: the leaf becomes a node holding its record.
+        const created: Node = new Node(this.interner.intern(label), node);
+        if (next !== undefined) {
+          created.record = next;
+          created.named = namedOf(next);
+          created.foreign = foreignOf(next);
+          created.lastChange = next.modRevision;
+        }
+        setChild(node, created);
+        next = created;
       }
       node = next;
       path.push(node);
     }
-    node.record = record;
-    const namedDepth = record.fedns ? labelsOf(record.owner).length : path.length;
-    for (const [depth, visited] of path.entries()) {
-      visited.count++;
-      if (depth <= namedDepth) visited.named++;
-      if (!record.fedns) visited.foreign++;
-      visited.lastChange = Math.max(visited.lastChange, record.modRevision);
+    const fedns = record.fedns;
+    record.parent = node;
+    const label = record.label;
+    const at = childOf(node, label);
+    let own: Node | undefined;
+    if (at instanceof Node) {
+      own = at;
+      at.record = record;
+    } else if (fedns && ownerDepth >= depth) {
+      // A fedns record owning its own key's name: that name needs a node to be owned at.
+      own = new Node(label, node);
+      own.record = record;
+      setChild(node, own);
+    } else {
+      setChild(node, record);
     }
-    if (record.fedns) {
-      const ownerNode = path[labelsOf(record.owner).length] ?? node;
-      const owned = ownerNode.owned ?? [];
-      let at = owned.length;
-      while (at > 0 && owned[at - 1]!.key > record.key) at--;
-      owned.splice(at, 0, record);
-      ownerNode.owned = owned;
+    if (own !== undefined) path.push(own);
+    const namedDepth = fedns ? ownerDepth : depth;
+    for (let k = 0; k < path.length; k++) {
+      const visited = path[k]!;
+      if (k <= namedDepth) visited.named++;
+      if (!fedns) visited.foreign++;
+      if (record.modRevision > visited.lastChange) visited.lastChange = record.modRevision;
     }
+    this.count++;
+    if (!fedns) return;
+    const ownerNode = path[Math.min(ownerDepth, depth)]!;
+    record.setOwnerNode(ownerNode);
+    if (group === undefined || normalizeName(group) !== group) {
+      if (group !== undefined) record.keepRawGroup(group);
+    } else if (ownerNameOf({ name: nameOfSegments(segments), service: { host: "", group } }) !== group) {
+      record.keepRawGroup(group);
+    }
+    if (ownerDepth === depth - 1) ownerNode.leafOwned++;
+    else if (ownerDepth < depth - 1) ownerNode.owned = insertByKey(ownerNode.owned ?? [], record);
   }
 
   private remove(key: string, revision: number): boolean {
-    if (!this.values.has(key)) return false;
-    this.values.delete(key);
     const segments = keySegments(this.prefix, key);
-    if ("error" in segments) return true;
+    if ("error" in segments) return false;
+    const depth = segments.length;
     const path: Node[] = [this.root];
     let node = this.root;
-    for (const segment of segments) {
-      const next = node.children?.get(segment);
-      if (next === undefined) return true;
+    for (let i = 0; i < depth - 1; i++) {
+      const next = childOf(node, segments[i]!);
+      if (!(next instanceof Node)) return false;
       node = next;
       path.push(node);
     }
-    const record = node.record;
-    if (record === undefined) return true;
-    node.record = undefined;
-    if (record.fedns) {
-      const ownerNode = path[labelsOf(record.owner).length] ?? node;
-      const owned = ownerNode.owned?.filter((other) => other !== record);
-      ownerNode.owned = owned === undefined || owned.length === 0 ? undefined : owned;
+    const at = childOf(node, segments[depth - 1]!);
+    const record = at instanceof Node ? at.record : at;
+    if (at === undefined || record === undefined) return false;
+    if (at instanceof Node) {
+      at.record = undefined;
+      path.push(at);
+    } else {
+      removeChild(node, record.label);
     }
-    const namedDepth = record.fedns ? labelsOf(record.owner).length : path.length;
-    for (const [depth, visited] of path.entries()) {
-      visited.count--;
-      if (depth <= namedDepth) visited.named--;
-      if (!record.fedns) visited.foreign--;
-      visited.lastChange = Math.max(visited.lastChange, revision);
+    const fedns = record.fedns;
+    const ownerDepth = fedns && record.ownerNode !== undefined ? depthOf(record.ownerNode) : depth;
+    const namedDepth = fedns ? ownerDepth : depth;
+    for (let k = 0; k < path.length; k++) {
+      const visited = path[k]!;
+      if (k <= namedDepth) visited.named--;
+      if (!fedns) visited.foreign--;
+      if (revision > visited.lastChange) visited.lastChange = revision;
     }
-    for (let depth = segments.length; depth > 0; depth--) {
-      const child = path[depth]!;
-      if (child.count > 0) break;
-      const parent = path[depth - 1]!;
-      parent.children?.delete(segments[depth - 1]!);
-      if (parent.children?.size === 0) parent.children = undefined;
+    this.count--;
+    if (fedns && record.ownerNode instanceof Node) {
+      const ownerNode = record.ownerNode;
+      if (ownerDepth === depth - 1) ownerNode.leafOwned--;
+      else if (ownerDepth < depth - 1) {
+        const owned = ownerNode.owned?.filter((other) => other !== record);
+        ownerNode.owned = owned === undefined || owned.length === 0 ? undefined : owned;
+      }
+    }
+    // Prune names nothing is stored at or below any more.
+    for (let k = path.length - 1; k > 0; k--) {
+      const empty = path[k]!;
+      if (empty.children !== undefined || empty.record !== undefined) break;
+      removeChild(path[k - 1]!, empty.label);
     }
     return true;
   }
 }
 
-function byKey(a: IndexedRecord, b: IndexedRecord): number {
-  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+/** fedns records owned by a node, key order: its own key's record, then owned children, then deeper ones. */
+function collectOwned(node: Child, into: StoredRecord[], budget: LookupBudget): void {
+  if (!(node instanceof Node)) return;
+  const own = node.record;
+  const mine: StoredRecord[] = [];
+  if (own?.fedns && own.ownerNode === node) mine.push(own);
+  if (node.leafOwned > 0) {
+    const leaves: StoredRecord[] = [];
+    for (const child of childrenOf(node)) {
+      const record = child instanceof Node ? child.record : child;
+      if (record?.fedns && record.ownerNode === node) leaves.push(record);
+    }
+    if (!sortedByLabel(leaves)) leaves.sort(byLabel);
+    mine.push(...leaves);
+  }
+  const ordered = node.owned === undefined ? mine : inKeyOrder([...mine, ...node.owned]);
+  for (const record of ordered) {
+    if (!budget.take()) return;
+    into.push(record);
+  }
+}
+
+function byLabel(a: StoredRecord, b: StoredRecord): number {
+  return a.label < b.label ? -1 : a.label > b.label ? 1 : 0;
+}
+
+function sortedByLabel(records: readonly StoredRecord[]): boolean {
+  for (let i = 1; i < records.length; i++) if (records[i - 1]!.label > records[i]!.label) return false;
+  return true;
+}
+
+/** Records sorted by key, each key built once. */
+function inKeyOrder(records: StoredRecord[]): StoredRecord[] {
+  if (records.length < 2) return records;
+  const keyed = records.map((record) => ({ key: record.key, record }));
+  keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return keyed.map((entry) => entry.record);
+}
+
+function insertByKey(owned: StoredRecord[], record: StoredRecord): StoredRecord[] {
+  const key = record.key;
+  let at = owned.length;
+  while (at > 0 && owned[at - 1]!.key > key) at--;
+  return [...owned.slice(0, at), record, ...owned.slice(at)];
 }
 
 function isWildcard(label: string): boolean {
@@ -448,26 +685,26 @@ function isWildcard(label: string): boolean {
  * CoreDNS msg.Group: the shortest key carrying a `group` sets the group; records of other groups are
  * dropped (those without a group stay), unless keys of the shortest length disagree on it.
  */
-function groupFilter(records: IndexedRecord[]): IndexedRecord[] {
+function groupFilter(records: StoredRecord[]): StoredRecord[] {
   const first = records[0];
   if (first === undefined) return records;
-  let group = first.service.group ?? "";
-  let slashes = slashCount(first.key);
-  const lengths = records.map((record) => slashCount(record.key));
+  let group = first.group ?? "";
+  const lengths = records.map(depthOfRecord);
+  let slashes = lengths[0]!;
   for (let i = 0; i < records.length; i++) {
     const length = lengths[i]!;
     if (length < slashes) {
-      const recordGroup = records[i]!.service.group ?? "";
+      const recordGroup = records[i]!.group ?? "";
       if (recordGroup === "") break;
       slashes = length;
       group = recordGroup;
     }
   }
   if (group === "") return records;
-  const kept: IndexedRecord[] = [];
+  const kept: StoredRecord[] = [];
   for (let i = 0; i < records.length; i++) {
     const record = records[i]!;
-    const recordGroup = record.service.group ?? "";
+    const recordGroup = record.group ?? "";
     if (recordGroup === "") {
       kept.push(record);
       continue;
@@ -478,8 +715,7 @@ function groupFilter(records: IndexedRecord[]): IndexedRecord[] {
   return kept;
 }
 
-function slashCount(key: string): number {
-  let count = 0;
-  for (let i = 0; i < key.length; i++) if (key.charCodeAt(i) === 47) count++;
-  return count;
+/** The number of segments of a record's key (CoreDNS compares keys by their number of slashes). */
+function depthOfRecord(record: StoredRecord): number {
+  return record.parent === undefined ? 0 : depthOf(record.parent) + 1;
 }

@@ -1,6 +1,7 @@
 // campaignThroughEtcd(client, election, candidate, ttl): a LeaderCampaign over etcd3's Election (a lease-bound
 // key per candidate; the oldest key leads). Retries until elected; reports a loss of leadership once.
 import type { Campaign, Etcd3 } from "etcd3";
+import { realTimers, type Timers } from "../obs/clock.ts";
 import { logger } from "../obs/log.ts";
 import type { LeaderCampaign, TxnCompare } from "./kv.ts";
 
@@ -16,8 +17,9 @@ export function campaignThroughEtcd(
   electionName: string,
   candidate: string,
   ttlSeconds: number,
+  timers: Timers = realTimers,
 ): LeaderCampaign {
-  return new EtcdCampaign(client, electionName, candidate, ttlSeconds);
+  return new EtcdCampaign(client, electionName, candidate, ttlSeconds, timers);
 }
 
 class EtcdCampaign implements LeaderCampaign {
@@ -35,11 +37,13 @@ class EtcdCampaign implements LeaderCampaign {
   private leaderKey: TxnCompare | undefined;
   private finished = false;
   private attempts = 0;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private leaseTimer: NodeJS.Timeout | undefined;
+  private retryTimer: { cancel(): void } | undefined;
+  private leaseTimer: { cancel(): void } | undefined;
   private lastKeepalive = 0;
+  private readonly timers: Timers;
 
-  constructor(client: Etcd3, electionName: string, candidate: string, ttlSeconds: number) {
+  constructor(client: Etcd3, electionName: string, candidate: string, ttlSeconds: number, timers: Timers) {
+    this.timers = timers;
     this.client = client;
     this.electionName = electionName;
     this.candidate = candidate;
@@ -67,8 +71,8 @@ class EtcdCampaign implements LeaderCampaign {
     this.finished = true;
     this.leader = false;
     this.leaderKey = undefined;
-    clearTimeout(this.retryTimer);
-    clearInterval(this.leaseTimer);
+    this.retryTimer?.cancel();
+    this.leaseTimer?.cancel();
     const campaign = this.current;
     this.current = undefined;
     if (campaign !== undefined) await campaign.resign();
@@ -78,12 +82,12 @@ class EtcdCampaign implements LeaderCampaign {
     if (this.finished) return;
     const campaign = this.client.election(this.electionName, this.ttlSeconds).campaign(this.candidate);
     this.current = campaign;
-    this.lastKeepalive = Date.now();
+    this.lastKeepalive = this.timers.now();
     // etcd3 keeps the lease private; its keepalive events let us notice an expired lease before etcd3 does
     // (it waits two TTLs), so a cut-off leader stops writing about when another candidate may take over.
     const lease = (campaign as unknown as { lease?: LeaseEvents }).lease;
     lease?.on("keepaliveSucceeded", () => {
-      this.lastKeepalive = Date.now();
+      this.lastKeepalive = this.timers.now();
     });
     campaign.on("elected", () => {
       if (this.current !== campaign || this.finished) return;
@@ -109,7 +113,7 @@ class EtcdCampaign implements LeaderCampaign {
     this.attempts = 0;
     this.leaderKey = leaderKey;
     this.leader = true;
-    this.lastKeepalive = Date.now();
+    this.lastKeepalive = this.timers.now();
     this.log.info({ election: this.electionName, candidate: this.candidate, key: leaderKey.key }, "elected leader");
     this.watchLease(campaign);
     this.resolveElected();
@@ -117,23 +121,23 @@ class EtcdCampaign implements LeaderCampaign {
 
   private watchLease(campaign: Campaign): void {
     const ttlMs = this.ttlSeconds * 1000;
-    this.leaseTimer = setInterval(
-      () => {
-        if (this.current !== campaign) return;
-        const silent = Date.now() - this.lastKeepalive;
-        if (silent > ttlMs) {
-          this.failed(campaign, new Error(`no lease keepalive for ${silent} ms (TTL ${this.ttlSeconds} s)`));
-        }
-      },
-      Math.min(1000, ttlMs / 4),
-    );
-    this.leaseTimer.unref();
+    const check = (): void => {
+      this.leaseTimer = undefined;
+      if (this.current !== campaign) return;
+      const silent = this.timers.now() - this.lastKeepalive;
+      if (silent > ttlMs) {
+        this.failed(campaign, new Error(`no lease keepalive for ${silent} ms (TTL ${this.ttlSeconds} s)`));
+        return;
+      }
+      this.leaseTimer = this.timers.setTimeout(check, Math.min(1000, ttlMs / 4));
+    };
+    this.leaseTimer = this.timers.setTimeout(check, Math.min(1000, ttlMs / 4));
   }
 
   private failed(campaign: Campaign, err: Error): void {
     if (this.current !== campaign || this.finished) return;
     this.current = undefined;
-    clearInterval(this.leaseTimer);
+    this.leaseTimer?.cancel();
     campaign.resign().catch(() => undefined);
     if (this.leader) {
       // Leadership lost: this campaign is over; the owner decides whether to campaign again.
@@ -146,6 +150,6 @@ class EtcdCampaign implements LeaderCampaign {
     }
     const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** this.attempts++);
     this.log.warn({ err, election: this.electionName, retryInMs: delay }, "campaign failed, retrying");
-    this.retryTimer = setTimeout(() => this.start(), delay);
+    this.retryTimer = this.timers.setTimeout(() => this.start(), delay);
   }
 }

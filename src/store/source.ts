@@ -5,6 +5,7 @@
 // compaction; retries with backoff.
 import { performance } from "node:perf_hooks";
 
+import { realTimers, type Timers } from "../obs/clock.ts";
 import { logger } from "../obs/log.ts";
 import { Counter, Gauge, type Registry } from "../obs/metrics.ts";
 import type { IndexChange, RecordIndex, RejectedKey } from "../records/index.ts";
@@ -34,6 +35,8 @@ export interface RecordSourceOptions {
   retry?: RetryOptions;
   /** Keys per range request (default DEFAULT_PAGE_SIZE). */
   pageSize?: number;
+  /** The clock of retries and of the last event's time (tests pass a fake one). */
+  timers?: Timers;
 }
 
 export interface RecordSourceStatus {
@@ -42,7 +45,7 @@ export interface RecordSourceStatus {
   reason?: string;
   /** The store revision the index reflects. */
   revision: number;
-  /** Date.now() of the last watch message (events or progress). */
+  /** When the last watch message (events or progress) arrived, on the source's clock. */
   lastEventAt?: number;
 }
 
@@ -87,7 +90,8 @@ class WatchedSource implements RecordSource {
   /** Each load starts a new session; callbacks of older watches are ignored. */
   private session = 0;
   private watchHandle: WatchHandle | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
+  private retryTimer: { cancel(): void } | undefined;
+  private readonly timers: Timers;
   private attempts = 0;
   /** key -> the bad value already reported, so each distinct bad value is logged and counted once. */
   private readonly badValues = new Map<string, string>();
@@ -95,6 +99,7 @@ class WatchedSource implements RecordSource {
 
   constructor(options: RecordSourceOptions) {
     this.backend = options.backend;
+    this.timers = options.timers ?? realTimers;
     this.keyPrefix = `${normalizePrefix(options.prefix)}/`;
     this.live = options.index;
     this.pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
@@ -119,13 +124,13 @@ class WatchedSource implements RecordSource {
   }
 
   get secondsSinceLastEvent(): number | undefined {
-    return this.lastEventAt === undefined ? undefined : (Date.now() - this.lastEventAt) / 1000;
+    return this.lastEventAt === undefined ? undefined : (this.timers.now() - this.lastEventAt) / 1000;
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.session++;
-    clearTimeout(this.retryTimer);
+    this.retryTimer?.cancel();
     await this.closeWatch();
     this.setReady(false, "stopped");
   }
@@ -198,12 +203,12 @@ class WatchedSource implements RecordSource {
       const jittered = delay / 2 + Math.random() * (delay / 2);
       this.log.warn({ err: error, retryInMs: Math.round(jittered) }, "loading records failed");
       this.setReady(false, `loading records failed: ${error.message}`);
-      this.retryTimer = setTimeout(() => void this.load(), jittered);
+      this.retryTimer = this.timers.setTimeout(() => void this.load(), jittered);
     }
   }
 
   private applyEvents(events: WatchEvent[], revision: number): void {
-    this.lastEventAt = Date.now();
+    this.lastEventAt = this.timers.now();
     for (const event of events) {
       // One change at a time so a bad value is attributed to the exact event that carried it. JavaScript
       // runs no answer in between, so a txn's events still become visible together.

@@ -1,5 +1,6 @@
 // Runs the real `fedns` CLI (src/cli/main.ts on the bundled Node 24) as a child process.
 import { fileURLToPath } from "node:url";
+import type { UdpTransportChoice } from "../../src/dns/udp/transport.ts";
 import { freePort } from "./ports.ts";
 import { type Started, startProcess } from "./processes.ts";
 
@@ -13,7 +14,14 @@ export interface ServeProcess {
 }
 
 /** `fedns serve` on free loopback ports; resolves once /healthz answers. */
-export async function startServe(options: { etcd: string; zones: string[]; extra?: string[] }): Promise<ServeProcess> {
+export async function startServe(options: {
+  etcd: string;
+  zones: string[];
+  extra?: string[];
+  /** --udp-transport (default: the config's, auto). */
+  udpTransport?: UdpTransportChoice;
+  env?: NodeJS.ProcessEnv;
+}): Promise<ServeProcess> {
   const port = await freePort();
   const metricsPort = await freePort();
   const args = [
@@ -26,9 +34,11 @@ export async function startServe(options: { etcd: string; zones: string[]; extra
     `127.0.0.1:${port}`,
     "--metrics",
     `127.0.0.1:${metricsPort}`,
+    ...(options.udpTransport === undefined ? [] : ["--udp-transport", options.udpTransport]),
     ...(options.extra ?? []),
   ];
-  const process = startProcess(globalThis.process.execPath, args);
+  const env = options.env === undefined ? undefined : { ...globalThis.process.env, ...options.env };
+  const process = startProcess(globalThis.process.execPath, args, env === undefined ? {} : { env });
   const metrics = `http://127.0.0.1:${metricsPort}`;
   await waitForHttp(`${metrics}/healthz`, process);
   return { dns: { host: "127.0.0.1", port }, metrics, process, stop: () => process.stop() };

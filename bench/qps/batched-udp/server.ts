@@ -5,7 +5,7 @@
 import { createRequire } from "node:module";
 import { QueryHandler } from "../../../src/dns/handler.ts";
 import { DnsMetrics } from "../../../src/dns/metrics.ts";
-import { listenUdp } from "../../../src/dns/udp.ts";
+import { answerWith, listenUdp } from "../../../src/dns/udp/listen.ts";
 import { resolveZones, ZoneSet } from "../../../src/dns/zones.ts";
 import { newRegistry } from "../../../src/obs/metrics.ts";
 import { RecordIndex } from "../../../src/records/index.ts";
@@ -50,7 +50,7 @@ const handler = new QueryHandler({
 });
 
 if (mode === "dgram") {
-  const udp = await listenUdp("127.0.0.1", port, handler);
+  const udp = await listenUdp("dgram", { host: "127.0.0.1", port, onBatch: answerWith(handler) });
   process.stderr.write(`dgram listening on ${udp.port}, ${index.size} records\n`);
   process.once("SIGTERM", () => void udp.close().then(() => process.exit(0)));
 } else {

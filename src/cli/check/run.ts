@@ -15,6 +15,7 @@ import type { KvBackend } from "../../store/kv.ts";
 import { clusterSummary, federationFindings, loadBalancerFindings, locationFindings } from "./cluster-findings.ts";
 import { readCluster } from "./cluster-read.ts";
 import { checkDns, expectationsOf } from "./dns-check.ts";
+import { checkDnsIdentity } from "./dns-identity.ts";
 import { ownedRecords, readEtcd } from "./etcd-check.ts";
 import { error, exitCodeOf, type Finding, listed, ok, warn } from "./findings.ts";
 import { memberClustersOfConfig } from "./members.ts";
@@ -31,6 +32,8 @@ export interface CheckOptions {
   lookup?: HostnameLookup;
   /** Use this store instead of one built from config.etcd (left open). */
   backend?: KvBackend;
+  /** The store as `fedns serve` connects to it (dns.etcd), left open; default built from the config (or `backend` without dns.etcd). */
+  dnsBackend?: KvBackend;
   /** These member clusters instead of the config's (tests). */
   members?: MemberCluster[];
   /** Skip resolving the names against the DNS server. */
@@ -74,15 +77,17 @@ export async function runCheck(config: FednsConfig, options: CheckOptions = {}):
 
   // etcd and the clusters, in parallel.
   const resolvedHostnames = new Map<string, string[]>();
-  const [etcd, reads] = await Promise.all([
+  const dnsBackend = options.dnsBackend ?? (config.dns.etcd === undefined ? options.backend : undefined);
+  const [etcd, identity, reads] = await Promise.all([
     readEtcd(config, owner, timeoutMs, options.backend),
+    checkDnsIdentity(config, timeoutMs, dnsBackend),
     Promise.all(
       members.members.map((member) =>
         readCluster(member, { timeoutMs, serviceLabelSelector: config.controller.labelSelector, resolvedHostnames }),
       ),
     ),
   ]);
-  findings.push(...etcd.findings);
+  findings.push(...etcd.findings, ...identity);
   const clusters = reads.flatMap((read) => (read.state === undefined ? [] : [read.state]));
   await resolveHostnames(clusters, resolvedHostnames, config, options.lookup, timeoutMs);
 

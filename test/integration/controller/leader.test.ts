@@ -59,7 +59,7 @@ describe("controller leader election (two processes, one etcd)", function () {
 
   it("has exactly one writer, and the other takes over within 10 s of the leader's death", async () => {
     const global = serviceName("web");
-    await eventually(records, (all) => hostsOf(all, global).length === 3, "records written");
+    await eventually(records, (all) => hostsOf(all, global).length === 3, "records written", 30_000);
     const statuses = await eventually(
       async () => replicas.map(lastStatus),
       (all) => all.every((status) => status?.ready === true) && all.filter((status) => status?.leader).length === 1,

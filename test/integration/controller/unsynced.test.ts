@@ -3,8 +3,8 @@
 // withdrawn, except where it holds the last addresses of a service (SPEC §5).
 import { KubeConfig } from "@kubernetes/client-node";
 import { expect } from "chai";
+import type { StoreWriter } from "../../../src/controller/controller.ts";
 import { type Controller, startController } from "../../../src/controller/controller.ts";
-import type { UnitWriter } from "../../../src/controller/reconciler.ts";
 import type { SkydnsService } from "../../../src/records/service.ts";
 import { type Simulation, startSimulation } from "../../../src/sim/index.ts";
 import { createMemoryBackend } from "../../../src/store/memory-kv.ts";
@@ -22,7 +22,7 @@ const STORED = new Map<string, Map<string, SkydnsService>>([
   ],
 ]);
 
-class RecordingWriter implements UnitWriter {
+class RecordingWriter implements StoreWriter {
   written = new Map<string, string[]>();
   async ready(): Promise<void> {}
   ownedUnits(): string[] {

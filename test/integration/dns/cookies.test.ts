@@ -4,6 +4,7 @@ import { expect } from "chai";
 import { type DnsServer, startDnsServer } from "../../../src/dns/server.ts";
 import { Registry } from "../../../src/obs/metrics.ts";
 import { dig, indexWith } from "../../support/dns.ts";
+import { describeEachUdpTransport } from "../../support/udp-transports.ts";
 
 /** The COOKIE dig printed (client + server cookie, hex), if any. */
 function cookieOf(raw: string): string | undefined {
@@ -17,7 +18,7 @@ async function cookieCounts(registry: Registry): Promise<Record<string, number>>
   return counts;
 }
 
-describe("DNS cookies (dig +cookie)", function () {
+describeEachUdpTransport("DNS cookies (dig +cookie)", function (udpTransport) {
   this.timeout(30_000);
   let server: DnsServer;
   let registry: Registry;
@@ -27,6 +28,7 @@ describe("DNS cookies (dig +cookie)", function () {
     const index = await indexWith({ "/skydns/com/example/web": { host: "10.0.0.1", ttl: 30 } });
     registry = new Registry();
     server = await startDnsServer({
+      udpTransport,
       index,
       zones: ["example.com"],
       listen: { host: "127.0.0.1", port: 0 },

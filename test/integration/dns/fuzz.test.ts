@@ -12,6 +12,7 @@ import { resolveZones, ZoneSet } from "../../../src/dns/zones.ts";
 import { type IndexChange, RecordIndex } from "../../../src/records/index.ts";
 import { nameOfKey } from "../../../src/records/name.ts";
 import { buildQuery, frame, indexWith, replyHeader, sendUdp, TcpDnsClient } from "../../support/dns.ts";
+import { describeEachUdpTransport } from "../../support/udp-transports.ts";
 import { checkWire } from "../../unit/dns/wire.ts";
 
 const NAMES = ["web.example.com", "Web.EXAMPLE.com", "big.example.com", "nope.example.com", "example.com", "x.org", ""];
@@ -70,7 +71,7 @@ async function expectAnswered(server: DnsServer, id: number): Promise<void> {
   throw new Error("valid query not answered in 5 attempts");
 }
 
-describe("DNS server under hostile input", function () {
+describeEachUdpTransport("DNS server under hostile input", function (udpTransport) {
   this.timeout(120_000);
   let index: RecordIndex;
 
@@ -108,6 +109,7 @@ describe("DNS server under hostile input", function () {
 
   it("keeps answering valid queries over UDP and TCP while flooded with garbage", async () => {
     const server = await startDnsServer({
+      udpTransport,
       index,
       zones: ["example.com"],
       listen: { host: "127.0.0.1", port: 0 },

@@ -8,6 +8,7 @@ import { controllerRecords, FALLBACKS, GLOBAL, LEVELS } from "../../support/cont
 import { type DigResult, dig } from "../../support/dns.ts";
 import { type EtcdProcess, startEtcd } from "../../support/etcd.ts";
 import { eventually, type ServeProcess, startServe } from "../../support/fedns.ts";
+import { describeEachUdpTransport } from "../../support/udp-transports.ts";
 import { startUnbound, type Unbound, type UnboundOptions } from "../../support/unbound.ts";
 
 const REVERSE_ZONE = "100.51.198.in-addr.arpa";
@@ -47,14 +48,14 @@ const SETUPS: { title: string; options: Partial<UnboundOptions>; warm: boolean }
   { title: "forward zone, warm cache", options: { mode: "forward", noCache: false }, warm: true },
 ];
 
-describe("controller records through unbound (real etcd, fedns serve)", function () {
+describeEachUdpTransport("controller records through unbound (real etcd, fedns serve)", function (udpTransport) {
   this.timeout(120_000);
   let etcd: EtcdProcess;
   let serve: ServeProcess;
 
   before(async () => {
     etcd = await startEtcd();
-    serve = await startServe({ etcd: etcd.endpoint, zones: ["example.com", REVERSE_ZONE] });
+    serve = await startServe({ udpTransport, etcd: etcd.endpoint, zones: ["example.com", REVERSE_ZONE] });
     for (const [key, value] of [...records, ...extra]) await etcd.etcdctl(["put", key, value]);
     await eventually("records served", async () => {
       expect((await dig(serve.dns, PTR_NAME, "PTR")).answer).to.have.length(1);

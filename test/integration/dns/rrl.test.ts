@@ -10,6 +10,7 @@ import { RRL_DEFAULTS } from "../../../src/dns/rrl.ts";
 import { type DnsServer, startDnsServer } from "../../../src/dns/server.ts";
 import { Registry } from "../../../src/obs/metrics.ts";
 import { buildQuery, type DigResult, dig, indexWith, replyHeader } from "../../support/dns.ts";
+import { describeEachUdpTransport } from "../../support/udp-transports.ts";
 
 const RATE = 5;
 
@@ -84,7 +85,7 @@ async function digOrSilence(server: { host: string; port: number }, extra: strin
   }
 }
 
-describe("response-rate limiting (dig, several source addresses)", function () {
+describeEachUdpTransport("response-rate limiting (dig, several source addresses)", function (udpTransport) {
   this.timeout(30_000);
   let server: DnsServer;
   let registry: Registry;
@@ -93,6 +94,7 @@ describe("response-rate limiting (dig, several source addresses)", function () {
     const index = await indexWith({ "/skydns/com/example/web": { host: "10.0.0.1", ttl: 30 } });
     registry = new Registry();
     server = await startDnsServer({
+      udpTransport,
       index,
       zones: ["example.com"],
       listen: { host: "127.0.0.1", port: 0 },

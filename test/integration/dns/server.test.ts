@@ -5,8 +5,9 @@ import { type DnsServer, startDnsServer } from "../../../src/dns/server.ts";
 import { Registry } from "../../../src/obs/metrics.ts";
 import type { RecordIndex } from "../../../src/records/index.ts";
 import { buildQuery, dig, indexWith, kdig, replyHeader, sendUdp, TcpDnsClient } from "../../support/dns.ts";
+import { describeEachUdpTransport } from "../../support/udp-transports.ts";
 
-describe("DNS server (dig/kdig, in-memory index)", function () {
+describeEachUdpTransport("DNS server (dig/kdig, in-memory index)", function (udpTransport) {
   this.timeout(30_000);
   let index: RecordIndex;
   let server: DnsServer;
@@ -37,6 +38,7 @@ describe("DNS server (dig/kdig, in-memory index)", function () {
     });
     registry = new Registry();
     server = await startDnsServer({
+      udpTransport,
       index,
       zones: ["example.com"],
       listen: { host: "127.0.0.1", port: 0 },

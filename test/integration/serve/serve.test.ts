@@ -4,6 +4,7 @@ import { expect } from "chai";
 import { dig, kdig } from "../../support/dns.ts";
 import { type EtcdProcess, startEtcd } from "../../support/etcd.ts";
 import { eventually, type ServeProcess, startServe } from "../../support/fedns.ts";
+import { describeEachUdpTransport } from "../../support/udp-transports.ts";
 import { startUnbound, type Unbound } from "../../support/unbound.ts";
 
 const NGINX = "nginx.default.myfed.svc.example.com";
@@ -17,14 +18,14 @@ function record(host: string, group: string, ttl = 30): string {
   return JSON.stringify({ host, ttl, group, owner: "fedns/myfed" });
 }
 
-describe("fedns serve (real etcd, dig, kdig, unbound)", function () {
+describeEachUdpTransport("fedns serve (real etcd, dig, kdig, unbound)", function (udpTransport) {
   this.timeout(60_000);
   let etcd: EtcdProcess;
   let serve: ServeProcess;
 
   before(async () => {
     etcd = await startEtcd();
-    serve = await startServe({ etcd: etcd.endpoint, zones: ["example.com"] });
+    serve = await startServe({ udpTransport, etcd: etcd.endpoint, zones: ["example.com"] });
   });
 
   after(async () => {

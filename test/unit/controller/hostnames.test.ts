@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { type HostnameAnswer, HostnameResolver } from "../../../src/controller/hostnames.ts";
 import { ControllerMetrics } from "../../../src/controller/metrics.ts";
 import { newRegistry } from "../../../src/obs/metrics.ts";
-import { FakeTimers, flush } from "./fake-timers.ts";
+import { FakeTimers, flush } from "../../support/fake-timers.ts";
 
 /** A lookup answering from a table; a missing name is NXDOMAIN, an Error is thrown as is. */
 function tableLookup(answers: Map<string, HostnameAnswer | Error>, asked: string[] = []) {

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { ClusterLifecycle, type ClusterPhase } from "../../../src/controller/lifecycle.ts";
-import { FakeTimers } from "./fake-timers.ts";
+import { FakeTimers } from "../../support/fake-timers.ts";
 
 describe("ClusterLifecycle", () => {
   let timers: FakeTimers;

@@ -1,9 +1,9 @@
 import { expect } from "chai";
 import { Reconciler, type UnitWriter } from "../../../src/controller/reconciler.ts";
-import type { Plan } from "../../../src/federation/state.ts";
+import type { HeldUnit, Plan } from "../../../src/federation/state.ts";
 import type { SkydnsService } from "../../../src/records/service.ts";
 import { NotLeaderError } from "../../../src/store/writer.ts";
-import { FakeTimers, flush } from "./fake-timers.ts";
+import { FakeTimers, flush } from "../../support/fake-timers.ts";
 
 class FakeWriter implements UnitWriter {
   loads = 0;
@@ -21,12 +21,6 @@ class FakeWriter implements UnitWriter {
 
   ownedUnits(): string[] {
     return this.owned;
-  }
-
-  stored = new Map<string, Map<string, SkydnsService>>();
-
-  storedClusters(unit: string): Set<string | undefined> {
-    return new Set([...(this.stored.get(unit)?.values() ?? [])].map((record) => record.cluster));
   }
 
   async writeUnit(
@@ -54,6 +48,7 @@ describe("Reconciler", () => {
   let writer: FakeWriter;
   let desired: Map<string, Map<string, SkydnsService>>;
   let planCalls: (string[] | "all")[];
+  let held: Map<string, HeldUnit>;
   let reconciler: Reconciler;
 
   const plan = (only: ReadonlySet<string> | undefined): Plan => {
@@ -62,13 +57,15 @@ describe("Reconciler", () => {
     for (const [service, records] of desired) {
       if (only === undefined || only.has(service)) services.set(service, records);
     }
-    return { services, warnings: [] };
+    const heldHere = new Map([...held].filter(([unit]) => only === undefined || only.has(unit)));
+    return { services, held: heldHere, warnings: [] };
   };
 
   beforeEach(() => {
     timers = new FakeTimers();
     writer = new FakeWriter();
     planCalls = [];
+    held = new Map();
     desired = new Map([
       ["default/a", new Map([["/skydns/a/1", record("192.0.2.1")]])],
       ["default/b", new Map([["/skydns/b/1", record("192.0.2.2")]])],
@@ -99,49 +96,32 @@ describe("Reconciler", () => {
     expect(writer.writes).to.deep.equal([]);
   });
 
-  describe("with member clusters that have not synced", () => {
-    let frozen: Set<string>;
-    let lapsed: Set<string>;
-    const owned = (cluster: string, host: string): SkydnsService => ({ ...record(host), cluster });
-
+  describe("with units plan() holds (clusters not synced, federation/grace.ts)", () => {
     beforeEach(() => {
-      frozen = new Set();
-      lapsed = new Set();
-      reconciler = new Reconciler({ plan, writer, batchMs: 30, timers, unsynced: () => ({ frozen, lapsed }) });
-      // The store holds records of cluster "x" (not synced) for a and for solo (a service only x has).
+      // The store holds a (also desired) and solo (a service only the unsynced cluster has).
       writer.owned = ["default/a", "default/solo"];
-      writer.stored.set("default/a", new Map([["/skydns/a/x", owned("x", "192.0.2.7")]]));
-      writer.stored.set("default/solo", new Map([["/skydns/solo/x", owned("x", "192.0.2.8")]]));
-      desired.set("default/a", new Map([["/skydns/a/y", owned("y", "192.0.2.1")]]));
+      held.set("default/a", { reason: "syncing", clusters: ["x"] });
+      held.set("default/solo", { reason: "last-addresses", clusters: ["x"] });
+      desired.delete("default/a");
     });
 
-    it("leaves every service with records of a syncing cluster untouched within its grace period", async () => {
-      frozen.add("x");
+    it("neither writes nor deletes a held unit, even in the clean-up of owned leftovers", async () => {
       reconciler.enable();
       await timers.advance(30);
       expect(writer.writes.map((w) => w.unit)).to.deep.equal(["default/b"]);
       expect(reconciler.lastStats?.held).to.equal(2);
     });
 
-    it("past the grace period withdraws its records, but never the last addresses of a service", async () => {
-      lapsed.add("x");
-      reconciler.enable();
-      await timers.advance(30);
-      // a still has y's address: x's record goes. solo has nothing else: x's record stays.
-      expect(writer.writes.map((w) => w.unit).sort()).to.deep.equal(["default/a", "default/b"]);
-      expect(writer.writes.find((w) => w.unit === "default/a")?.keys).to.deep.equal(["/skydns/a/y"]);
-      expect(reconciler.lastStats?.held).to.equal(1);
-    });
-
-    it("writes what was held once the cluster has synced", async () => {
-      frozen.add("x");
+    it("writes what was held once the plan no longer holds it", async () => {
       reconciler.enable();
       await timers.advance(30);
       writer.writes = [];
-      frozen.clear();
+      held.clear();
+      desired.set("default/a", new Map([["/skydns/a/y", record("192.0.2.1")]]));
       reconciler.markDirty("all");
       await timers.advance(30);
       expect(writer.writes.map((w) => w.unit).sort()).to.deep.equal(["default/a", "default/solo"]);
+      expect(writer.writes.find((w) => w.unit === "default/solo")?.keys).to.deep.equal([]);
     });
   });
 

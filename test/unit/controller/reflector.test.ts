@@ -9,7 +9,7 @@ import { ControllerMetrics } from "../../../src/controller/metrics.ts";
 import { type ListPage, Reflector, type ResourceClient } from "../../../src/controller/reflector.ts";
 import { logger } from "../../../src/obs/log.ts";
 import { newRegistry } from "../../../src/obs/metrics.ts";
-import { FakeTimers, flush } from "./fake-timers.ts";
+import { FakeTimers, flush } from "../../support/fake-timers.ts";
 
 interface OpenWatch {
   resourceVersion: string;
@@ -63,11 +63,13 @@ describe("Reflector", () => {
     const store = new Map<string, unknown>();
     const log: string[] = [];
     client.lists.push({ items: [node("n1", "z1", "5"), { bad: true }], resourceVersion: "7" });
+    const timers = new FakeTimers();
     const reflector = new Reflector({
       resource: "nodes",
       client,
       reduce: reduceNode,
       log: logger("test"),
+      timers,
       backoff: { initialMs: 1, maxMs: 5 },
       sink: {
         replace: (items) => {
@@ -99,7 +101,7 @@ describe("Reflector", () => {
     // A failed watch is reported and retried from the same version (no relist).
     client.failWatch = Object.assign(new Error("connect ECONNREFUSED"), {});
     client.watches[1]!.onDone(new Error("socket hang up"));
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    await timers.advance(30);
     expect(log.filter((line) => line.startsWith("failure"))).to.have.length.greaterThan(0);
     expect(client.listCalls).to.equal(2);
     expect(client.watches.at(-1)?.resourceVersion).to.equal("20");

@@ -35,6 +35,7 @@ interface Probe {
 interface Container {
   name: string;
   args?: string[];
+  env?: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
   ports?: ContainerPort[];
   livenessProbe?: Probe;
   readinessProbe?: Probe;
@@ -58,13 +59,13 @@ interface WorkloadSpec {
   selector: { matchLabels: Record<string, string> };
   template: { metadata: { labels: Record<string, string> }; spec: PodSpec };
 }
+interface EtcdIdentity {
+  passwordFile?: string;
+  tls?: { ca?: string; cert?: string; key?: string };
+}
 interface FednsConfig {
-  dns?: { listen?: string };
-  etcd?: {
-    endpoints?: string[];
-    passwordFile?: string;
-    tls?: { ca?: string; cert?: string; key?: string };
-  };
+  dns?: { listen?: string; etcd?: EtcdIdentity };
+  etcd?: EtcdIdentity & { endpoints?: string[] };
   kubeconfig?: string;
   clusters?: { name: string; kubeconfig: string }[];
 }
@@ -126,6 +127,20 @@ function volumeFor(pod: PodSpec, container: Container, path: string) {
   return pod.volumes?.find((v) => v.name === mount.name);
 }
 
+/** The credential files an etcd identity in fedns.yaml names. */
+function credentialFiles(identity: EtcdIdentity | undefined): string[] {
+  const files = [identity?.passwordFile, identity?.tls?.ca, identity?.tls?.cert, identity?.tls?.key];
+  return files.filter((f): f is string => f !== undefined);
+}
+
+/** The metrics address is the pod's own IP (downward API), never 0.0.0.0. */
+function expectMetricsOnPodIp(container: Container, port: number): void {
+  expect(container.args).to.include(`--metrics=$(POD_IP):${port}`);
+  expect(container.args?.some((a) => a.startsWith("--metrics=0.0.0.0"))).to.equal(false);
+  const env = (container.env ?? []).find((e) => e.name === "POD_IP");
+  expect(env?.valueFrom?.fieldRef?.fieldPath, `${container.name} POD_IP`).to.equal("status.podIP");
+}
+
 function portOf(listen: string): number {
   const match = /:(\d+)$/.exec(listen);
   if (match === null) throw new Error(`no port in ${listen}`);
@@ -151,6 +166,15 @@ function expectHardened(object: K8sObject): void {
     expect(c.resources?.requests?.memory, `${what}/${c.name} memory request`).to.be.a("string");
     expect(c.resources?.limits?.memory, `${what}/${c.name} memory limit`).to.be.a("string");
   }
+}
+
+interface NetworkPolicySpec {
+  podSelector: { matchLabels?: Record<string, string> };
+  policyTypes: string[];
+  ingress: {
+    from?: Record<string, unknown>[];
+    ports: { port: number; protocol?: string }[];
+  }[];
 }
 
 function expectSelects(selector: Record<string, string>, labels: Record<string, string>, what: string): void {
@@ -189,7 +213,7 @@ describe("deploy/ manifests", () => {
         expect(container.livenessProbe?.httpGet?.path).to.equal("/healthz");
         const metrics = namedPort(container, container.readinessProbe!.httpGet!.port);
         expect(metrics, "readiness probe port").to.not.equal(undefined);
-        expect(container.args).to.include(`--metrics=0.0.0.0:${metrics!.containerPort}`);
+        expectMetricsOnPodIp(container, metrics!.containerPort);
         expect(namedPort(container, container.livenessProbe!.httpGet!.port)).to.deep.equal(metrics);
         expect(namedPort(container, container.startupProbe!.httpGet!.port)).to.deep.equal(metrics);
       });
@@ -222,6 +246,8 @@ describe("deploy/ manifests", () => {
         expect(container.args?.[0]).to.equal("controller");
         expect(container.livenessProbe?.httpGet?.path).to.equal("/healthz");
         expect(container.readinessProbe?.httpGet?.path).to.equal("/readyz");
+        const metrics = namedPort(container, container.readinessProbe!.httpGet!.port);
+        expectMetricsOnPodIp(container, metrics!.containerPort);
         const config = configOf(objects);
         const kubeconfigs = [config.kubeconfig, ...(config.clusters ?? []).map((c) => c.kubeconfig)];
         expect(kubeconfigs.filter((k) => k !== undefined)).to.not.be.empty;
@@ -231,21 +257,67 @@ describe("deploy/ manifests", () => {
         }
       });
 
-      it("mounts fedns.yaml and every etcd credential it names into both processes", () => {
+      it("mounts fedns.yaml into both processes, and each process only its own etcd credentials", () => {
         const config = configOf(objects);
         const configMap = objects.find((o) => o.kind === "ConfigMap" && o.metadata.name.startsWith("fedns-config"))!;
-        const files = [config.etcd?.passwordFile, config.etcd?.tls?.ca, config.etcd?.tls?.cert, config.etcd?.tls?.key];
-        for (const name of ["fedns-dns", "fedns-controller"]) {
+        const controllerFiles = credentialFiles(config.etcd);
+        // The DNS servers use dns.etcd when it is set (a read-only identity), else etcd's.
+        expect(config.dns?.etcd, "fedns.yaml gives the DNS servers their own etcd identity").to.not.equal(undefined);
+        const dnsFiles = credentialFiles(config.dns?.etcd);
+        expect(dnsFiles, "dns.etcd credentials").to.not.be.empty;
+        for (const [name, own, others] of [
+          ["fedns-controller", controllerFiles, dnsFiles],
+          ["fedns-dns", dnsFiles, controllerFiles],
+        ] as const) {
           const deployment = find(objects, "Deployment", name);
           const pod = workload(deployment).template.spec;
           const container = onlyContainer(deployment);
           const path = configPath(container);
           expect(path.endsWith("/fedns.yaml"), path).to.equal(true);
           expect(volumeFor(pod, container, path)?.configMap?.name, `${name} config`).to.equal(configMap.metadata.name);
-          for (const file of files.filter((f): f is string => f !== undefined)) {
+          for (const file of own) {
             expect(volumeFor(pod, container, file)?.secret, `${name} mounts ${file}`).to.not.equal(undefined);
           }
+          const ownSecrets = new Set(own.map((file) => volumeFor(pod, container, file)?.secret?.secretName));
+          for (const file of others.filter((f) => !own.includes(f))) {
+            const secret = volumeFor(pod, container, file)?.secret?.secretName;
+            expect(secret === undefined || ownSecrets.has(secret), `${name} must not mount ${file}`).to.equal(true);
+          }
         }
+        // And no Secret is mounted by both (a shared CA aside, each Secret holds one identity).
+        const secretsOf = (name: string): string[] =>
+          (workload(find(objects, "Deployment", name)).template.spec.volumes ?? []).flatMap((v) =>
+            v.secret === undefined ? [] : [v.secret.secretName],
+          );
+        const shared = secretsOf("fedns-dns").filter((secret) => secretsOf("fedns-controller").includes(secret));
+        expect(shared, "Secrets mounted by both Deployments").to.deep.equal([]);
+      });
+
+      it("has NetworkPolicies: DNS open on its port, metrics only from the monitoring namespace", () => {
+        const dnsPolicy = find(objects, "NetworkPolicy", "fedns-dns").spec as unknown as NetworkPolicySpec;
+        const dns = find(objects, "Deployment", "fedns-dns");
+        expectSelects(dnsPolicy.podSelector.matchLabels!, workload(dns).template.metadata.labels, "fedns-dns policy");
+        const listenPort = portOf(configOf(objects).dns?.listen ?? "");
+        const open = dnsPolicy.ingress.filter((rule) => rule.from === undefined);
+        expect(open.flatMap((rule) => rule.ports.map((p) => `${p.port}/${p.protocol}`)).sort()).to.deep.equal([
+          `${listenPort}/TCP`,
+          `${listenPort}/UDP`,
+        ]);
+        for (const [name, port] of [
+          ["fedns-dns", 9153],
+          ["fedns-controller", 9154],
+        ] as const) {
+          const policy = find(objects, "NetworkPolicy", name).spec as unknown as NetworkPolicySpec;
+          expect(policy.policyTypes).to.deep.equal(["Ingress"]);
+          const rules = policy.ingress.filter((rule) => rule.ports.some((p) => p.port === port));
+          expect(rules, `${name} metrics rules`).to.have.length(1);
+          expect(rules[0]!.from).to.deep.equal([
+            { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } },
+          ]);
+        }
+        const controllerPolicy = find(objects, "NetworkPolicy", "fedns-controller")
+          .spec as unknown as NetworkPolicySpec;
+        expect(controllerPolicy.ingress.flatMap((rule) => rule.ports.map((p) => p.port))).to.deep.equal([9154]);
       });
 
       it("has disruption budgets that select the fedns pods", () => {
@@ -297,17 +369,56 @@ describe("deploy/ manifests", () => {
       const members = initial.slice("--initial-cluster=".length).split(",");
       expect(members.map((m) => m.split("=")[0])).to.deep.equal(["fedns-etcd-0", "fedns-etcd-1", "fedns-etcd-2"]);
       for (const [i, member] of members.entries()) {
-        expect(member).to.match(new RegExp(`^fedns-etcd-${i}=http://fedns-etcd-${i}\\.${spec.serviceName}\\.`));
+        expect(member).to.match(new RegExp(`^fedns-etcd-${i}=https://fedns-etcd-${i}\\.${spec.serviceName}\\.`));
+      }
+    });
+
+    it("runs etcd with client and peer TLS, client certificates required, from the Secrets make-etcd-secrets.sh writes", () => {
+      const etcd = find(objects, "StatefulSet", "fedns-etcd");
+      const pod = workload(etcd).template.spec;
+      const container = onlyContainer(etcd);
+      const args = container.args ?? [];
+      const flag = (name: string): string | undefined =>
+        args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+      for (const url of [
+        "listen-client-urls",
+        "advertise-client-urls",
+        "listen-peer-urls",
+        "initial-advertise-peer-urls",
+      ]) {
+        expect(flag(url), url).to.match(/^https:\/\//);
+      }
+      expect(flag("client-cert-auth")).to.equal("true");
+      expect(flag("peer-client-cert-auth")).to.equal("true");
+      const script = readFileSync("deploy/overlays/bundled-etcd/make-etcd-secrets.sh", "utf8");
+      const secretOf = (path: string): string | undefined => volumeFor(pod, container, path)?.secret?.secretName;
+      for (const [file, secret] of [
+        ["cert-file", "fedns-etcd-server-tls"],
+        ["key-file", "fedns-etcd-server-tls"],
+        ["trusted-ca-file", "fedns-etcd-server-tls"],
+        ["peer-cert-file", "fedns-etcd-peer-tls"],
+        ["peer-key-file", "fedns-etcd-peer-tls"],
+        ["peer-trusted-ca-file", "fedns-etcd-peer-tls"],
+      ] as const) {
+        expect(secretOf(flag(file) ?? ""), file).to.equal(secret);
+        expect(script, `make-etcd-secrets.sh writes ${secret}`).to.include(`secret ${secret} `);
+      }
+      // The root certificate for bootstrap-etcd-auth.sh, where its kubectl exec expects it.
+      const bootstrap = readFileSync("deploy/overlays/bundled-etcd/bootstrap-etcd-auth.sh", "utf8");
+      const rootCert = /--cert=(\/etc\/\S+)/.exec(bootstrap)?.[1];
+      expect(secretOf(rootCert ?? ""), "root certificate").to.equal("fedns-etcd-root-tls");
+      for (const secret of ["fedns-etcd-controller-tls", "fedns-etcd-dns-tls"]) {
+        expect(script, `make-etcd-secrets.sh writes ${secret}`).to.include(`secret ${secret} `);
       }
     });
 
     it("points fedns at every etcd member", () => {
       expect(configOf(objects).etcd?.endpoints).to.deep.equal(
-        [0, 1, 2].map((i) => `http://fedns-etcd-${i}.fedns-etcd:2379`),
+        [0, 1, 2].map((i) => `https://fedns-etcd-${i}.fedns-etcd:2379`),
       );
     });
 
-    it("lets only fedns pods reach the etcd client port", () => {
+    it("lets only the controller and DNS pods reach the etcd client port, members the peer port, monitoring the metrics", () => {
       const policy = find(objects, "NetworkPolicy", "fedns-etcd").spec as {
         ingress: {
           from?: { podSelector: { matchExpressions?: { key: string; values: string[] }[] } }[];
@@ -318,7 +429,16 @@ describe("deploy/ manifests", () => {
       const components = client?.from?.[0]?.podSelector.matchExpressions?.find(
         (e) => e.key === "app.kubernetes.io/component",
       );
-      expect(components?.values.sort()).to.deep.equal(["controller", "dns", "etcd"]);
+      expect(components?.values.sort()).to.deep.equal(["controller", "dns"]);
+      const peer = policy.ingress.find((rule) => rule.ports.some((p) => p.port === 2380));
+      expect(peer?.from).to.deep.equal([
+        { podSelector: { matchLabels: { "app.kubernetes.io/name": "fedns", "app.kubernetes.io/component": "etcd" } } },
+      ]);
+      const metrics = policy.ingress.find((rule) => rule.ports.some((p) => p.port === 2381));
+      expect(metrics?.from).to.deep.equal([
+        { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } },
+      ]);
+      expect(policy.ingress.every((rule) => rule.from !== undefined)).to.equal(true);
     });
   });
 
@@ -393,8 +513,13 @@ describe("config/ examples", () => {
         "fedns-member-kubeconfigs",
       );
     }
-    const dns = onlyContainer(find(objects, "Deployment", "fedns-dns"));
+    const dnsDeployment = find(objects, "Deployment", "fedns-dns");
+    const dns = onlyContainer(dnsDeployment);
     expect(namedPort(dns, "dns-udp")?.containerPort).to.equal(portOf(config.dns?.listen ?? ""));
+    expect(config.dns?.etcd?.passwordFile, "the DNS servers' own etcd user").to.be.a("string");
+    for (const file of credentialFiles(config.dns?.etcd)) {
+      expect(volumeFor(workload(dnsDeployment).template.spec, dns, file)?.secret, file).to.not.equal(undefined);
+    }
   });
 
   it("fedns.dev.yaml keeps everything on the loopback interface", () => {

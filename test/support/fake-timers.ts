@@ -1,5 +1,5 @@
-// A manual clock for the controller's Timers seam: nothing fires until advance().
-import type { Timers } from "../../../src/controller/lifecycle.ts";
+// A manual clock for the one Timers seam (src/obs/clock.ts): nothing fires until advance().
+import type { Timers } from "../../src/obs/clock.ts";
 
 export class FakeTimers implements Timers {
   private current = 1_000_000;

@@ -1,0 +1,87 @@
+// Can the DNS servers write to etcd? `fedns serve` only reads the prefix, so the identity it connects with
+// (dns.etcd, else etcd's own) should have a role with read on the prefix and nothing more: a DNS pod that
+// can write could rewrite every answer of the federation.
+//
+// The probe writes nothing: one txn whose only compare can never hold (a key's mod revision is never -1) and
+// whose success branch puts a scratch key under the prefix. etcd checks the permissions of every operation of
+// a txn before it evaluates the compares, so an identity without write permission is refused ("permission
+// denied"), and one with it gets `succeeded: false` and changes nothing (not even the revision). Reading the
+// role's permissions through the auth API would need the root role; a put + delete would briefly publish a key.
+import type { FednsConfig } from "../../config/schema.ts";
+import { normalizePrefix } from "../../records/name.ts";
+import type { KvBackend } from "../../store/kv.ts";
+import { dnsEtcdBackend, dnsEtcdIdentity } from "../backend.ts";
+import { describeError, error, type Finding, ok, warn, withTimeout } from "./findings.ts";
+
+/** The key the probe names (never written): under the prefix, which the DNS identity must be able to read. */
+export function writeProbeKey(prefix: string): string {
+  return `${normalizePrefix(prefix)}/.fedns-check-write-probe`;
+}
+
+const PERMISSION_DENIED = /permission denied|PERMISSION_DENIED/i;
+
+/**
+ * Findings about the identity `fedns serve` would use. `given`: a backend with that identity (tests); when
+ * absent it is built from the config, and credentials that cannot be read here (the DNS servers' Secret is not
+ * mounted where check runs) leave the question open rather than failing the check.
+ */
+export async function checkDnsIdentity(config: FednsConfig, timeoutMs: number, given?: KvBackend): Promise<Finding[]> {
+  const { etcd, field } = dnsEtcdIdentity(config);
+  const prefix = normalizePrefix(etcd.prefix);
+  const who =
+    field === "dns.etcd"
+      ? `fedns serve's etcd identity (dns.etcd${etcd.username === undefined ? "" : `, user ${etcd.username}`})`
+      : `fedns serve's etcd identity (no dns.etcd: the controller's, etcd${etcd.username === undefined ? "" : `, user ${etcd.username}`})`;
+  let backend: KvBackend;
+  try {
+    backend = given ?? dnsEtcdBackend(config);
+  } catch (err) {
+    return [
+      ok("etcd", "dns-identity-not-checked", `${who} not checked from here: ${describeError(err)}`, {
+        reason: describeError(err),
+      }),
+    ];
+  }
+  const probe = writeProbeKey(prefix);
+  try {
+    try {
+      await withTimeout(backend.range(probe), timeoutMs, `reading ${probe} as fedns serve`);
+    } catch (err) {
+      if (!PERMISSION_DENIED.test(describeError(err))) throw err;
+      return [
+        error(
+          "etcd",
+          "dns-identity-cannot-read",
+          `${who} may not read ${prefix}/: fedns serve cannot load the records`,
+          `grant its role read on ${prefix}/ (etcdctl role grant-permission <role> --prefix=true read ${prefix}/)`,
+        ),
+      ];
+    }
+    try {
+      await withTimeout(
+        backend.txn([{ key: probe, modRevision: -1 }], [{ type: "put", key: probe, value: "" }]),
+        timeoutMs,
+        `probing write permission on ${prefix}/`,
+      );
+    } catch (err) {
+      if (!PERMISSION_DENIED.test(describeError(err))) throw err;
+      return [ok("etcd", "dns-identity-read-only", `${who} can read ${prefix}/ and is refused writes`)];
+    }
+    return [
+      warn(
+        "etcd",
+        "dns-identity-can-write",
+        `${who} can write under ${prefix}/: a compromised DNS pod could rewrite every answer`,
+        field === "dns.etcd"
+          ? `give that user a role with read on ${prefix}/ only (deploy/README.md, "etcd with TLS and auth")`
+          : `set dns.etcd to a user whose role has read on ${prefix}/ only, with etcd auth enabled (deploy/README.md, "etcd with TLS and auth")`,
+        { prefix, identity: field, ...(etcd.username === undefined ? {} : { username: etcd.username }) },
+      ),
+    ];
+  } catch (err) {
+    // etcd unreachable or the like: the etcd findings already say so.
+    return [ok("etcd", "dns-identity-not-checked", `${who} not checked: ${describeError(err)}`)];
+  } finally {
+    if (given === undefined) await backend.close().catch(() => undefined);
+  }
+}
