@@ -63,6 +63,8 @@ export interface Serving {
   dnsAddress: { host: string; port: number };
   /** The store revision the served index reflects. */
   revision(): number;
+  /** The store revision the short-name data reflects (undefined: short names off). */
+  shortRevision(): number | undefined;
   opsAddress: { host: string; port: number };
   stop(): Promise<void>;
 }
@@ -130,6 +132,7 @@ export async function startServing(config: FednsConfig, backend: KvBackend): Pro
     dnsAddress: dns.address,
     opsAddress: ops.address,
     revision: () => source.status().revision,
+    shortRevision: () => short?.source.revision(),
     stop: async () => {
       await dns.close();
       await ops.close();
