@@ -120,6 +120,7 @@ async function memoryRun(dataset: Dataset): Promise<void> {
   const lag = monitorEventLoopDelay({ resolution: 5 });
   lag.enable();
   const started = performance.now();
+  const cpuBefore = process.cpuUsage();
   const source = startRecordSource({
     backend: bufferBackend(dataset),
     prefix: PREFIX,
@@ -128,6 +129,7 @@ async function memoryRun(dataset: Dataset): Promise<void> {
   });
   await source.loaded;
   const loadMs = performance.now() - started;
+  const cpu = process.cpuUsage(cpuBefore);
   lag.disable();
   const rssLoaded = await rssOf("self");
   gc();
@@ -141,7 +143,7 @@ async function memoryRun(dataset: Dataset): Promise<void> {
   console.log(
     [
       `clusters ${CLUSTERS}: ${dataset.keys} keys, ${records} records indexed, ${dataset.names.length} names (${missing} without records)`,
-      `load ${(loadMs / 1000).toFixed(2)} s (${Math.round((records / loadMs) * 1000)} records/s), event-loop delay max ${(lag.max / 1e6).toFixed(0)} ms, p99 ${(lag.percentile(99) / 1e6).toFixed(0)} ms`,
+      `load ${(loadMs / 1000).toFixed(2)} s (${Math.round((records / loadMs) * 1000)} records/s; CPU ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s), event-loop delay max ${(lag.max / 1e6).toFixed(0)} ms, p99 ${(lag.percentile(99) / 1e6).toFixed(0)} ms`,
       `heap retained ${((heapAfter - heapBefore) / MIB).toFixed(1)} MiB = ${Math.round((heapAfter - heapBefore) / records)} B/record`,
       `RSS delta ${((rssAfter - rssBefore) / MIB).toFixed(1)} MiB = ${Math.round((rssAfter - rssBefore) / records)} B/record after GC (${Math.round((rssLoaded - rssBefore) / records)} B/record right after the load); process RSS ${(rssAfter / MIB).toFixed(0)} MiB`,
       `load average ${load}`,

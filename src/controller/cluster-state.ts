@@ -37,17 +37,41 @@ export class ClusterObjects {
   private readonly services = new Map<string, ServiceInfo>();
   private readonly slices = new Map<string, SliceInfo>();
   private readonly slicesByService = new Map<string, Set<string>>();
+  private ingressTotal = 0;
+  private nodeChanges = 0;
+  private shardChanges = 0;
+
+  /** Load-balancer entries over all shards (plan()'s per-cluster record budget: state.ts recordCost). */
+  get recordCost(): number {
+    return this.ingressTotal;
+  }
+
+  /** Changes with every change of the node locations (plan contexts built from them are then out of date). */
+  get nodesVersion(): number {
+    return this.nodeChanges;
+  }
+
+  /** Changes with every shard added, replaced or removed. */
+  get shardsVersion(): number {
+    return this.shardChanges;
+  }
 
   /** How many Services the EndpointSlice index holds an entry for (tests: the index must not leak). */
   get slicedServiceCount(): number {
     return this.slicesByService.size;
   }
 
+  /** The objects held of one resource, keyed as its reflector keys them (the caps count these). */
+  held(resource: "services" | "endpointslices" | "nodes"): ReadonlyMap<string, unknown> {
+    if (resource === "services") return this.services;
+    return resource === "endpointslices" ? this.slices : this.nodes;
+  }
+
   /** A complete list of Services: these and no others exist. */
   replaceServices(items: ReadonlyMap<string, ServiceInfo>): void {
     this.services.clear();
     for (const [key, info] of items) this.services.set(key, info);
-    this.shards.clear();
+    for (const key of [...this.shards.keys()]) if (!items.has(key)) this.rebuildShard(key);
     for (const key of this.services.keys()) this.rebuildShard(key);
   }
 
@@ -93,6 +117,7 @@ export class ClusterObjects {
       this.nodes.set(node.name, node.location);
       this.nodeNetworks.set(node.name, node.networks);
     }
+    this.nodeChanges += 1;
   }
 
   /**
@@ -100,16 +125,20 @@ export class ClusterObjects {
    * "node-networks" when only its addresses or pod CIDRs did (short names only).
    */
   setNode(key: string, node: NodeInfo | undefined): boolean | "node-networks" {
+    let changed: boolean;
     if (node === undefined) {
       this.nodeNetworks.delete(key);
-      return this.nodes.delete(key);
+      changed = this.nodes.delete(key);
+    } else {
+      const before = this.nodes.get(node.name);
+      const networksBefore = this.nodeNetworks.get(node.name);
+      this.nodes.set(node.name, node.location);
+      this.nodeNetworks.set(node.name, node.networks);
+      changed = before?.zone !== node.location.zone || before?.region !== node.location.region;
+      if (!changed && !sameNetworks(networksBefore, node.networks)) return "node-networks";
     }
-    const before = this.nodes.get(node.name);
-    const networksBefore = this.nodeNetworks.get(node.name);
-    this.nodes.set(node.name, node.location);
-    this.nodeNetworks.set(node.name, node.networks);
-    if (before?.zone !== node.location.zone || before?.region !== node.location.region) return true;
-    return sameNetworks(networksBefore, node.networks) ? false : "node-networks";
+    if (changed) this.nodeChanges += 1;
+    return changed;
   }
 
   /**
@@ -129,6 +158,7 @@ export class ClusterObjects {
       ...context,
       nodes: this.nodes,
       services,
+      recordCost: this.ingressTotal,
       ...(services === this.shards ? {} : { allServices: this.shards }),
     };
   }
@@ -144,18 +174,39 @@ export class ClusterObjects {
     keys.add(key);
   }
 
+  /**
+   * The shard of a service from its Service and slices. A shard equal to the one it replaces is kept as it was:
+   * its identity tells the reconciler's memo (controller.ts signature) that nothing changed, e.g. after a relist.
+   */
   private rebuildShard(service: string): void {
+    const before = this.shards.get(service);
     const info = this.services.get(service);
     if (info === undefined) {
+      if (before === undefined) return;
+      this.ingressTotal -= before.ingress.length;
       this.shards.delete(service);
+      this.shardChanges += 1;
       return;
     }
     const endpoints: EndpointInfo[] = [];
-    for (const sliceKey of [...(this.slicesByService.get(service) ?? [])].sort()) {
-      endpoints.push(...(this.slices.get(sliceKey)?.endpoints ?? []));
+    const sliceKeys = this.slicesByService.get(service);
+    if (sliceKeys !== undefined) {
+      for (const sliceKey of sliceKeys.size > 1 ? [...sliceKeys].sort() : sliceKeys) {
+        endpoints.push(...(this.slices.get(sliceKey)?.endpoints ?? []));
+      }
     }
-    this.shards.set(service, { ...info, endpoints });
+    const shard: ServiceShard = { ...info, endpoints };
+    if (before !== undefined && sameShard(before, shard)) return;
+    this.ingressTotal += shard.ingress.length - (before?.ingress.length ?? 0);
+    this.shards.set(service, shard);
+    this.shardChanges += 1;
   }
+}
+
+/** Whether two shards say the same (their reduced fields are plain data: compared as JSON). */
+export function sameShard(a: ServiceShard, b: ServiceShard): boolean {
+  if (a.ingress.length !== b.ingress.length || a.endpoints.length !== b.endpoints.length) return false;
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 /** A cluster's state from one complete listing (pure: `fedns check`, and tests of the controller's view). */

@@ -5,9 +5,10 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { MemberCluster } from "../config/members.ts";
-import { DEFAULT_GRACE_MS } from "../federation/grace.ts";
+import { DEFAULT_GRACE_MS, isStale } from "../federation/grace.ts";
 import { ownerOf } from "../federation/keys.ts";
-import { plan } from "../federation/plan.ts";
+import { DEFAULT_LIMITS } from "../federation/limits.ts";
+import { type PlanContext, planContext, planServices } from "../federation/plan.ts";
 import { DEFAULT_MAX_NETWORKS_PER_CLUSTER } from "../federation/short-names.ts";
 import type { FederationState, Plan, PlanOptions } from "../federation/state.ts";
 import type { FederationPolicy } from "../federation/trust.ts";
@@ -17,6 +18,7 @@ import type { Registry } from "../obs/metrics.ts";
 import { DEFAULT_PREFIX, normalizePrefix } from "../records/name.ts";
 import type { KvBackend } from "../store/kv.ts";
 import { RecordWriter } from "../store/writer.ts";
+import type { ReflectorCaps } from "./caps.ts";
 import { type HostnameLookup, HostnameResolver } from "./hostnames.ts";
 import { Leadership } from "./leadership.ts";
 import { type ClusterStatusReport, Membership } from "./membership.ts";
@@ -69,6 +71,8 @@ export interface ControllerOptions {
   probeTimeoutMs?: number;
   /** A member's watch silent (no event, no bookmark) for this long is cut as hanging (default 150 s). */
   watchIdleMs?: number;
+  /** What one resource of one member cluster may make the controller hold (default caps.ts DEFAULT_CAPS). */
+  clusterCaps?: ReflectorCaps;
   backoff?: { initialMs: number; maxMs: number };
   timers?: Timers;
   registry?: Registry;
@@ -133,6 +137,10 @@ class FederationController implements Controller {
   /** The one wake-up for grace periods: plans again when the earliest one ends (plan.recheckAt). */
   private recheck: { at: number; timer: { cancel(): void } } | undefined;
   private stopped = false;
+  /** Bumped when an LB hostname resolves differently (plan contexts are then out of date). */
+  private hostnameChanges = 0;
+  /** The plan context (federation/plan.ts) and the inputs it was built from (contextInputs). */
+  private context: { inputs: readonly number[]; value: PlanContext } | undefined;
 
   constructor(options: ControllerOptions) {
     this.options = options;
@@ -168,6 +176,7 @@ class FederationController implements Controller {
         ...(options.probeTimeoutMs === undefined ? {} : { probeTimeoutMs: options.probeTimeoutMs }),
         ...(options.watchIdleMs === undefined ? {} : { watchIdleMs: options.watchIdleMs }),
         ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
+        ...(options.clusterCaps === undefined ? {} : { caps: options.clusterCaps }),
       },
       timers: this.timers,
       ...(this.metrics === undefined ? {} : { metrics: this.metrics }),
@@ -191,7 +200,10 @@ class FederationController implements Controller {
       keepFailedMs: graceMs,
       timers: this.timers,
       ...(this.metrics === undefined ? {} : { metrics: this.metrics }),
-      onChange: () => this.reconciler.markDirty("all"),
+      onChange: () => {
+        this.hostnameChanges += 1;
+        this.reconciler.markDirty("all");
+      },
     });
     if (options.writer === undefined) {
       this.recordWriter = new RecordWriter({
@@ -231,6 +243,7 @@ class FederationController implements Controller {
     this.reconciler = new Reconciler({
       plan: (only) => this.plan(only),
       units: () => this.membership.units(),
+      signature: (unit) => this.signature(unit),
       beginFull: () => this.resolver.want(this.membership.hostnames(undefined)),
       writer: this.writer,
       batchMs: options.batchMs ?? 30,
@@ -241,7 +254,7 @@ class FederationController implements Controller {
   }
 
   async start(): Promise<void> {
-    this.membership.start(this.options.clusters);
+    await this.membership.start(this.options.clusters);
     this.log.info(
       { federation: this.options.federation, clusters: this.membership.names, candidate: this.candidate },
       "controller starting",
@@ -363,7 +376,7 @@ class FederationController implements Controller {
       state.unseen = unseen;
       state.lastKnown = this.lastKnown(only, unseen);
     }
-    const result = plan(state, this.planOptions);
+    const result = planServices(state, this.planOptions, this.contextOf(state));
     this.wakeAt(result.recheckAt);
     return result;
   }
@@ -410,4 +423,57 @@ class FederationController implements Controller {
     );
     this.recheck = { at, timer };
   }
+
+  /** The plan context of the current state: rebuilt only when what it is built from has changed. */
+  private contextOf(federation: FederationState): PlanContext {
+    const inputs = this.contextInputs();
+    if (this.context === undefined || !sameNumbers(this.context.inputs, inputs)) {
+      this.context = { inputs, value: planContext(federation, this.planOptions) };
+    }
+    return this.context.value;
+  }
+
+  /**
+   * Counters that, between two changes of the member list, only grow, and grow with every change of what a
+   * plan context is built from: members synced, their nodes, and for a cluster past its record budget its shards.
+   */
+  private contextInputs(): number[] {
+    const limit = this.planOptions.policy?.limits.recordsPerCluster ?? DEFAULT_LIMITS.recordsPerCluster;
+    let synced = 0;
+    let nodes = 0;
+    let overBudget = 0;
+    for (const { watch } of this.membership.all()) {
+      if (!watch.synced) continue;
+      synced += 1;
+      nodes += watch.nodesVersion;
+      if (watch.recordCost > limit) overBudget += watch.shardsVersion + 1;
+    }
+    return [this.membership.version, this.hostnameChanges, synced, nodes, overBudget];
+  }
+
+  /**
+   * What a unit's records depend on, for the reconciler's memo: the plan context's inputs, and each member's
+   * phase, whether its grace period is over, and its shard of the unit (shards are replaced, never changed in
+   * place: cluster-state.ts). Undefined (no memo) while a member has not synced: what is held for it depends on
+   * the store and the clock (grace.ts).
+   */
+  private signature(unit: string): unknown[] | undefined {
+    const signature: unknown[] = this.contextInputs();
+    const now = this.timers.now();
+    const graceMs = this.planOptions.graceMs ?? DEFAULT_GRACE_MS;
+    for (const { watch } of this.membership.all()) {
+      const status = watch.lifecycle.status;
+      if (status === undefined) return undefined;
+      const shard = watch.shards.get(unit);
+      if (shard === undefined) continue;
+      const since = watch.lifecycle.phase === "unreachable" ? watch.lifecycle.unreachableSince : undefined;
+      const stale = isStale(since === undefined ? { status } : { status, unreachableSince: since }, now, graceMs);
+      signature.push(watch, status, stale, shard);
+    }
+    return signature;
+  }
+}
+
+function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((value, i) => value === b[i]);
 }

@@ -1,18 +1,20 @@
 // The member cluster's API server as the reflectors see it: one KubeConfig per cluster,
 // list calls through the generated client (with a timeout), watches through client-node's Watch.
 import { createHash } from "node:crypto";
+import { statSync } from "node:fs";
 import type { AgentOptions } from "node:https";
 import {
   type Cluster,
   type ConfigurationOptions,
-  CoreV1Api,
-  DiscoveryV1Api,
+  HttpMethod,
   KubeConfig,
   Observable,
   type ObservableMiddleware,
+  RequestContext,
   Watch,
 } from "@kubernetes/client-node";
-import { kubeErrorOf } from "./kube-errors.ts";
+import { type Dispatcher, fetch } from "undici";
+import { KubeError, kubeErrorOf } from "./kube-errors.ts";
 import type { ListPage, ResourceClient, WatchConnection } from "./reflector.ts";
 
 export interface KubeSource {
@@ -22,10 +24,45 @@ export interface KubeSource {
   context?: string;
 }
 
+/** Parsed kubeconfig files by path, with the mtime and size they were parsed at. */
+const parsedFiles = new Map<string, { mtimeMs: number; size: number; config: KubeConfig }>();
+
+/**
+ * The file parsed once for all the members that name it (100 members of one 100-context kubeconfig would parse
+ * it 100 times, in one task at start-up); parsed again when its mtime or size changed (rotated credentials).
+ */
+function parsedKubeconfig(path: string): KubeConfig {
+  const stat = statSync(path);
+  const known = parsedFiles.get(path);
+  if (known !== undefined && known.mtimeMs === stat.mtimeMs && known.size === stat.size) return known.config;
+  const config = new KubeConfig();
+  config.loadFromFile(path);
+  parsedFiles.set(path, { mtimeMs: stat.mtimeMs, size: stat.size, config });
+  return config;
+}
+
+/** How many times a kubeconfig file was parsed (tests). */
+export function kubeconfigParses(): number {
+  return parseCount;
+}
+let parseCount = 0;
+
 export function loadKubeConfig(source: KubeSource): KubeConfig {
   const config = new KubeConfig();
-  if (source.kubeconfig !== undefined) config.loadFromFile(source.kubeconfig);
-  else config.loadFromDefault();
+  if (source.kubeconfig !== undefined) {
+    const before = parsedFiles.get(source.kubeconfig)?.config;
+    const file = parsedKubeconfig(source.kubeconfig);
+    if (file !== before) parseCount += 1;
+    // Each member gets its own KubeConfig (its own current context and dispatcher) over the shared, parsed lists.
+    config.loadFromOptions({
+      clusters: file.clusters,
+      users: file.users,
+      contexts: file.contexts,
+      currentContext: file.currentContext,
+    });
+  } else {
+    config.loadFromDefault();
+  }
   if (source.context !== undefined) {
     if (config.getContextObject(source.context) === null) {
       throw new Error(`kubeconfig ${source.kubeconfig ?? "(default)"} has no context "${source.context}"`);
@@ -63,29 +100,6 @@ export function withSignal(signal: AbortSignal): ConfigurationOptions {
     post: (response) => new Observable(Promise.resolve(response)),
   };
   return { middleware: [middleware], middlewareMergeStrategy: "append" };
-}
-
-interface ListLike {
-  items: unknown[];
-  metadata?: { resourceVersion?: string; _continue?: string };
-}
-
-/** Runs one list call; its failure comes out classified (see kube-errors.ts). */
-async function listed(context: string, call: () => Promise<unknown>): Promise<ListPage> {
-  try {
-    return page((await call()) as ListLike);
-  } catch (error) {
-    throw kubeErrorOf(error, context);
-  }
-}
-
-function page(list: ListLike): ListPage {
-  const continueToken = list.metadata?._continue;
-  return {
-    items: list.items,
-    resourceVersion: list.metadata?.resourceVersion ?? "",
-    ...(continueToken === undefined || continueToken === "" ? {} : { continueToken }),
-  };
 }
 
 function watcher(watch: Watch, path: string, labelSelector?: string): ResourceClient["watch"] {
@@ -143,10 +157,72 @@ export function shareDispatcher(config: KubeConfig): { created: () => number } {
   return { created: () => created };
 }
 
+/** The Status message of an error response body, when it is one. */
+function statusMessageOf(text: string): string {
+  try {
+    const body = JSON.parse(text) as { kind?: unknown; message?: unknown };
+    return body.kind === "Status" && typeof body.message === "string" ? body.message : "";
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * One page of a list as plain JSON: the generated client turns every object into model classes first
+ * (ObjectSerializer), which costs ~10x the JSON parse and holds the event loop for hundreds of ms per page of
+ * 500 Services at 100 clusters (issue 8). The reducers read the raw shape, as they do for watch events.
+ */
+async function rawList(
+  config: KubeConfig,
+  context: string,
+  path: string,
+  params: Record<string, string | number | undefined>,
+  signal: AbortSignal,
+): Promise<ListPage> {
+  try {
+    const server = config.getCurrentCluster()?.server ?? "";
+    const url = new URL(`${server.replace(/\/+$/, "")}${path}`);
+    for (const [key, value] of Object.entries(params))
+      if (value !== undefined) url.searchParams.set(key, String(value));
+    const request = new RequestContext(url.toString(), HttpMethod.GET);
+    await config.applySecurityAuthentication(request);
+    const response = await fetch(url, {
+      method: "GET",
+      headers: request.getHeaders(),
+      dispatcher: request.getDispatcher() as Dispatcher | undefined,
+      signal,
+    });
+    const text = await response.text();
+    if (response.status < 200 || response.status > 299) {
+      throw new KubeError("http", `${context}: the API server answered HTTP ${response.status}`, {
+        status: response.status,
+        detail: statusMessageOf(text),
+      });
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch (error) {
+      throw new KubeError("decode", `${context}: unreadable answer (${(error as Error).message})`, { cause: error });
+    }
+    const list = body as { items?: unknown; metadata?: { resourceVersion?: unknown; continue?: unknown } } | null;
+    if (list === null || typeof list !== "object" || !Array.isArray(list.items)) {
+      throw new KubeError("decode", `${context}: unreadable answer (no items)`);
+    }
+    const resourceVersion = list.metadata?.resourceVersion;
+    const continueToken = list.metadata?.continue;
+    return {
+      items: list.items,
+      resourceVersion: typeof resourceVersion === "string" ? resourceVersion : "",
+      ...(typeof continueToken === "string" && continueToken !== "" ? { continueToken } : {}),
+    };
+  } catch (error) {
+    throw kubeErrorOf(error, context);
+  }
+}
+
 export function clusterClients(config: KubeConfig, options: { serviceLabelSelector?: string } = {}): ClusterClients {
   shareDispatcher(config);
-  const core = config.makeApiClient(CoreV1Api);
-  const discovery = config.makeApiClient(DiscoveryV1Api);
   const watch = new Watch(config);
   // client-node aborts a watch after this long without data; API servers send bookmarks about once a
   // minute, so its 30 s default would cut healthy idle watches. Hangs are caught by the probe and by the
@@ -154,44 +230,26 @@ export function clusterClients(config: KubeConfig, options: { serviceLabelSelect
   // (The field is private in client-node's typings; it has no setter.)
   Reflect.set(watch, "requestTimeoutMs", WATCH_IDLE_TIMEOUT_MS);
   const selector = options.serviceLabelSelector === "" ? undefined : options.serviceLabelSelector;
+  const pageOf =
+    (what: string, path: string, labelSelector?: string): ResourceClient["list"] =>
+    ({ continueToken, signal }) =>
+      rawList(config, `list ${what}`, path, { limit: PAGE_SIZE, continue: continueToken, labelSelector }, signal);
   return {
     server: config.getCurrentCluster()?.server ?? "",
     services: {
-      list: ({ continueToken, signal }) =>
-        listed("list services", () =>
-          core.listServiceForAllNamespaces(
-            {
-              limit: PAGE_SIZE,
-              ...(continueToken === undefined ? {} : { _continue: continueToken }),
-              ...(selector === undefined ? {} : { labelSelector: selector }),
-            },
-            withSignal(signal),
-          ),
-        ),
+      list: pageOf("services", "/api/v1/services", selector),
       watch: watcher(watch, "/api/v1/services", selector),
     },
     endpointSlices: {
-      list: ({ continueToken, signal }) =>
-        listed("list endpointslices", () =>
-          discovery.listEndpointSliceForAllNamespaces(
-            { limit: PAGE_SIZE, ...(continueToken === undefined ? {} : { _continue: continueToken }) },
-            withSignal(signal),
-          ),
-        ),
+      list: pageOf("endpointslices", "/apis/discovery.k8s.io/v1/endpointslices"),
       watch: watcher(watch, "/apis/discovery.k8s.io/v1/endpointslices"),
     },
     nodes: {
-      list: ({ continueToken, signal }) =>
-        listed("list nodes", () =>
-          core.listNode(
-            { limit: PAGE_SIZE, ...(continueToken === undefined ? {} : { _continue: continueToken }) },
-            withSignal(signal),
-          ),
-        ),
+      list: pageOf("nodes", "/api/v1/nodes"),
       watch: watcher(watch, "/api/v1/nodes"),
     },
     probe: async (signal) => {
-      await listed("probe (list one node)", () => core.listNode({ limit: 1 }, withSignal(signal)));
+      await rawList(config, "probe (list one node)", "/api/v1/nodes", { limit: 1 }, signal);
     },
   };
 }

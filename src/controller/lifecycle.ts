@@ -21,6 +21,8 @@ export interface LifecycleOptions {
 export class ClusterLifecycle {
   private current: ClusterPhase = "syncing";
   private failingSince: number | undefined;
+  /** Past a cap (controller.clusterCaps): failing whatever the API server answers, until it fits again. */
+  private degradedNow = false;
   private lastContactAt: number | undefined;
   private graceTimer: { cancel(): void } | undefined;
   private readonly graceMs: number;
@@ -77,7 +79,7 @@ export class ClusterLifecycle {
    */
   contactOk(): "ok" | "recovered" | "resync" {
     this.lastContactAt = this.timers.now();
-    if (this.failingSince === undefined) return "ok";
+    if (this.failingSince === undefined || this.degradedNow) return "ok";
     this.failingSince = undefined;
     this.graceTimer?.cancel();
     this.graceTimer = undefined;
@@ -98,6 +100,27 @@ export class ClusterLifecycle {
     } else if (this.current === "resyncing") {
       this.set("stale");
     }
+  }
+
+  get degraded(): boolean {
+    return this.degradedNow;
+  }
+
+  /**
+   * The cluster sent more than the caps allow: it counts as failing (its state is kept for the grace
+   * period, then withdrawn like an unreachable cluster's) even while its API server answers.
+   */
+  degrade(): void {
+    if (this.degradedNow) return;
+    this.degradedNow = true;
+    this.contactFailed();
+  }
+
+  /** It fits within the caps again: as if the API server answered after failing. */
+  restore(): "ok" | "recovered" | "resync" {
+    if (!this.degradedNow) return "ok";
+    this.degradedNow = false;
+    return this.contactOk();
   }
 
   dispose(): void {

@@ -6,6 +6,7 @@ import type { ShortSource } from "../federation/short-names.ts";
 import type { ClusterState, Location } from "../federation/state.ts";
 import type { Timers } from "../obs/clock.ts";
 import { logger } from "../obs/log.ts";
+import { LoopBudget } from "../obs/loop-budget.ts";
 import { type ClusterChange, ClusterWatch, type ClusterWatchOptions } from "./cluster-watch.ts";
 import { clusterClients, loadKubeConfig } from "./kube-client.ts";
 import type { ClusterPhase } from "./lifecycle.ts";
@@ -15,8 +16,8 @@ export interface MembershipOptions {
   /** Label selector on Services (server-side); empty: all. */
   serviceLabelSelector?: string;
   graceMs: number;
-  /** Passed to each ClusterWatch (probe, watch idleness, backoff). */
-  watch: Pick<ClusterWatchOptions, "probeIntervalMs" | "probeTimeoutMs" | "watchIdleMs" | "backoff">;
+  /** Passed to each ClusterWatch (probe, watch idleness, backoff, caps). */
+  watch: Pick<ClusterWatchOptions, "probeIntervalMs" | "probeTimeoutMs" | "watchIdleMs" | "backoff" | "caps">;
   timers: Timers;
   metrics?: ControllerMetrics;
   /** Something in a member changed the desired records of these units (or possibly of all). */
@@ -43,12 +44,15 @@ export interface ClusterStatusReport {
   lastContact: string | undefined;
   lastEvent: string | undefined;
   unreachableSince: string | undefined;
+  /** Why the cluster is past controller.clusterCaps (what it sends is dropped), or undefined. */
+  degraded: string | undefined;
 }
 
 export class Membership {
   private readonly options: MembershipOptions;
   private readonly log = logger("controller");
   private readonly members = new Map<string, Member>();
+  private changes = 0;
 
   constructor(options: MembershipOptions) {
     this.options = options;
@@ -73,13 +77,26 @@ export class Membership {
     return [...this.members.values()].filter((m) => !m.watch.synced).map((m) => m.config.name);
   }
 
-  /** Starts watching the configured clusters (start-up); one that cannot be watched is an error. */
-  start(clusters: readonly MemberCluster[]): void {
-    for (const config of clusters) this.add(config);
+  /** Changes whenever the member list or a member's location changes (plan contexts are then out of date). */
+  get version(): number {
+    return this.changes;
+  }
+
+  /**
+   * Starts watching the configured clusters (start-up); one that cannot be watched is an error. Each member
+   * costs its clients and watches: 100 of them at once would be one long task, so this yields within the budget.
+   */
+  async start(clusters: readonly MemberCluster[]): Promise<void> {
+    const budget = new LoopBudget();
+    for (const config of clusters) {
+      this.add(config);
+      await budget.spend();
+    }
   }
 
   /** Applies a new cluster list (config reload). */
   async update(clusters: readonly MemberCluster[]): Promise<void> {
+    this.changes += 1;
     const wanted = new Map(clusters.map((cluster) => [cluster.name, cluster]));
     const removals: Promise<void>[] = [];
     for (const [name, member] of this.members) {
@@ -102,6 +119,7 @@ export class Membership {
       removals.push(member.watch.stop());
     }
     await Promise.all(removals);
+    this.changes += 1;
     for (const config of clusters) {
       if (this.members.has(config.name)) continue;
       try {
@@ -176,6 +194,7 @@ export class Membership {
       lastContact: iso(watch.lifecycle.lastContact),
       lastEvent: iso(watch.lastEventAt),
       unreachableSince: iso(watch.lifecycle.unreachableSince),
+      degraded: watch.degraded,
     }));
   }
 

@@ -3,19 +3,22 @@
 // writer. Safe to run any number of times: the writer diffs against its view of etcd.
 // - A unit whose write fails is retried with its own exponential backoff (jitter, cap) and forgotten on
 //   success (client-go's AddRateLimited/Forget): it never delays any other unit.
-// - A full reconcile runs in slices of a bounded number of units, yielding to the event loop between slices,
+// - Every reconcile plans a bounded number of units per plan() call and yields to the event loop whenever the
+//   current turn has used its time budget (obs/loop-budget.ts), while planning and while diffing and writing,
 //   so lease keep-alives, watches and metrics are served throughout, whatever the size of the federation.
+// - Memo: given `signature`, a unit whose inputs are the same as when its records were last written (or found
+//   in place) is not planned again; any change of its inputs, or a new term of leadership, replans it.
 import { createHash } from "node:crypto";
 import type { HeldUnit, PlanWarning } from "../federation/state.ts";
 import { isPolicyKind } from "../federation/trust.ts";
-import { realTimers, sleep, type Timers, yieldToLoop } from "../obs/clock.ts";
+import { realTimers, sleep, type Timers } from "../obs/clock.ts";
 import { type Logger, logger } from "../obs/log.ts";
+import { DEFAULT_TURN_BUDGET_MS, LoopBudget } from "../obs/loop-budget.ts";
 import { encodeService, type SkydnsService } from "../records/service.ts";
 import { NotLeaderError } from "../store/writer.ts";
 import type { ControllerMetrics } from "./metrics.ts";
 import { RateLimiter } from "./rate-limiter.ts";
 
-/** The part of the store's RecordWriter the reconciler uses. */
 /** The part of the store's RecordWriter the reconciler uses (V: the value type, skydns records by default). */
 export interface UnitWriter<V = SkydnsService> {
   /** Resolves once the writer's view of the store is loaded. */
@@ -48,8 +51,18 @@ export interface ReconcilerOptions<V = SkydnsService> {
   batchMs: number;
   /** Per-unit retry backoff after a failed write (default 500 ms doubling to 30 s, ±20 % jitter). */
   retry?: { initialMs: number; maxMs: number };
-  /** Units planned per synchronous slice of a full reconcile (default 200). */
+  /** Units per plan() call (default 25); the budget is checked between calls. */
   sliceUnits?: number;
+  /** How long one turn of the event loop may run before the reconcile yields (default 20 ms). */
+  turnBudgetMs?: number;
+  /** The work clock of that budget in ms (tests; default performance.now). */
+  workClock?: () => number;
+  /**
+   * What a unit's records depend on, as values compared by identity (SameValueZero), element by element: while
+   * it is unchanged since the unit's records were last written or found in place, the unit is not planned
+   * again. Anything plan() reads for the unit must be in it (or in an element that changes with it).
+   */
+  signature?(unit: string): readonly unknown[] | undefined;
   /** Writes in flight at once. */
   concurrency?: number;
   timers?: Timers;
@@ -69,7 +82,10 @@ export interface ReconcileStats {
   held: number;
 }
 
-const DEFAULT_SLICE_UNITS = 200;
+const DEFAULT_SLICE_UNITS = 25;
+/** Units whose planned work is collected before it is written (bounds the desired records held at once). */
+const WRITE_BATCH_UNITS = 200;
+const NO_WARNINGS: readonly PlanWarning[] = Object.freeze([]);
 /** How long stop() waits for writes in flight. */
 const STOP_WAIT_MS = 500;
 
@@ -78,8 +94,10 @@ export class Reconciler<V = SkydnsService> {
   private readonly encode: (value: V) => string;
   private readonly timers: Timers;
   private readonly log: Logger;
-  /** Fingerprint of the records last written (or found already in place) per unit. */
-  private readonly applied = new Map<string, string>();
+  /** Per unit: fingerprint of the records last written (or found already in place), and what they came from. */
+  private readonly applied = new Map<string, Applied>();
+  /** Warnings of the last plan() call about no service in particular (clusters, locations). */
+  private generalWarnings: readonly PlanWarning[] = NO_WARNINGS;
   private dirtyAll = false;
   private readonly dirty = new Set<string>();
   private enabled = false;
@@ -221,21 +239,24 @@ export class Reconciler<V = SkydnsService> {
     const warnings: PlanWarning[] = [];
     try {
       await this.options.writer.ready();
-      if (only !== undefined) {
-        await this.reconcileUnits(only, warnings, stats);
-      } else if (this.options.units === undefined) {
-        await this.reconcileUnits(undefined, warnings, stats);
+      const budget = new LoopBudget(this.options.turnBudgetMs ?? DEFAULT_TURN_BUDGET_MS, this.options.workClock);
+      if (only === undefined && this.options.units === undefined) {
+        await this.reconcileAll(warnings, stats, budget);
       } else {
-        this.options.beginFull?.();
-        const units = new Set(this.options.units());
-        for (const unit of this.applied.keys()) units.add(unit);
-        if (this.cleanupPending) for (const unit of this.options.writer.ownedUnits()) units.add(unit);
-        const all = [...units].sort();
-        const size = Math.max(1, this.options.sliceUnits ?? DEFAULT_SLICE_UNITS);
-        for (let i = 0; i < all.length && this.enabled && !this.stopped; i += size) {
-          await this.reconcileUnits(new Set(all.slice(i, i + size)), warnings, stats);
-          await yieldToLoop();
+        let units: string[];
+        if (only !== undefined) {
+          units = [...only];
+        } else {
+          this.options.beginFull?.();
+          const all = new Set(this.options.units!());
+          for (const unit of this.applied.keys()) all.add(unit);
+          if (this.cleanupPending) for (const unit of this.options.writer.ownedUnits()) all.add(unit);
+          units = [...all].sort();
         }
+        for (let i = 0; i < units.length && this.enabled && !this.stopped; i += WRITE_BATCH_UNITS) {
+          await this.reconcileUnits(units.slice(i, i + WRITE_BATCH_UNITS), warnings, stats, budget);
+        }
+        if (full) warnings.push(...this.generalWarnings);
       }
       this.report(warnings, full);
       if (full) this.options.metrics?.held.set(stats.held);
@@ -259,13 +280,9 @@ export class Reconciler<V = SkydnsService> {
     return stats;
   }
 
-  /** Plans and writes some units (`undefined`: everything, in one plan): one synchronous plan, then the writes. */
-  private async reconcileUnits(
-    only: ReadonlySet<string> | undefined,
-    warnings: PlanWarning[],
-    stats: ReconcileStats,
-  ): Promise<void> {
-    const plan = this.options.plan(only);
+  /** Plans everything in one plan() call and writes it (a reconciler without `units`: small federations, tests). */
+  private async reconcileAll(warnings: PlanWarning[], stats: ReconcileStats, budget: LoopBudget): Promise<void> {
+    const plan = this.options.plan(undefined);
     warnings.push(...plan.warnings);
     // Held units are left as the store has them, and not recorded as applied: every later plan decides again.
     stats.held += plan.held.size;
@@ -274,34 +291,108 @@ export class Reconciler<V = SkydnsService> {
     for (const [unit, desired] of plan.services) {
       stats.services += 1;
       const print = fingerprintWith(desired, this.encode);
-      if (this.applied.get(unit) !== print) work.set(unit, { desired, print });
+      if (this.applied.get(unit)?.print !== print)
+        work.set(unit, { desired, print, signature: undefined, warnings: [] });
     }
-    const gone =
-      only === undefined
-        ? [...this.applied.keys(), ...(this.cleanupPending ? this.options.writer.ownedUnits() : [])]
-        : [...only];
+    const gone = [...this.applied.keys(), ...(this.cleanupPending ? this.options.writer.ownedUnits() : [])];
     const absent = new Set<string>();
     for (const unit of gone) {
       if (plan.services.has(unit) || plan.held.has(unit)) continue;
       absent.add(unit);
-      work.set(unit, { desired: new Map(), print: "" });
+      work.set(unit, { desired: new Map(), print: "", signature: undefined, warnings: [] });
     }
-    this.options.onSlice?.(only?.size ?? plan.services.size);
-    await this.write(work, absent, stats);
+    this.options.onSlice?.(plan.services.size);
+    await this.write(work, absent, stats, budget);
   }
 
-  private async write(work: Map<string, Work<V>>, absent: ReadonlySet<string>, stats: ReconcileStats): Promise<void> {
-    const queue = [...work.entries()];
+  /**
+   * Plans some units, `sliceUnits` per plan() call with the budget checked in between (units whose signature is
+   * unchanged are not planned), then writes those whose records differ from what was last applied.
+   */
+  private async reconcileUnits(
+    units: readonly string[],
+    warnings: PlanWarning[],
+    stats: ReconcileStats,
+    budget: LoopBudget,
+  ): Promise<void> {
+    const size = Math.max(1, this.options.sliceUnits ?? DEFAULT_SLICE_UNITS);
+    const work = new Map<string, Work<V>>();
+    const absent = new Set<string>();
+    for (let i = 0; i < units.length && this.enabled && !this.stopped; i += size) {
+      await budget.spend();
+      const slice = units.slice(i, i + size);
+      const toPlan = new Map<string, readonly unknown[] | undefined>();
+      for (const unit of slice) {
+        const signature = this.options.signature?.(unit);
+        const known = this.applied.get(unit);
+        if (signature !== undefined && known?.signature !== undefined && sameSignature(known.signature, signature)) {
+          // Same inputs as when its records were applied: same records, same warnings.
+          stats.services += 1;
+          warnings.push(...known.warnings);
+          continue;
+        }
+        toPlan.set(unit, signature);
+      }
+      this.options.onSlice?.(slice.length);
+      if (toPlan.size === 0) continue;
+      const plan = this.options.plan(new Set(toPlan.keys()));
+      const byUnit = new Map<string, PlanWarning[]>();
+      const general: PlanWarning[] = [];
+      for (const warning of plan.warnings) {
+        warnings.push(warning);
+        const list = warning.service === undefined ? undefined : byUnit.get(warning.service);
+        if (warning.service === undefined || !toPlan.has(warning.service)) general.push(warning);
+        else if (list === undefined) byUnit.set(warning.service, [warning]);
+        else list.push(warning);
+      }
+      this.generalWarnings = general.length === 0 ? NO_WARNINGS : general;
+      stats.held += plan.held.size;
+      for (const [unit, signature] of toPlan) {
+        if (plan.held.has(unit)) {
+          this.applied.delete(unit);
+          continue;
+        }
+        const unitWarnings = byUnit.get(unit) ?? NO_WARNINGS;
+        const desired = plan.services.get(unit);
+        if (desired === undefined) {
+          absent.add(unit);
+          work.set(unit, { desired: new Map(), print: "", signature: undefined, warnings: unitWarnings });
+          continue;
+        }
+        stats.services += 1;
+        const print = fingerprintWith(desired, this.encode);
+        const known = this.applied.get(unit);
+        if (known?.print === print) {
+          // Already in place: remember what it came from, so that the next unchanged pass skips it.
+          known.signature = signature;
+          known.warnings = unitWarnings;
+        } else {
+          work.set(unit, { desired, print, signature, warnings: unitWarnings });
+        }
+      }
+    }
+    await this.write(work, absent, stats, budget);
+  }
+
+  private async write(
+    work: Map<string, Work<V>>,
+    absent: ReadonlySet<string>,
+    stats: ReconcileStats,
+    budget: LoopBudget,
+  ): Promise<void> {
+    const queue = [...work.entries()].reverse();
     const worker = async (): Promise<void> => {
       for (;;) {
-        const next = queue.shift();
+        // A unit whose records are in place costs a diff and no I/O: without this the chain never yields.
+        await budget.spend();
+        const next = queue.pop();
         if (next === undefined || !this.enabled) return;
-        const [unit, { desired, print }] = next;
+        const [unit, { desired, print, signature, warnings }] = next;
         try {
           const result = await this.options.writer.writeUnit(unit, desired);
           this.limiter.forget(unit);
           if (absent.has(unit)) this.applied.delete(unit);
-          else this.applied.set(unit, print);
+          else this.applied.set(unit, { print, signature, warnings });
           if (result.puts + result.deletes > 0) {
             stats.written += 1;
             this.options.metrics?.servicesWritten.inc();
@@ -344,10 +435,25 @@ export class Reconciler<V = SkydnsService> {
   }
 }
 
-/** A unit's desired records and their fingerprint, computed once per reconcile. */
+/** A unit's desired records and their fingerprint, computed once per reconcile, and what they came from. */
 interface Work<V> {
   desired: ReadonlyMap<string, V>;
   print: string;
+  signature: readonly unknown[] | undefined;
+  warnings: readonly PlanWarning[];
+}
+
+/** What was last applied for a unit: its records' fingerprint, the inputs they came from and their warnings. */
+interface Applied {
+  print: string;
+  signature: readonly unknown[] | undefined;
+  warnings: readonly PlanWarning[];
+}
+
+export function sameSignature(a: readonly unknown[], b: readonly unknown[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
+  return true;
 }
 
 /** A compact identity of a desired record set: a digest, so the map of applied sets stays small. */

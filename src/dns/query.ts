@@ -43,6 +43,8 @@ export interface Query {
   qtype: number;
   qclass: number;
   edns: Edns | undefined;
+  /** Offset of the TSIG record (RFC 8945), when the query is signed: always the last record. */
+  tsig?: number;
 }
 
 /** What to do with a packet that is not a query we can answer. */
@@ -126,6 +128,7 @@ export function parseQuery(packet: Buffer): ParseResult {
       qtype: question.qtype,
       qclass: question.qclass,
       edns,
+      ...(records.tsig === undefined ? {} : { tsig: records.tsig }),
     },
   };
 }
@@ -137,7 +140,7 @@ function readRecords(
   ancount: number,
   nscount: number,
   arcount: number,
-): { edns: Edns | undefined; problem: string | undefined } {
+): { edns: Edns | undefined; problem: string | undefined; tsig?: number } {
   const fail = (problem: string) => ({ edns: undefined, problem });
   let offset = QNAME_OFFSET;
   for (let i = 0; i < qdcount; i++) {
@@ -150,6 +153,7 @@ function readRecords(
     if (offset < 0) return fail("malformed answer/authority record");
   }
   let edns: Edns | undefined;
+  let tsig: number | undefined;
   for (let i = 0; i < arcount; i++) {
     const nameEnd = skipName(packet, offset);
     if (nameEnd < 0 || nameEnd + 10 > packet.length) return fail("malformed additional record");
@@ -157,6 +161,10 @@ function readRecords(
     const rdlength = packet.readUInt16BE(nameEnd + 8);
     const end = nameEnd + 10 + rdlength;
     if (end > packet.length) return fail("record data runs past the packet");
+    if (type === TYPE.TSIG) {
+      if (i !== arcount - 1) return fail("TSIG is not the last record");
+      tsig = offset;
+    }
     if (type === TYPE.OPT) {
       if (edns !== undefined) return fail("more than one OPT record");
       if (nameEnd - offset !== 1) return fail("OPT owner is not the root");
@@ -171,7 +179,7 @@ function readRecords(
     }
     offset = end;
   }
-  return { edns, problem: undefined };
+  return tsig === undefined ? { edns, problem: undefined } : { edns, problem: undefined, tsig };
 }
 
 function drop(reason: string): ParseResult {

@@ -17,7 +17,11 @@ export function graceOver(since: number, now: number | undefined, graceMs: numbe
 }
 
 /** Whether plan() withdraws the cluster's shards (except last addresses): stale, or unreachable past grace. */
-export function isStale(cluster: ClusterState, now: number | undefined, graceMs: number): boolean {
+export function isStale(
+  cluster: Pick<ClusterState, "status" | "unreachableSince">,
+  now: number | undefined,
+  graceMs: number,
+): boolean {
   if (cluster.status === "stale") return true;
   return cluster.unreachableSince !== undefined && graceOver(cluster.unreachableSince, now, graceMs);
 }

@@ -63,24 +63,60 @@ class Warnings {
 }
 
 export function plan(state: FederationState, options: PlanOptions): Plan {
+  return planServices(state, options, planContext(state, options));
+}
+
+/**
+ * What plan() computes from the whole federation before it looks at any service: the trust rules, the location
+ * universe (every cluster's nodes and config), which clusters can form key leaves and which shards each
+ * cluster's record budget admits. A caller that plans a few services at a time computes it once and reuses it
+ * for as long as those inputs (not the shards themselves, except for their load-balancer counts) are unchanged.
+ */
+export interface PlanContext {
+  readonly trust: Trust;
+  readonly universe: LocationUniverse;
+  /** Clusters whose name can form a key leaf. */
+  readonly usable: ReadonlySet<string>;
+  /** Cluster -> the shard keys its record budget admits; absent or undefined: all of them. */
+  readonly admitted: ReadonlyMap<string, ReadonlySet<string> | undefined>;
+  readonly warnings: readonly PlanWarning[];
+}
+
+export function planContext(state: FederationState, options: PlanOptions): PlanContext {
   const warnings = new Warnings();
   const clusters = [...state.clusters.values()].sort((a, b) => compare(a.name, b.name));
   const trust = new Trust(options.policy);
   const universe = buildLocationUniverse(clusters, warnings.add, trust);
-  const usableClusters = clusters.filter((cluster) => {
+  const usable = new Set<string>();
+  const admitted = new Map<string, ReadonlySet<string> | undefined>();
+  for (const cluster of clusters) {
     const problem = labelProblem(addressLeaf(cluster.name, ""));
-    if (problem === undefined) return true;
-    warnings.add({
-      kind: "invalid-label",
-      cluster: cluster.name,
-      message: `cluster name cannot form a key leaf (${problem}); its shards are skipped`,
-    });
-    return false;
-  });
+    if (problem === undefined) {
+      usable.add(cluster.name);
+    } else {
+      warnings.add({
+        kind: "invalid-label",
+        cluster: cluster.name,
+        message: `cluster name cannot form a key leaf (${problem}); its shards are skipped`,
+      });
+    }
+    // The sum of all its load-balancer entries bounds its cost: within the budget, every shard is admitted.
+    const fits = cluster.recordCost !== undefined && cluster.recordCost <= trust.limits.recordsPerCluster;
+    admitted.set(cluster.name, fits ? undefined : admittedShards(shardCosts(cluster), trust.limits));
+  }
+  return { trust, universe, usable, admitted, warnings: warnings.sorted() };
+}
 
+/** The records of the services in `state` (all, or those `services` maps hold), with a context of the same state. */
+export function planServices(state: FederationState, options: PlanOptions, context: PlanContext): Plan {
+  const warnings = new Warnings();
+  for (const warning of context.warnings) warnings.add(warning);
+  const { trust, universe } = context;
+  const clusters = [...state.clusters.values()].sort((a, b) => compare(a.name, b.name));
   const shardsByService = new Map<string, { cluster: ClusterState; shard: ServiceShard }[]>();
   for (const cluster of clusters) {
-    const admitted = admittedShards(shardCosts(cluster), trust.limits);
+    const admitted = context.admitted.get(cluster.name);
+    const usable = context.usable.has(cluster.name);
     for (const shard of cluster.services.values()) {
       const key = `${shard.namespace}/${shard.name}`;
       let list = shardsByService.get(key);
@@ -97,7 +133,7 @@ export function plan(state: FederationState, options: PlanOptions): Plan {
         });
         continue;
       }
-      if (usableClusters.includes(cluster)) list.push({ cluster, shard });
+      if (usable) list.push({ cluster, shard });
     }
   }
 

@@ -68,6 +68,11 @@ export interface ClusterState {
   allServices?: ReadonlyMap<string, ServiceShard>;
   /** Since when the API server has been failing (clock of FederationState.now); past the grace period it is stale. */
   unreachableSince?: number;
+  /**
+   * The number of load-balancer entries over all its shards, when the caller keeps it: within the cluster's record
+   * budget, plan() admits every shard without a pass over them.
+   */
+  recordCost?: number;
 }
 
 export interface FederationState {

@@ -10,9 +10,8 @@
 // name, no raw value) and becomes a node only when keys lie below it too or it owns its own name.
 // A fedns record points at its owner name's node; the node counts how many of its leaves it owns.
 import { LookupBudget } from "./budget.ts";
-import { keySegments, labelsOf, nameOfSegments, normalizeName, normalizePrefix, wireNameProblem } from "./name.ts";
+import { labelsOf, nameOfSegments, normalizeName, normalizePrefix, segmentsBelow, wireNameProblem } from "./name.ts";
 import { type IndexedRecord, Interner, nameOfNode, type PathNode, StoredRecord } from "./stored-record.ts";
-import { ownerNameOf } from "./type.ts";
 
 export type { HostKind, IndexedRecord } from "./stored-record.ts";
 
@@ -184,6 +183,8 @@ export interface RecordIndexOptions {
 export class RecordIndex {
   readonly prefix: string;
   readonly defaultTtl: number;
+  /** `<prefix>/`: what every key starts with. */
+  private readonly base: string;
   private readonly root: Node;
   private readonly interner = new Interner();
   private count = 0;
@@ -194,6 +195,7 @@ export class RecordIndex {
   constructor(options: RecordIndexOptions) {
     this.prefix = normalizePrefix(options.prefix);
     this.defaultTtl = options.defaultTtl ?? DEFAULT_RECORD_TTL;
+    this.base = `${this.prefix}/`;
     this.root = new Node(this.prefix, undefined);
   }
 
@@ -230,7 +232,7 @@ export class RecordIndex {
       // The same data again (etcd moves modRevision on every put): nothing served changes, no serial moves.
       if (existing?.sameData(built.record, built.group)) continue;
       if (existing !== undefined) this.remove(change.key, change.revision);
-      this.insert(built.segments, built.record, built.group, built.ownerDepth);
+      this.insert(built.segments, built.record, built.group, built.owner);
       result.changed++;
     }
     if (result.changed > 0) this.gen++;
@@ -496,8 +498,8 @@ export class RecordIndex {
     key: string,
     value: string,
     revision: number,
-  ): { segments: string[]; record: StoredRecord; group: string | undefined; ownerDepth: number } | { error: string } {
-    const segments = keySegments(this.prefix, key);
+  ): { segments: string[]; record: StoredRecord; group: string | undefined; owner: string } | { error: string } {
+    const segments = segmentsBelow(this.base, key);
     if ("error" in segments) return segments;
     // The key's name goes on the wire (SRV/MX/NS targets of address records): it must fit there.
     const name = nameOfSegments(segments);
@@ -506,8 +508,7 @@ export class RecordIndex {
     const label = segments[segments.length - 1]!;
     const decoded = StoredRecord.decode(name, label, value, this.defaultTtl, revision, this.interner);
     if (!decoded.ok) return { error: decoded.error };
-    const owner = ownerNameOf({ name, service: { host: "", group: decoded.group } });
-    return { segments, record: decoded.record, group: decoded.group, ownerDepth: labelsOf(owner).length };
+    return { segments, record: decoded.record, group: decoded.group, owner: decoded.owner };
   }
 
   /** The record stored at a key's segments, if any. */
@@ -518,13 +519,9 @@ export class RecordIndex {
     return child instanceof Node ? child.record : child;
   }
 
-  private insert(
-    segments: readonly string[],
-    record: StoredRecord,
-    group: string | undefined,
-    ownerDepth: number,
-  ): void {
+  private insert(segments: readonly string[], record: StoredRecord, group: string | undefined, owner: string): void {
     const depth = segments.length;
+    const ownerDepth = labelCount(owner);
     const path: Node[] = [this.root];
     let node = this.root;
     for (let i = 0; i < depth - 1; i++) {
@@ -573,17 +570,14 @@ export class RecordIndex {
     if (!fedns) return;
     const ownerNode = path[Math.min(ownerDepth, depth)]!;
     record.setOwnerNode(ownerNode);
-    if (group === undefined || normalizeName(group) !== group) {
-      if (group !== undefined) record.keepRawGroup(group);
-    } else if (ownerNameOf({ name: nameOfSegments(segments), service: { host: "", group } }) !== group) {
-      record.keepRawGroup(group);
-    }
+    // The group is the owner node's name unless written otherwise (case, trailing dot) or no ancestor.
+    if (group !== undefined && group !== owner) record.keepRawGroup(group);
     if (ownerDepth === depth - 1) ownerNode.leafOwned++;
     else if (ownerDepth < depth - 1) ownerNode.owned = insertByKey(ownerNode.owned ?? [], record);
   }
 
   private remove(key: string, revision: number): boolean {
-    const segments = keySegments(this.prefix, key);
+    const segments = segmentsBelow(this.base, key);
     if ("error" in segments) return false;
     const depth = segments.length;
     const path: Node[] = [this.root];
@@ -675,6 +669,14 @@ function insertByKey(owned: StoredRecord[], record: StoredRecord): StoredRecord[
   let at = owned.length;
   while (at > 0 && owned[at - 1]!.key > key) at--;
   return [...owned.slice(0, at), record, ...owned.slice(at)];
+}
+
+/** labelsOf(name).length for a normalized name, without splitting it. */
+function labelCount(name: string): number {
+  if (name.length === 0) return 0;
+  let count = 1;
+  for (let i = 0; i < name.length; i++) if (name.charCodeAt(i) === 46) count++;
+  return count;
 }
 
 function isWildcard(label: string): boolean {

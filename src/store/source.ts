@@ -35,6 +35,8 @@ export interface RecordSourceOptions {
   retry?: RetryOptions;
   /** Keys per range request (default DEFAULT_PAGE_SIZE). */
   pageSize?: number;
+  /** Called after each change to the index (watch events applied, a complete load swapped in). */
+  onChange?: () => void;
   /** The clock of retries and of the last event's time (tests pass a fake one). */
   timers?: Timers;
 }
@@ -96,6 +98,7 @@ class WatchedSource implements RecordSource {
   /** key -> the bad value already reported, so each distinct bad value is logged and counted once. */
   private readonly badValues = new Map<string, string>();
   private resolveLoaded: () => void = () => {};
+  private readonly onChange: () => void;
 
   constructor(options: RecordSourceOptions) {
     this.backend = options.backend;
@@ -103,6 +106,7 @@ class WatchedSource implements RecordSource {
     this.keyPrefix = `${normalizePrefix(options.prefix)}/`;
     this.live = options.index;
     this.pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
+    this.onChange = options.onChange ?? (() => {});
     this.retryInitialMs = options.retry?.initialMs ?? 100;
     this.retryMaxMs = options.retry?.maxMs ?? 5000;
     this.metrics = createMetrics(options.registry, this);
@@ -157,6 +161,7 @@ class WatchedSource implements RecordSource {
       this.live.swap(fresh);
       this.reportBadValues(bad, true);
       this.setRevision(revision);
+      this.onChange();
       this.log.info(
         {
           backend: this.backend.description,
@@ -225,6 +230,7 @@ class WatchedSource implements RecordSource {
     }
     this.metrics.events.inc(events.length);
     this.setRevision(Math.max(revision, this.live.current.revision));
+    this.onChange();
   }
 
   private reportBadValues(rejected: BadValue[], fullLoad: boolean): void {

@@ -7,12 +7,21 @@
 import { createHash } from "node:crypto";
 import { desiredValue, diff, hasChanges, normalizeValue, type UnitChanges } from "../federation/diff.ts";
 import { UNKNOWN_UNIT, type UnitOf, unitsOfOwner } from "../federation/keys.ts";
-import { realTimers, type Timers, yieldToLoop } from "../obs/clock.ts";
+import { realTimers, type Timers } from "../obs/clock.ts";
 import { logger } from "../obs/log.ts";
+import { LoopBudget } from "../obs/loop-budget.ts";
 import { Counter, type Registry } from "../obs/metrics.ts";
 import { normalizePrefix } from "../records/name.ts";
 import { ownerOf as ownerOfValue, type SkydnsService } from "../records/service.ts";
-import type { KeyValue, KvBackend, TxnCompare, TxnOp, WatchEvent, WatchHandle } from "./kv.ts";
+import {
+  type KeyValue,
+  type KvBackend,
+  rangePages,
+  type TxnCompare,
+  type TxnOp,
+  type WatchEvent,
+  type WatchHandle,
+} from "./kv.ts";
 import { DEFAULT_MAX_TXN_BYTES, txnBatches } from "./txn-batches.ts";
 
 /**
@@ -61,6 +70,8 @@ export interface RecordWriterOptions<V = SkydnsService> {
   fence?: () => TxnCompare | undefined;
   /** Bytes of keys and values per txn (default 1 MiB, under etcd's default --max-request-bytes of 1.5 MiB). */
   maxTxnBytes?: number;
+  /** Keys per range request when reading everything (default LOAD_PAGE_KEYS). */
+  loadPageKeys?: number;
   /** While following: how often everything is re-read to repair drift the watch missed (default 5 min). */
   resyncMs?: number;
   /** Called with the units whose keys somebody else changed (watch or resync). */
@@ -97,8 +108,13 @@ interface WriterMetrics {
 }
 
 const DEFAULT_RESYNC_MS = 5 * 60_000;
-/** Keys processed between yields while reading the whole prefix. */
-const LOAD_SLICE = 2000;
+/**
+ * Keys per range request while reading the whole prefix: one response of every key (650k at 100 clusters ×
+ * 1,000 services) would be decoded in one block of seconds, held whole, and exceed the request deadline.
+ */
+export const LOAD_PAGE_KEYS = 10_000;
+/** Keys processed between budget checks while reading the whole prefix. */
+const LOAD_SLICE = 256;
 /** How long a conflicting write waits for the watch to show what changed before re-reading everything. */
 const CATCH_UP_MS = 2000;
 
@@ -299,18 +315,23 @@ export class RecordWriter<V = SkydnsService> {
     const buffer: { events: WatchEvent[]; revision: number }[] = [];
     this.buffered = buffer;
     try {
-      const result = await this.backend.range(this.keyPrefix);
       const stored = new Map<string, StoredKey>();
       const owned = new Map<string, Set<string>>();
       const drifted = new Set<string>();
+      const budget = new LoopBudget();
+      let revision = 0;
       let count = 0;
-      for (const kv of result.kvs) {
-        const next = this.storedKeyOf(kv);
-        stored.set(kv.key, next);
-        if (next.owner === this.owner) this.addOwned(owned, kv.key);
-        if (source !== undefined && differs(this.stored.get(kv.key), next)) this.noteDrift(drifted, kv.key, next);
-        if (++count % LOAD_SLICE === 0) await yieldToLoop();
+      for await (const page of rangePages(this.backend, this.keyPrefix, this.options.loadPageKeys ?? LOAD_PAGE_KEYS)) {
+        revision = page.revision;
+        for (const kv of page.kvs) {
+          const next = this.storedKeyOf(kv);
+          stored.set(kv.key, next);
+          if (next.owner === this.owner) this.addOwned(owned, kv.key);
+          if (source !== undefined && differs(this.stored.get(kv.key), next)) this.noteDrift(drifted, kv.key, next);
+          if (++count % LOAD_SLICE === 0) await budget.spend();
+        }
       }
+      const result = { revision };
       if (source !== undefined) {
         for (const [key, before] of this.stored) if (!stored.has(key)) this.noteDrift(drifted, key, before);
       }

@@ -225,6 +225,27 @@ describeNativeUdp("native UDP transport: slots and the send queue", function () 
     await eventually("a reply after the queue drained", async () => expect(c.replies).to.have.length(9));
   });
 
+  it("never sends a reply larger than its slot: dropped and counted", async () => {
+    const transport = await listenNative(
+      {
+        host: "127.0.0.1",
+        port: 0,
+        onBatch: (batch, reply) => {
+          for (let i = 0; i < batch.length; i++) reply(i, Buffer.alloc(batch[i]!.data[0] === 1 ? 513 : 512, 7));
+        },
+      },
+      { slotBytes: 512 },
+    );
+    open.push(transport);
+    const c = await client("127.0.0.1");
+    open.push(c);
+    c.send(Buffer.from([1]), transport.port);
+    c.send(Buffer.from([2]), transport.port);
+    await eventually("the reply that fits", async () => expect(c.replies).to.have.length(1));
+    expect(c.replies[0]!.length).to.equal(512);
+    expect(transport.stats()).to.include({ received: 2, sent: 1, sendErrors: 1 });
+  });
+
   it("rejects out-of-range tuning instead of passing it to the addon", async () => {
     const onBatch = (): void => {};
     for (const tuning of [

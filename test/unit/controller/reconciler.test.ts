@@ -234,4 +234,168 @@ describe("Reconciler", () => {
     expect(planCalls.every((call) => call !== "all" && call.length <= 100)).to.equal(true);
     expect(new Set(writer.writes.map((w) => w.unit)).size).to.equal(1002);
   });
+
+  describe("memo: a unit whose inputs are unchanged is not planned again", () => {
+    let inputs: Map<string, object>;
+    const bump = (unit: string) => inputs.set(unit, {});
+
+    beforeEach(() => {
+      inputs = new Map([...desired.keys()].map((unit) => [unit, {}]));
+      reconciler = new Reconciler({
+        plan,
+        units: () => desired.keys(),
+        signature: (unit) => [inputs.get(unit)],
+        writer,
+        batchMs: 30,
+        timers,
+      });
+      reconciler.enable();
+    });
+
+    const fullPass = async (): Promise<void> => {
+      planCalls = [];
+      writer.writes = [];
+      reconciler.markDirty("all");
+      await timers.advance(30);
+      await reconciler.whenIdle();
+    };
+
+    it("skips units whose signature is the same as when they were written", async () => {
+      await timers.advance(30);
+      await reconciler.whenIdle();
+      expect(writer.writes.map((w) => w.unit).sort()).to.deep.equal(["default/a", "default/b"]);
+      await fullPass();
+      expect(planCalls).to.deep.equal([]);
+      expect(writer.writes).to.deep.equal([]);
+    });
+
+    it("replans and writes a unit whose input changed (a stale memo would keep the old records)", async () => {
+      await timers.advance(30);
+      await reconciler.whenIdle();
+      desired.set("default/a", new Map([["/skydns/a/2", record("192.0.2.9")]]));
+      bump("default/a");
+      await fullPass();
+      expect(planCalls).to.deep.equal([["default/a"]]);
+      expect(writer.writes).to.deep.equal([{ unit: "default/a", keys: ["/skydns/a/2"] }]);
+      // The same change marked incrementally, and a change that leaves the records as they are.
+      desired.set("default/b", new Map([["/skydns/b/3", record("192.0.2.3")]]));
+      bump("default/b");
+      planCalls = [];
+      writer.writes = [];
+      reconciler.markDirty(["default/b"]);
+      await timers.advance(30);
+      await reconciler.whenIdle();
+      expect(writer.writes).to.deep.equal([{ unit: "default/b", keys: ["/skydns/b/3"] }]);
+      bump("default/a");
+      await fullPass();
+      expect(planCalls).to.deep.equal([["default/a"]]);
+      expect(writer.writes).to.deep.equal([]);
+      await fullPass();
+      expect(planCalls).to.deep.equal([]);
+    });
+
+    it("forgets everything on a new term of leadership and after drift", async () => {
+      await timers.advance(30);
+      await reconciler.whenIdle();
+      reconciler.disable();
+      planCalls = [];
+      reconciler.enable();
+      await timers.advance(30);
+      await reconciler.whenIdle();
+      expect(planCalls.flat().sort()).to.deep.equal(["default/a", "default/b"]);
+      planCalls = [];
+      reconciler.invalidate(["default/b"]);
+      await timers.advance(30);
+      await reconciler.whenIdle();
+      expect(planCalls).to.deep.equal([["default/b"]]);
+    });
+
+    it("keeps reporting a skipped unit's warnings in full passes", async () => {
+      const warned: string[] = [];
+      const registryless = new Reconciler({
+        plan: (only) => {
+          const result = plan(only);
+          if (only?.has("default/a")) result.warnings.push({ kind: "bad-ttl", service: "default/a", message: "x" });
+          return result;
+        },
+        units: () => desired.keys(),
+        signature: (unit) => [inputs.get(unit)],
+        writer,
+        batchMs: 30,
+        timers,
+      });
+      const report = Reflect.get(registryless, "report") as (w: { message: string }[], full: boolean) => void;
+      Reflect.set(registryless, "report", (warnings: { message: string }[], full: boolean) => {
+        warned.push(`${full}:${warnings.length}`);
+        report.call(registryless, warnings, full);
+      });
+      registryless.enable();
+      await timers.advance(30);
+      await registryless.whenIdle();
+      registryless.markDirty("all");
+      await timers.advance(30);
+      await registryless.whenIdle();
+      expect(warned).to.deep.equal(["true:1", "true:1"]);
+    });
+  });
+
+  describe("turn budget", () => {
+    /** A work clock that the plan and the writer advance, as if each call cost `cost` ms of CPU. */
+    let workNow: number;
+    let turns: number;
+    let stopTicking = false;
+    const tick = (): void => {
+      turns += 1;
+      if (!stopTicking) setImmediate(tick);
+    };
+
+    beforeEach(() => {
+      workNow = 0;
+      turns = 0;
+      stopTicking = false;
+      setImmediate(tick);
+      for (let i = 0; i < 400; i++) desired.set(`ns/s${i}`, new Map([[`/skydns/s${i}/1`, record("192.0.2.5")]]));
+    });
+    afterEach(() => {
+      stopTicking = true;
+    });
+
+    it("yields whenever a turn has used its budget, while planning and while diffing units already in place", async () => {
+      const turnsAtPlan: number[] = [];
+      const costly = (only: ReadonlySet<string> | undefined): Plan => {
+        workNow += 10;
+        turnsAtPlan.push(turns);
+        return plan(only);
+      };
+      const turnsAtWrite: number[] = [];
+      const inPlace = Object.create(writer) as FakeWriter;
+      // Nothing to write (a restarted leader): each diff costs 1 ms and no I/O.
+      inPlace.writeUnit = async () => {
+        workNow += 1;
+        turnsAtWrite.push(turns);
+        return { puts: 0, deletes: 0 };
+      };
+      reconciler = new Reconciler({
+        plan: costly,
+        units: () => desired.keys(),
+        writer: inPlace,
+        batchMs: 30,
+        timers,
+        sliceUnits: 10,
+        turnBudgetMs: 20,
+        workClock: () => workNow,
+      });
+      reconciler.enable();
+      await timers.advance(30);
+      await reconciler.whenIdle();
+      expect(turnsAtPlan).to.have.length(41);
+      const perTurn = (at: number[]) =>
+        Math.max(...[...new Set(at)].map((turn) => at.filter((t) => t === turn).length));
+      // At most 2 plan calls (20 ms) per turn of the event loop; diffs: the budget (20), plus at most one more
+      // for each of the 16 concurrent writers that passed the check before the turn ended.
+      expect(perTurn(turnsAtPlan)).to.be.at.most(2);
+      expect(turnsAtWrite).to.have.length(402);
+      expect(perTurn(turnsAtWrite)).to.be.within(20, 36);
+    });
+  });
 });

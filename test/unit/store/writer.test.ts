@@ -195,6 +195,29 @@ describe("store: RecordWriter (memory backend)", () => {
     expect(kv.get(`${OTHER_SERVICE}/foreign`)).to.not.equal(undefined);
   });
 
+  it("reads the store in pages of a bounded number of keys, and its view is the same as one read of all", async () => {
+    for (let i = 0; i < 25; i++) {
+      const key = `/skydns/com/example/svc/myfed/default/s${i}/east-a-0000000${i % 10}`;
+      await kv.put(key, JSON.stringify({ ...record(`198.51.100.${i}`), cluster: i % 2 === 0 ? "east-a" : "west" }));
+    }
+    const limits: (number | undefined)[] = [];
+    const counting = Object.create(kv) as MemoryBackend;
+    counting.range = (prefix, options) => {
+      limits.push(options?.limit);
+      return kv.range(prefix, options);
+    };
+    const paged = new RecordWriter({ backend: counting, prefix: "/skydns", owner: OWNER, loadPageKeys: 4 });
+    await paged.ready();
+    expect(limits).to.have.length(7);
+    expect(limits.every((limit) => limit === 4)).to.equal(true);
+    const whole = new RecordWriter({ backend: kv, prefix: "/skydns", owner: OWNER, loadPageKeys: 1000 });
+    await whole.ready();
+    expect(paged.ownedUnits()).to.have.length(25);
+    expect(paged.ownedUnits()).to.deep.equal(whole.ownedUnits());
+    for (const unit of whole.ownedUnits()) {
+      expect([...paged.storedClusters(unit)]).to.deep.equal([...whole.storedClusters(unit)]);
+    }
+  });
   it("refuses keys outside the prefix or of another unit, and invalid values", async () => {
     const writer = new RecordWriter({ backend: kv, prefix: "/skydns", owner: OWNER });
     const result = await writer.writeUnit(
