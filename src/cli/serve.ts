@@ -12,6 +12,7 @@ import { loadKey, TsigKeyring } from "../dns/tsig.ts";
 import { formatHostPort, parseHostPort, startOpsServer } from "../obs/http.ts";
 import { logger } from "../obs/log.ts";
 import { newRegistry } from "../obs/metrics.ts";
+import type { IndexChange } from "../records/index.ts";
 import { LiveIndex } from "../records/live-index.ts";
 import type { KvBackend } from "../store/kv.ts";
 import { startRecordSource } from "../store/source.ts";
@@ -82,13 +83,13 @@ export async function startServing(config: FednsConfig, backend: KvBackend): Pro
   const opsListen = parseHostPort(config.metrics.listen ?? DEFAULT_SERVE_METRICS);
   const keyring = tsigKeyring(config.dns);
   const transfers = transferSettings(config.dns, keyring);
-  let indexChanged = (): void => {};
+  let indexChanged = (_changes: readonly IndexChange[] | undefined): void => {};
   const source = startRecordSource({
     backend,
     prefix: config.etcd.prefix,
     index,
     registry,
-    onChange: () => indexChanged(),
+    onChange: (changes) => indexChanged(changes),
   });
   const short = startShortServing(config, backend, registry, log);
   // A failed start (a port taken) leaves nothing running: the caller gets no handle to stop it with.
@@ -120,8 +121,8 @@ export async function startServing(config: FednsConfig, backend: KvBackend): Pro
     const reason = err instanceof Error ? err.message : String(err);
     return abandon(new Error(`cannot listen on ${formatHostPort(listen)} for DNS: ${reason}`, { cause: err }));
   });
-  indexChanged = () => dns.indexChanged();
-  if (index.loaded) dns.indexChanged();
+  indexChanged = (changes) => dns.indexChanged(changes);
+  if (index.loaded) dns.indexChanged(undefined);
   const ops = await startOpsServer({
     ...opsListen,
     registry,

@@ -1,16 +1,13 @@
 // startController(): the composition of the controller: member clusters (membership.ts) -> federation state ->
 // plan() -> records in etcd (reconciler.ts, the store's writer). Writes only while it leads (leadership.ts)
-// and once start-up sync is over; one clock (options.timers) for every timer. With short names on, the same
-// clusters also feed what the DNS server needs to answer them (short-publisher.ts).
+// and once start-up sync is over; one clock (options.timers) for every timer.
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { MemberCluster } from "../config/members.ts";
-import { DEFAULT_GRACE_MS, isStale } from "../federation/grace.ts";
+import { DEFAULT_GRACE_MS } from "../federation/grace.ts";
 import { ownerOf } from "../federation/keys.ts";
-import { DEFAULT_LIMITS } from "../federation/limits.ts";
-import { type PlanContext, planContext, planServices } from "../federation/plan.ts";
 import { DEFAULT_MAX_NETWORKS_PER_CLUSTER } from "../federation/short-names.ts";
-import type { FederationState, Plan, PlanOptions } from "../federation/state.ts";
+import type { Plan, PlanOptions } from "../federation/state.ts";
 import type { FederationPolicy } from "../federation/trust.ts";
 import { realTimers, sleep, type Timers } from "../obs/clock.ts";
 import { logger } from "../obs/log.ts";
@@ -19,6 +16,7 @@ import { DEFAULT_PREFIX, normalizePrefix } from "../records/name.ts";
 import type { KvBackend } from "../store/kv.ts";
 import { RecordWriter } from "../store/writer.ts";
 import type { ReflectorCaps } from "./caps.ts";
+import { FederationView, type StoreView } from "./federation-view.ts";
 import { type HostnameLookup, HostnameResolver } from "./hostnames.ts";
 import { Leadership } from "./leadership.ts";
 import { type ClusterStatusReport, Membership } from "./membership.ts";
@@ -29,10 +27,7 @@ import { ShortPublisher } from "./short-publisher.ts";
 export type { ClusterStatusReport };
 
 /** What the controller needs of the store's writer: the reconciler's part, and the store's view for plan(). */
-export interface StoreWriter extends UnitWriter {
-  /** The `cluster` fields of the records of ours the store holds for a unit (last known records, grace.ts). */
-  storedClusters(unit: string): ReadonlySet<string | undefined>;
-}
+export interface StoreWriter extends UnitWriter, StoreView {}
 
 export interface ControllerOptions {
   federation: string;
@@ -137,10 +132,7 @@ class FederationController implements Controller {
   /** The one wake-up for grace periods: plans again when the earliest one ends (plan.recheckAt). */
   private recheck: { at: number; timer: { cancel(): void } } | undefined;
   private stopped = false;
-  /** Bumped when an LB hostname resolves differently (plan contexts are then out of date). */
-  private hostnameChanges = 0;
-  /** The plan context (federation/plan.ts) and the inputs it was built from (contextInputs). */
-  private context: { inputs: readonly number[]; value: PlanContext } | undefined;
+  private readonly view: FederationView;
 
   constructor(options: ControllerOptions) {
     this.options = options;
@@ -201,7 +193,7 @@ class FederationController implements Controller {
       timers: this.timers,
       ...(this.metrics === undefined ? {} : { metrics: this.metrics }),
       onChange: () => {
-        this.hostnameChanges += 1;
+        this.view.hostnamesChanged();
         this.reconciler.markDirty("all");
       },
     });
@@ -240,10 +232,17 @@ class FederationController implements Controller {
         timers: this.timers,
       });
     }
+    this.view = new FederationView({
+      membership: this.membership,
+      resolver: this.resolver,
+      writer: this.writer,
+      planOptions: this.planOptions,
+      timers: this.timers,
+    });
     this.reconciler = new Reconciler({
       plan: (only) => this.plan(only),
       units: () => this.membership.units(),
-      signature: (unit) => this.signature(unit),
+      signature: (unit) => this.view.signature(unit),
       beginFull: () => this.resolver.want(this.membership.hostnames(undefined)),
       writer: this.writer,
       batchMs: options.batchMs ?? 30,
@@ -278,6 +277,13 @@ class FederationController implements Controller {
 
   currentPlan(): Plan {
     return this.plan(undefined);
+  }
+
+  /** Plans through the view; a grace period ending later wakes the controller then (plan.recheckAt). */
+  private plan(only: ReadonlySet<string> | undefined): Plan {
+    const result = this.view.plan(only);
+    this.wakeAt(result.recheckAt);
+    return result;
   }
 
   status(): ControllerStatus {
@@ -362,25 +368,7 @@ class FederationController implements Controller {
     }
   }
 
-  /** The federation state of `only` (undefined: everything) as of now, planned. */
-  private plan(only: ReadonlySet<string> | undefined): Plan {
-    const hostnames = this.membership.hostnames(only);
-    if (only === undefined) this.resolver.want(hostnames);
-    else this.resolver.add(hostnames);
-    const state: FederationState = {
-      clusters: this.membership.states(this.resolver.resolved, only),
-      now: this.timers.now(),
-    };
-    const unseen = this.unseen();
-    if (unseen.size > 0) {
-      state.unseen = unseen;
-      state.lastKnown = this.lastKnown(only, unseen);
-    }
-    const result = planServices(state, this.planOptions, this.contextOf(state));
-    this.wakeAt(result.recheckAt);
-    return result;
-  }
-
+  /** Plans everything again at `at` (a grace period ends), unless an earlier wake-up is armed. */
   /** Members that have not synced (yet), with when their watch started (their grace period counts from there). */
   private unseen(): Map<string, number> {
     const unseen = new Map<string, number>();
@@ -390,25 +378,6 @@ class FederationController implements Controller {
     return unseen;
   }
 
-  /** The units (of `only`, or all the store has of ours) holding records of unseen clusters, with their clusters. */
-  private lastKnown(
-    only: ReadonlySet<string> | undefined,
-    unseen: ReadonlyMap<string, number>,
-  ): Map<string, ReadonlySet<string | undefined>> {
-    const lastKnown = new Map<string, ReadonlySet<string | undefined>>();
-    for (const unit of only ?? this.writer.ownedUnits()) {
-      const clusters = this.writer.storedClusters(unit);
-      for (const cluster of clusters) {
-        if (cluster !== undefined && unseen.has(cluster)) {
-          lastKnown.set(unit, clusters);
-          break;
-        }
-      }
-    }
-    return lastKnown;
-  }
-
-  /** Plans everything again at `at` (a grace period ends), unless an earlier wake-up is armed. */
   private wakeAt(at: number | undefined): void {
     if (at === undefined || this.stopped) return;
     if (this.recheck !== undefined && this.recheck.at <= at) return;
@@ -423,57 +392,4 @@ class FederationController implements Controller {
     );
     this.recheck = { at, timer };
   }
-
-  /** The plan context of the current state: rebuilt only when what it is built from has changed. */
-  private contextOf(federation: FederationState): PlanContext {
-    const inputs = this.contextInputs();
-    if (this.context === undefined || !sameNumbers(this.context.inputs, inputs)) {
-      this.context = { inputs, value: planContext(federation, this.planOptions) };
-    }
-    return this.context.value;
-  }
-
-  /**
-   * Counters that, between two changes of the member list, only grow, and grow with every change of what a
-   * plan context is built from: members synced, their nodes, and for a cluster past its record budget its shards.
-   */
-  private contextInputs(): number[] {
-    const limit = this.planOptions.policy?.limits.recordsPerCluster ?? DEFAULT_LIMITS.recordsPerCluster;
-    let synced = 0;
-    let nodes = 0;
-    let overBudget = 0;
-    for (const { watch } of this.membership.all()) {
-      if (!watch.synced) continue;
-      synced += 1;
-      nodes += watch.nodesVersion;
-      if (watch.recordCost > limit) overBudget += watch.shardsVersion + 1;
-    }
-    return [this.membership.version, this.hostnameChanges, synced, nodes, overBudget];
-  }
-
-  /**
-   * What a unit's records depend on, for the reconciler's memo: the plan context's inputs, and each member's
-   * phase, whether its grace period is over, and its shard of the unit (shards are replaced, never changed in
-   * place: cluster-state.ts). Undefined (no memo) while a member has not synced: what is held for it depends on
-   * the store and the clock (grace.ts).
-   */
-  private signature(unit: string): unknown[] | undefined {
-    const signature: unknown[] = this.contextInputs();
-    const now = this.timers.now();
-    const graceMs = this.planOptions.graceMs ?? DEFAULT_GRACE_MS;
-    for (const { watch } of this.membership.all()) {
-      const status = watch.lifecycle.status;
-      if (status === undefined) return undefined;
-      const shard = watch.shards.get(unit);
-      if (shard === undefined) continue;
-      const since = watch.lifecycle.phase === "unreachable" ? watch.lifecycle.unreachableSince : undefined;
-      const stale = isStale(since === undefined ? { status } : { status, unreachableSince: since }, now, graceMs);
-      signature.push(watch, status, stale, shard);
-    }
-    return signature;
-  }
-}
-
-function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((value, i) => value === b[i]);
 }

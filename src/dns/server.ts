@@ -2,7 +2,7 @@
 import { randomBytes } from "node:crypto";
 import { logger } from "../obs/log.ts";
 import type { Registry } from "../obs/metrics.ts";
-import type { RecordIndex } from "../records/index.ts";
+import type { IndexChange, RecordIndex } from "../records/index.ts";
 import { LiveIndex } from "../records/live-index.ts";
 import { TRANSFER_DEFAULTS, Transfers, type TransferZoneConfig } from "../xfr/service.ts";
 import { DEFAULT_UDP_PAYLOAD_SIZE } from "./constants.ts";
@@ -77,8 +77,11 @@ export interface TransferSettings {
 export interface DnsServer {
   address: { host: string; port: number };
   zones: Zone[];
-  /** Call after the index changed: transfer versions are rebuilt and secondaries notified (debounced). */
-  indexChanged(): void;
+  /**
+   * Call after the index changed, with the changes applied (undefined: a new index was swapped in):
+   * transfer versions follow them and secondaries are notified (debounced).
+   */
+  indexChanged(changes?: readonly IndexChange[]): void;
   /** The transfer service, when transfers are configured (for tests and diagnostics). */
   transfers: Transfers | undefined;
   close(): Promise<void>;
@@ -150,7 +153,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     address: { host, port },
     zones,
     transfers,
-    indexChanged: () => transfers?.changed(),
+    indexChanged: (changes) => transfers?.changed(changes),
     close: () => {
       transfers?.close();
       closed ??= Promise.all([udp?.close(), tcp?.close()]).then(() => undefined);
