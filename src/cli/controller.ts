@@ -113,6 +113,14 @@ export async function startControlling(
     lookup: lookup.lookup,
     clusterCaps: c.clusterCaps,
     leaderElection: c.leaderElection,
+    ...(config.shortNames.enabled
+      ? {
+          shortNames: {
+            prefix: config.shortNames.prefix,
+            maxNetworksPerCluster: config.shortNames.maxNetworksPerCluster,
+          },
+        }
+      : {}),
     registry,
     ...(overrides.writer === undefined ? {} : { writer: overrides.writer }),
   });

@@ -6,6 +6,7 @@ import { hostname } from "node:os";
 import type { MemberCluster } from "../config/members.ts";
 import { DEFAULT_GRACE_MS } from "../federation/grace.ts";
 import { ownerOf } from "../federation/keys.ts";
+import { DEFAULT_MAX_NETWORKS_PER_CLUSTER } from "../federation/short-names.ts";
 import type { Plan, PlanOptions } from "../federation/state.ts";
 import type { FederationPolicy } from "../federation/trust.ts";
 import { realTimers, sleep, type Timers } from "../obs/clock.ts";
@@ -21,6 +22,7 @@ import { Leadership } from "./leadership.ts";
 import { type ClusterStatusReport, Membership } from "./membership.ts";
 import { ControllerMetrics } from "./metrics.ts";
 import { Reconciler, type UnitWriter } from "./reconciler.ts";
+import { ShortPublisher } from "./short-publisher.ts";
 
 export type { ClusterStatusReport };
 
@@ -73,6 +75,8 @@ export interface ControllerOptions {
   resyncMs?: number;
   /** Replaces the store's RecordWriter (unit tests). */
   writer?: StoreWriter;
+  /** Short names (SPEC §4a): publish under this prefix (e.g. `/fedns-short`); absent: off. */
+  shortNames?: { prefix: string; maxNetworksPerCluster?: number };
 }
 
 export interface ControllerStatus {
@@ -119,6 +123,9 @@ class FederationController implements Controller {
   private readonly recordWriter: RecordWriter | undefined;
   private readonly leadership: Leadership;
   private following: Promise<void> | undefined;
+  /** Short names' keys (absent when off). */
+  private readonly short: ShortPublisher | undefined;
+  private followingShort: Promise<void> | undefined;
   private readonly candidate: string;
   private startupDone = false;
   private startupTimer: { cancel(): void } | undefined;
@@ -166,10 +173,14 @@ class FederationController implements Controller {
       timers: this.timers,
       ...(this.metrics === undefined ? {} : { metrics: this.metrics }),
       onChange: (units) => this.reconciler.markDirty(units),
+      onShortChange: (clusters) => this.short?.markDirty(clusters),
       onPhaseChange: () => {
         this.checkStartup();
         // Units held for this cluster while it was syncing may now be written.
-        if (this.startupDone) this.reconciler.markDirty("all");
+        if (this.startupDone) {
+          this.reconciler.markDirty("all");
+          this.short?.markDirty("all");
+        }
       },
     });
     this.resolver = new HostnameResolver({
@@ -200,6 +211,27 @@ class FederationController implements Controller {
       });
     }
     this.writer = options.writer ?? this.recordWriter!;
+    if (options.shortNames !== undefined) {
+      this.short = new ShortPublisher({
+        backend: options.backend,
+        prefix: options.shortNames.prefix,
+        federation: options.federation,
+        owner: this.planOptions.owner,
+        namespaces: this.planOptions.namespaces,
+        maxNetworksPerCluster: options.shortNames.maxNetworksPerCluster ?? DEFAULT_MAX_NETWORKS_PER_CLUSTER,
+        ...(options.policy === undefined ? {} : { policy: options.policy }),
+        sources: () => this.membership.shortSources(this.resolver.resolved),
+        unseen: () => this.unseen(),
+        graceMs,
+        now: () => this.timers.now(),
+        batchMs: options.batchMs ?? 30,
+        ...(election.enabled ? { fence: () => this.leadership.fence() } : {}),
+        onNotLeader: (err) => this.leadership.depose(err),
+        ...(options.registry === undefined ? {} : { registry: options.registry }),
+        ...(options.resyncMs === undefined ? {} : { resyncMs: options.resyncMs }),
+        timers: this.timers,
+      });
+    }
     this.view = new FederationView({
       membership: this.membership,
       resolver: this.resolver,
@@ -230,6 +262,7 @@ class FederationController implements Controller {
     this.startupTimer = this.timers.setTimeout(() => this.finishStartup(true), timeout);
     this.checkStartup();
     if (this.recordWriter !== undefined) this.following = this.follow(this.recordWriter);
+    if (this.short !== undefined) this.followingShort = this.follow(this.short);
     this.leadership.start();
   }
 
@@ -237,8 +270,9 @@ class FederationController implements Controller {
     return this.leadership.isLeader;
   }
 
-  whenIdle(): Promise<void> {
-    return this.reconciler.whenIdle();
+  async whenIdle(): Promise<void> {
+    await this.reconciler.whenIdle();
+    await this.short?.whenIdle();
   }
 
   currentPlan(): Plan {
@@ -272,16 +306,18 @@ class FederationController implements Controller {
     this.startupTimer?.cancel();
     this.recheck?.timer.cancel();
     this.resolver.stop();
-    await this.reconciler.stop();
+    await Promise.all([this.reconciler.stop(), this.short?.stopWriting()]);
     // Resigned first, so a standby takes over at once instead of after the lease.
     await this.leadership.stop();
     await this.recordWriter?.stop();
+    await this.short?.stop();
     await this.following;
+    await this.followingShort;
     await this.membership.stop();
   }
 
   /** Follows etcd with the writer, retrying until it works (etcd may still be starting). */
-  private async follow(writer: RecordWriter): Promise<void> {
+  private async follow(writer: { follow(): Promise<void> }): Promise<void> {
     for (let attempt = 0; !this.stopped; attempt++) {
       try {
         await writer.follow();
@@ -314,7 +350,10 @@ class FederationController implements Controller {
   /** Enables the reconciler once the LB hostnames of the current state have had a first lookup. */
   private startWriting(): void {
     void this.resolver.settle(this.membership.hostnames(undefined)).finally(() => {
-      if (this.leadership.isLeader && this.startupDone && !this.stopped) this.reconciler.enable();
+      if (this.leadership.isLeader && this.startupDone && !this.stopped) {
+        this.reconciler.enable();
+        this.short?.enable();
+      }
     });
   }
 
@@ -325,10 +364,20 @@ class FederationController implements Controller {
       if (this.startupDone) this.startWriting();
     } else {
       this.reconciler.disable();
+      this.short?.disable();
     }
   }
 
   /** Plans everything again at `at` (a grace period ends), unless an earlier wake-up is armed. */
+  /** Members that have not synced (yet), with when their watch started (their grace period counts from there). */
+  private unseen(): Map<string, number> {
+    const unseen = new Map<string, number>();
+    for (const member of this.membership.all()) {
+      if (!member.watch.synced) unseen.set(member.config.name, member.addedAt);
+    }
+    return unseen;
+  }
+
   private wakeAt(at: number | undefined): void {
     if (at === undefined || this.stopped) return;
     if (this.recheck !== undefined && this.recheck.at <= at) return;
@@ -337,6 +386,7 @@ class FederationController implements Controller {
       () => {
         this.recheck = undefined;
         this.reconciler.markDirty("all");
+        this.short?.markDirty("all");
       },
       Math.max(0, at - this.timers.now()),
     );

@@ -10,6 +10,7 @@ import { SECRET_SIZE, ServerCookies } from "./cookies.ts";
 import { type Codec, QueryHandler } from "./handler.ts";
 import { DnsMetrics } from "./metrics.ts";
 import { ResponseRateLimiter, type RrlOptions } from "./rrl.ts";
+import type { ShortAnswerer } from "./short-answer.ts";
 import { listenTcp, TCP_DEFAULTS, type TcpOptions, type TcpTransport } from "./tcp.ts";
 import type { TsigKeyring } from "./tsig.ts";
 import { answerWith, listenUdp } from "./udp/listen.ts";
@@ -53,6 +54,8 @@ export interface DnsServerOptions {
   cookieSecret?: Uint8Array;
   /** Response-rate limiting of UDP replies; absent: off. */
   rrl?: RrlOptions;
+  /** Short names (SPEC §4a); absent: off. */
+  short?: ShortAnswerer;
   /** Clock of cookies and RRL (ms), for tests. */
   now?: () => number;
   /** TSIG keys (RFC 8945) for signed queries, transfers and NOTIFY. */
@@ -119,6 +122,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     nsid: options.nsid,
     cookies: new ServerCookies(options.cookieSecret ?? randomBytes(SECRET_SIZE), options.now),
     rrl: options.rrl === undefined ? undefined : new ResponseRateLimiter(options.rrl, options.now),
+    ...(options.short === undefined ? {} : { short: options.short }),
     tsig: options.tsig,
     transfers,
   });

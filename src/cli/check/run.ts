@@ -21,6 +21,7 @@ import { ownedRecords, readEtcd } from "./etcd-check.ts";
 import { error, exitCodeOf, type Finding, listed, ok, warn } from "./findings.ts";
 import { memberClustersOfConfig } from "./members.ts";
 import { compareRecords } from "./records-compare.ts";
+import { shortNameFindings } from "./short-findings.ts";
 
 export interface CheckOptions {
   /** DNS server to resolve the names against, HOST:PORT; default config dns.listen (wildcard -> loopback). */
@@ -107,6 +108,7 @@ export async function runCheck(config: FednsConfig, options: CheckOptions = {}):
       ...loadBalancerFindings(read.state, namespaces),
     );
   }
+  findings.push(...shortNameFindings(config, clusters));
   const unread = reads.filter((read) => read.state === undefined).map((read) => read.name);
   // Whether a service is healthy somewhere can only be told with every member cluster read.
   if (unread.length === 0 && !partial) findings.push(...federationFindings(clusters, namespaces));

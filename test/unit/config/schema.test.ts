@@ -199,3 +199,32 @@ describe("config schema", () => {
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 }
+
+describe("config schema: short names", () => {
+  it("is on by default for cluster.local under /fedns-short", () => {
+    const config = parseConfig({});
+    expect(config.shortNames).to.deep.equal({
+      enabled: true,
+      clusterDomain: "cluster.local",
+      prefix: "/fedns-short",
+      maxNetworksPerCluster: 20_000,
+    });
+  });
+
+  it("refuses a short-name prefix that overlaps the records' prefix (CoreDNS would serve its keys)", () => {
+    expect(errorOf({ shortNames: { prefix: "/skydns/short" } })).to.match(/shortNames\.prefix.*overlap etcd\.prefix/s);
+    expect(errorOf({ etcd: { prefix: "/fed" }, shortNames: { prefix: "/fed/" } })).to.match(/shortNames\.prefix/);
+    expect(
+      parseConfig({ etcd: { prefix: "/skydns" }, shortNames: { prefix: "/skydns-short" } }).shortNames.prefix,
+    ).to.equal("/skydns-short");
+  });
+
+  it("checks per-cluster client networks and the cluster domain", () => {
+    expect(errorOf({ clusters: [{ name: "a", clientNetworks: ["10.0.0.0/33"] }] })).to.match(/clientNetworks/);
+    expect(
+      parseConfig({ clusters: [{ name: "a", clientNetworks: ["10.0.0.0/8", "fd00::/8"] }] }).clusters[0]!
+        .clientNetworks,
+    ).to.have.length(2);
+    expect(errorOf({ shortNames: { clusterDomain: "bad..domain" } })).to.match(/clusterDomain/);
+  });
+});
