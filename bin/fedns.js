@@ -36,8 +36,17 @@ if (major < 24) {
     env: { ...process.env, [SHIM_CHILD]: "1" },
     detached: process.platform !== "win32",
   });
+  // The same signal twice within DUPLICATE_MS is one event delivered twice (a terminal's Ctrl-C reaches
+  // npm/npx and us, and npm forwards it again): passing both on would make the server's second-signal
+  // default (exit at once) cut its clean shutdown short. A later repeat is passed on.
+  const DUPLICATE_MS = 500;
+  const lastForwarded = new Map();
   const forward = (signal) => {
-    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const now = Date.now();
+    if (now - (lastForwarded.get(signal) ?? Number.NEGATIVE_INFINITY) < DUPLICATE_MS) return;
+    lastForwarded.set(signal, now);
+    child.kill(signal);
   };
   for (const signal of FORWARDED) process.on(signal, forward);
   child.on("error", (err) => {

@@ -16,6 +16,8 @@ export interface FednsOptions {
   etcdUrl: string;
   prefix: string;
   cpu: number;
+  /** dns.udpTransport of the server (--udp-transport). */
+  udpTransport: "native" | "dgram";
   /** When set, node writes a .cpuprofile into this directory on a clean exit. */
   cpuProfDir?: string;
 }
@@ -56,6 +58,8 @@ export function fednsArgs(options: FednsOptions): string[] {
     `127.0.0.1:${options.port}`,
     "--metrics",
     `127.0.0.1:${options.metricsPort}`,
+    "--udp-transport",
+    options.udpTransport,
   ];
 }
 
@@ -66,7 +70,7 @@ export function startFedns(options: FednsOptions, tracker: ChildTracker): Tracke
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, FEDNS_LOG_LEVEL: process.env.FEDNS_LOG_LEVEL ?? "warn" },
   });
-  return tracker.track(child, "fedns serve");
+  return tracker.track(child, `fedns serve (${options.udpTransport} UDP)`);
 }
 
 /** The newest .cpuprofile node wrote into `dir`, if any. */

@@ -13,8 +13,9 @@ import { type DnsperfOptions, type DnsperfResult, runDnsperf } from "./dnsperf.t
 import { loadRecords, startEtcd } from "./etcd.ts";
 import { newestProfile, nodeBinary, serveAvailable, startFedns } from "./fedns.ts";
 import { KNOTD, startKnot } from "./knot.ts";
+import { processCpuMicros, processRssMib } from "./proc.ts";
 import { ChildTracker, digA, freePort, type Tracked, waitUntil } from "./processes.ts";
-import { formatRatio, formatTable, qpsRatio, type ServerResult } from "./report.ts";
+import { formatRatio, formatResources, formatTable, qpsRatios, type ResourceUse, type ServerResult } from "./report.ts";
 import { measureWatchLatency } from "./watch-latency.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -31,6 +32,7 @@ const USAGE = `usage: node bench/qps/run.ts [options]
   --max-qps N       dnsperf -Q, cap the offered load (default: unlimited)
   --names N         existing A names (default 10000); ~10% extra NXDOMAIN queries
   --fedns-only      benchmark fedns only       --knot-only   benchmark Knot only
+  --udp-transports L  fedns's UDP transports to measure, each its own fedns serve (default native,dgram)
   --ceiling         also measure bench/qps/node-ceiling.ts (a Node UDP server that answers a canned
                     record: what node:dgram alone reaches), plain and with tuned sends
   --cpu-prof        run fedns under node --cpu-prof and print the top self-time functions
@@ -57,6 +59,7 @@ interface Options {
   serverCpu: number;
   clientCpu: number;
   knotWorkers: number;
+  udpTransports: ("native" | "dgram")[];
   keep: boolean;
 }
 
@@ -66,6 +69,14 @@ function integer(value: string | undefined, name: string, fallback: number, min 
   if (!Number.isInteger(parsed) || parsed < min)
     throw new Error(`--${name} must be an integer >= ${min}, got "${value}"`);
   return parsed;
+}
+
+function udpTransportList(value: string): ("native" | "dgram")[] {
+  const list = value.split(",").map((name) => name.trim());
+  for (const name of list) {
+    if (name !== "native" && name !== "dgram") throw new Error(`--udp-transports: native or dgram, got "${name}"`);
+  }
+  return [...new Set(list as ("native" | "dgram")[])];
 }
 
 function parseOptions(argv: string[]): Options | undefined {
@@ -88,6 +99,7 @@ function parseOptions(argv: string[]): Options | undefined {
       "server-cpu": { type: "string" },
       "client-cpu": { type: "string" },
       "knot-workers": { type: "string" },
+      "udp-transports": { type: "string" },
       keep: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -111,6 +123,7 @@ function parseOptions(argv: string[]): Options | undefined {
     serverCpu: integer(values["server-cpu"], "server-cpu", 0),
     clientCpu: integer(values["client-cpu"], "client-cpu", 1),
     knotWorkers: integer(values["knot-workers"], "knot-workers", 1, 1),
+    udpTransports: udpTransportList(values["udp-transports"] ?? "native,dgram"),
     keep: values.keep ?? false,
   };
   const cpus = availableParallelism();
@@ -180,6 +193,8 @@ interface Target {
   stop(): Promise<void>;
   /** When the measured runs against this target happened (for the CPU profile). */
   windows: TimeWindow[];
+  /** The server process, for CPU per query and memory. */
+  pid: number | undefined;
 }
 
 function dnsperfOptions(port: number, seconds: number, options: Options, queryFile: string): DnsperfOptions {
@@ -215,19 +230,19 @@ async function startKnotTarget(
   );
   await waitForServer(knot, port, dataset, 30_000);
   await verifyAnswers("knot", port, dataset);
-  return { name: "knot", port, stop: () => tracker.stop(knot), windows: [] };
+  return { name: "knot", port, stop: () => tracker.stop(knot), windows: [], pid: knot.child.pid };
 }
 
 /** The server under test: etcd loaded with the records, then `fedns serve` over it. */
 /** etcd puts (and deletes) timed until fedns answers them, before the QPS runs. */
 const WATCH_SAMPLES = 50;
 
-async function startFednsTarget(
+async function startFednsTargets(
   dir: string,
   dataset: Dataset,
   options: Options,
   tracker: ChildTracker,
-): Promise<Target & { profileDir: string | undefined }> {
+): Promise<(Target & { profileDir: string | undefined })[]> {
   if (!(await serveAvailable(ROOT))) {
     throw new Error(
       "`node src/cli/main.ts serve --help` fails: fedns has no working `serve` command here; use --knot-only",
@@ -242,43 +257,69 @@ async function startFednsTarget(
   }
   log(`fedns: ${count} keys in etcd after ${Date.now() - started} ms`);
 
-  const port = await freePort();
-  const metricsPort = await freePort(new Set([port]));
-  const profileDir = options.cpuProf ? (options.profileDir ?? join(dir, "profile")) : undefined;
-  log(`fedns: starting fedns serve on 127.0.0.1:${port}, core ${options.serverCpu}${profileDir ? ", --cpu-prof" : ""}`);
-  const fedns = startFedns(
-    {
-      root: ROOT,
+  const targets: (Target & { profileDir: string | undefined })[] = [];
+  const avoid = new Set<number>();
+  for (const udpTransport of options.udpTransports) {
+    const name = `fedns-${udpTransport}`;
+    const port = await freePort(avoid);
+    avoid.add(port);
+    const metricsPort = await freePort(avoid);
+    avoid.add(metricsPort);
+    const profileDir = options.cpuProf ? join(options.profileDir ?? join(dir, "profile"), udpTransport) : undefined;
+    log(
+      `${name}: starting fedns serve on 127.0.0.1:${port}, core ${options.serverCpu}${profileDir ? ", --cpu-prof" : ""}`,
+    );
+    const fedns = startFedns(
+      {
+        root: ROOT,
+        port,
+        metricsPort,
+        etcdUrl: etcd.url,
+        prefix: PREFIX,
+        cpu: options.serverCpu,
+        udpTransport,
+        cpuProfDir: profileDir,
+      },
+      tracker,
+    );
+    await waitForServer(fedns, port, dataset, 60_000);
+    await verifyAnswers(name, port, dataset);
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    if (!metrics.includes(`fedns_dns_udp_transport{transport="${udpTransport}"} 1`)) {
+      throw new Error(`${name}: /metrics does not report the ${udpTransport} UDP transport (addon not built?)`);
+    }
+    if (targets.length === 0) {
+      const watch = await measureWatchLatency(etcd.url, PREFIX, port, WATCH_SAMPLES);
+      const ms = (value: number): string => `${value.toFixed(1)} ms`;
+      for (const [what, summary] of [
+        ["put -> answered", watch.put],
+        ["delete -> NXDOMAIN", watch.delete],
+      ] as const) {
+        log(
+          `${name}: etcd ${what}: n=${summary.count} p50 ${ms(summary.p50)} p99 ${ms(summary.p99)} max ${ms(summary.max)}`,
+        );
+      }
+    }
+    targets.push({
+      name,
       port,
-      metricsPort,
-      etcdUrl: etcd.url,
-      prefix: PREFIX,
-      cpu: options.serverCpu,
-      cpuProfDir: profileDir,
-    },
-    tracker,
-  );
-  await waitForServer(fedns, port, dataset, 60_000);
-  await verifyAnswers("fedns", port, dataset);
-  const watch = await measureWatchLatency(etcd.url, PREFIX, port, WATCH_SAMPLES);
-  const ms = (value: number): string => `${value.toFixed(1)} ms`;
-  for (const [what, summary] of [
-    ["put -> answered", watch.put],
-    ["delete -> NXDOMAIN", watch.delete],
-  ] as const) {
-    log(`fedns: etcd ${what}: n=${summary.count} p50 ${ms(summary.p50)} p99 ${ms(summary.p99)} max ${ms(summary.max)}`);
-  }
-  return {
-    name: "fedns",
-    port,
-    profileDir,
-    windows: [],
-    stop: async () => {
+      profileDir,
+      windows: [],
+      pid: fedns.child.pid,
       // A clean exit on SIGTERM is what makes node write the profile: give it time.
-      await tracker.stop(fedns, 15_000);
+      stop: () => tracker.stop(fedns, 15_000),
+    });
+  }
+  // etcd goes with the last fedns.
+  const last = targets[targets.length - 1];
+  if (last !== undefined) {
+    const stopLast = last.stop;
+    last.stop = async () => {
+      await stopLast();
       await tracker.stop(etcd.server);
-    },
-  };
+    };
+  }
+  return targets;
 }
 
 async function startCeilingTarget(mode: "default" | "tuned", options: Options, tracker: ChildTracker): Promise<Target> {
@@ -296,7 +337,7 @@ async function startCeilingTarget(mode: "default" | "tuned", options: Options, t
     20_000,
     server,
   );
-  return { name, port, stop: () => tracker.stop(server), windows: [] };
+  return { name, port, stop: () => tracker.stop(server), windows: [], pid: server.child.pid };
 }
 
 /** Warns when something else keeps the benchmark's cores busy: numbers taken then are not comparable. */
@@ -322,8 +363,13 @@ async function runRounds(
   options: Options,
   queryFile: string,
   tracker: ChildTracker,
-): Promise<ServerResult[]> {
+): Promise<{ rows: ServerResult[]; resources: ResourceUse[] }> {
   const runs = new Map<string, DnsperfResult[]>(targets.map((target) => [target.name, []]));
+  const use = new Map(
+    targets.map((target) => [target.name, { cpuMicros: 0, completed: 0, rssBefore: Number.NaN, rssAfter: Number.NaN }]),
+  );
+  const pidOf = (target: Target): number | undefined =>
+    target.pid !== undefined && existsSync(`/proc/${target.pid}`) ? target.pid : undefined;
   if (options.warmup > 0) {
     for (const target of targets) {
       log(`${target.name}: warm-up ${options.warmup} s`);
@@ -335,19 +381,41 @@ async function runRounds(
       await checkQuiet(options);
       const roundText = options.rounds > 1 ? ` (round ${round}/${options.rounds})` : "";
       log(`${target.name}: measuring ${options.seconds} s${roundText}`);
+      const pid = pidOf(target);
+      const tally = use.get(target.name);
+      if (pid !== undefined && tally !== undefined && round === 1) tally.rssBefore = processRssMib(pid);
+      const cpuBefore = pid === undefined ? 0 : processCpuMicros(pid);
       const fromMicros = monotonicMicros();
       const result = await runDnsperf(dnsperfOptions(target.port, options.seconds, options, queryFile), tracker);
       target.windows.push({ fromMicros, toMicros: monotonicMicros() });
+      if (pid !== undefined && tally !== undefined) {
+        tally.cpuMicros += processCpuMicros(pid) - cpuBefore;
+        tally.completed += result.completed;
+        tally.rssAfter = processRssMib(pid);
+      }
       log(
         `${target.name}: ${result.qps.toFixed(0)} QPS, ${(result.avgLatency * 1000).toFixed(3)} ms avg, ${result.lost} lost`,
       );
       runs.get(target.name)?.push(result);
     }
   }
-  return targets.map((target) => {
+  const rows = targets.map((target) => {
     const all = runs.get(target.name) ?? [];
     return { server: target.name, result: medianRun(all), allQps: all.map((run) => run.qps) };
   });
+  const resources = targets.flatMap((target) => {
+    const tally = use.get(target.name);
+    if (tally === undefined || tally.completed === 0) return [];
+    return [
+      {
+        server: target.name,
+        cpuMicrosPerQuery: tally.cpuMicros / tally.completed,
+        rssMibBefore: tally.rssBefore,
+        rssMibAfter: tally.rssAfter,
+      },
+    ];
+  });
+  return { rows, resources };
 }
 
 function printProfile(profileDir: string, windows: readonly TimeWindow[]): void {
@@ -375,7 +443,7 @@ async function main(): Promise<void> {
   if (options.keep) log(`keeping ${dir}`);
   else tracker.trackDir(dir);
   const targets: Target[] = [];
-  let profiled: { dir: string; windows: TimeWindow[] } | undefined;
+  const profiled: { dir: string; windows: TimeWindow[] }[] = [];
   try {
     const dataset = buildDataset({ names: options.names, prefix: PREFIX });
     const queryFile = join(dir, "queries.txt");
@@ -388,19 +456,21 @@ async function main(): Promise<void> {
     // All servers stay up together (idle ones cost nothing) so that rounds can alternate between them.
     if (options.knot) targets.push(await startKnotTarget(dir, dataset, options, tracker));
     if (options.fedns) {
-      const fedns = await startFednsTarget(dir, dataset, options, tracker);
-      if (fedns.profileDir !== undefined) profiled = { dir: fedns.profileDir, windows: fedns.windows };
-      targets.push(fedns);
+      for (const fedns of await startFednsTargets(dir, dataset, options, tracker)) {
+        if (fedns.profileDir !== undefined) profiled.push({ dir: fedns.profileDir, windows: fedns.windows });
+        targets.push(fedns);
+      }
     }
     if (options.ceiling) {
       for (const mode of ["default", "tuned"] as const) targets.push(await startCeilingTarget(mode, options, tracker));
     }
-    const rows = await runRounds(targets, options, queryFile, tracker);
+    const { rows, resources } = await runRounds(targets, options, queryFile, tracker);
     for (const target of targets.splice(0)) await target.stop();
-    if (profiled !== undefined) printProfile(profiled.dir, profiled.windows);
+    for (const profile of profiled) printProfile(profile.dir, profile.windows);
     process.stdout.write(`\n${formatTable(rows)}\n`);
-    const ratio = qpsRatio(rows);
-    if (ratio !== undefined) process.stdout.write(`\n${formatRatio(ratio)}\n`);
+    const ratios = qpsRatios(rows);
+    if (ratios.length > 0) process.stdout.write(`\n${ratios.map((r) => formatRatio(r.server, r.ratio)).join("\n")}\n`);
+    if (resources.length > 0) process.stdout.write(`\n${formatResources(resources)}\n`);
   } finally {
     for (const target of targets) await target.stop();
     await tracker.cleanup();

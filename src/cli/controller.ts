@@ -1,10 +1,9 @@
 // `fedns controller`: watches the member clusters and writes the federation's records to etcd.
-import { watch } from "node:fs";
-import { basename, dirname } from "node:path";
 import type { Command } from "commander";
 import { ConfigError } from "../config/load.ts";
 import { memberClusters } from "../config/members.ts";
-import { federationPolicy } from "../config/policy.ts";
+import { planSettings } from "../config/policy.ts";
+import { reloadOnChange, restartOnlyChanges } from "../config/reload.ts";
 import type { FednsConfig } from "../config/schema.ts";
 import { type Controller, startController } from "../controller/controller.ts";
 import { dnsLookup } from "../controller/hostnames.ts";
@@ -104,19 +103,24 @@ export async function startControlling(
     prefix: config.etcd.prefix,
     backend,
     clusters,
-    ttl: c.ttl,
-    srv: c.srv,
-    namespaces: c.namespaces,
-    policy: federationPolicy(config),
+    ...planSettings(config),
     serviceLabelSelector: c.labelSelector,
-    graceMs: c.gracePeriodSeconds * 1000,
     startupSyncTimeoutMs: c.startupSyncTimeoutSeconds * 1000,
     batchMs: c.batchMs,
     hostnameRefreshMs: c.hostnameRefreshSeconds * 1000,
     hostnameMinRefreshMs: c.resolver.minRefreshSeconds * 1000,
     hostnameConcurrency: c.resolver.concurrency,
     lookup: lookup.lookup,
+    clusterCaps: c.clusterCaps,
     leaderElection: c.leaderElection,
+    ...(config.shortNames.enabled
+      ? {
+          shortNames: {
+            prefix: config.shortNames.prefix,
+            maxNetworksPerCluster: config.shortNames.maxNetworksPerCluster,
+          },
+        }
+      : {}),
     registry,
     ...(overrides.writer === undefined ? {} : { writer: overrides.writer }),
   });
@@ -152,37 +156,4 @@ export async function shutdown(running: Controlling, ms = SHUTDOWN_MS): Promise<
   if (await stopWithin(() => running.stop(), ms)) return;
   logger("controller").warn({ ms }, "stopping took too long: exiting with work in flight (writes are fenced)");
   process.exit(0);
-}
-
-/** Top-level settings other than the member clusters whose change a running controller cannot apply. */
-export function restartOnlyChanges(before: FednsConfig, after: FednsConfig): string[] {
-  const reloadable = new Set(["clusters", "kubeconfig", "log"]);
-  return (Object.keys(after) as (keyof FednsConfig)[])
-    .filter((field) => !reloadable.has(field))
-    .filter((field) => JSON.stringify(before[field]) !== JSON.stringify(after[field]))
-    .sort();
-}
-
-/** Calls `reload` when the config file changes (editors replace files, so the folder is watched) or on SIGHUP. */
-function reloadOnChange(path: string, reload: () => Promise<void>): () => void {
-  const log = logger("config");
-  let timer: NodeJS.Timeout | undefined;
-  const schedule = (): void => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      reload().then(
-        () => log.info({ path }, "config reloaded"),
-        (err: Error) => log.error({ path, error: err.message }, "config reload failed; keeping the running config"),
-      );
-    }, 200);
-  };
-  const watcher = watch(dirname(path), (_event, file) => {
-    if (file === null || file === basename(path)) schedule();
-  });
-  process.on("SIGHUP", schedule);
-  return () => {
-    clearTimeout(timer);
-    watcher.close();
-    process.off("SIGHUP", schedule);
-  };
 }

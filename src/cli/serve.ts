@@ -7,15 +7,18 @@ import { ConfigError } from "../config/load.ts";
 import type { DnsConfig, FednsConfig } from "../config/schema.ts";
 import { parseNetwork } from "../dns/client-address.ts";
 import { parseCookieSecret, SECRET_SIZE } from "../dns/cookies.ts";
-import { type DnsServer, startDnsServer } from "../dns/server.ts";
+import { type DnsServer, startDnsServer, type TransferSettings } from "../dns/server.ts";
+import { loadKey, TsigKeyring } from "../dns/tsig.ts";
 import { formatHostPort, parseHostPort, startOpsServer } from "../obs/http.ts";
 import { logger } from "../obs/log.ts";
 import { newRegistry } from "../obs/metrics.ts";
+import type { IndexChange } from "../records/index.ts";
 import { LiveIndex } from "../records/live-index.ts";
 import type { KvBackend } from "../store/kv.ts";
 import { startRecordSource } from "../store/source.ts";
 import { dnsEtcdBackend } from "./backend.ts";
 import { collect, commandConfig, runCommand, untilSignal } from "./settings.ts";
+import { startShortServing } from "./short-serving.ts";
 
 interface ServeFlags {
   zone?: string[];
@@ -62,6 +65,8 @@ export interface Serving {
   dnsAddress: { host: string; port: number };
   /** The store revision the served index reflects. */
   revision(): number;
+  /** The store revision the short-name data reflects (undefined: short names off). */
+  shortRevision(): number | undefined;
   opsAddress: { host: string; port: number };
   stop(): Promise<void>;
 }
@@ -76,10 +81,23 @@ export async function startServing(config: FednsConfig, backend: KvBackend): Pro
   const index = new LiveIndex({ prefix: config.etcd.prefix, defaultTtl: config.dns.defaultTtl });
   const listen = parseHostPort(config.dns.listen);
   const opsListen = parseHostPort(config.metrics.listen ?? DEFAULT_SERVE_METRICS);
-  const source = startRecordSource({ backend, prefix: config.etcd.prefix, index, registry });
+  const keyring = tsigKeyring(config.dns);
+  const transfers = transferSettings(config.dns, keyring);
+  let indexChanged = (_changes: readonly IndexChange[] | undefined): void => {};
+  const source = startRecordSource({
+    backend,
+    prefix: config.etcd.prefix,
+    index,
+    registry,
+    onChange: (changes) => indexChanged(changes),
+  });
+  const short = startShortServing(config, backend, registry, log);
   // A failed start (a port taken) leaves nothing running: the caller gets no handle to stop it with.
   const abandon = async (err: unknown, dnsStarted?: DnsServer): Promise<never> => {
-    await settleAll([() => dnsStarted?.close(), () => source.stop(), () => backend.close()], log);
+    await settleAll(
+      [() => dnsStarted?.close(), () => source.stop(), () => short?.source.stop(), () => backend.close()],
+      log,
+    );
     throw err;
   };
   const dns = await startDnsServer({
@@ -94,12 +112,17 @@ export async function startServing(config: FednsConfig, backend: KvBackend): Pro
     tcp: config.dns.tcp,
     nsid: config.dns.nsid ?? hostname(),
     cookieSecret: cookieSecretFromConfig(config.dns.cookies, log),
+    ...(short === undefined ? {} : { short: short.answerer }),
     rrl: config.dns.rrl.enabled ? { ...config.dns.rrl, exempt: config.dns.rrl.exempt.map(parseNetwork) } : undefined,
+    tsig: keyring,
+    transfers,
     registry,
   }).catch((err: unknown) => {
     const reason = err instanceof Error ? err.message : String(err);
     return abandon(new Error(`cannot listen on ${formatHostPort(listen)} for DNS: ${reason}`, { cause: err }));
   });
+  indexChanged = (changes) => dns.indexChanged(changes);
+  if (index.loaded) dns.indexChanged(undefined);
   const ops = await startOpsServer({
     ...opsListen,
     registry,
@@ -116,6 +139,7 @@ export async function startServing(config: FednsConfig, backend: KvBackend): Pro
       dns: dns.address,
       etcd: backend.description,
       prefix: config.etcd.prefix,
+      shortNames: short?.answerer.settings.zone.name ?? "off",
     },
     "fedns serve started",
   );
@@ -123,13 +147,45 @@ export async function startServing(config: FednsConfig, backend: KvBackend): Pro
     dnsAddress: dns.address,
     opsAddress: ops.address,
     revision: () => source.status().revision,
+    shortRevision: () => short?.source.revision(),
     stop: async () => {
       await dns.close();
       await ops.close();
       await source.stop();
+      await short?.source.stop();
       await backend.close();
       log.info("fedns serve stopped");
     },
+  };
+}
+
+/** The TSIG keys of `dns.tsig.keys`, their secrets read from their files (never logged). */
+function tsigKeyring(dns: DnsConfig): TsigKeyring {
+  try {
+    return new TsigKeyring(dns.tsig.keys.map((key) => loadKey(key.name, key.algorithm, key.secretFile)));
+  } catch (err) {
+    throw new ConfigError(`dns.tsig.keys: ${(err as Error).message}`);
+  }
+}
+
+/** `dns.transfers` with key names resolved; undefined when no zone is configured for transfers. */
+function transferSettings(dns: DnsConfig, keyring: TsigKeyring): TransferSettings | undefined {
+  const config = dns.transfers;
+  if (config.zones.length === 0) return undefined;
+  return {
+    zones: config.zones.map((zone) => ({
+      zone: zone.zone,
+      allow: zone.allow,
+      notify: zone.notify.map((target) => ({
+        ...parseHostPort(target.address),
+        key: target.key === undefined ? undefined : keyring.get(target.key),
+      })),
+    })),
+    journalRecords: config.journalRecords,
+    maxConcurrent: config.maxConcurrent,
+    maxConcurrentPerSource: config.maxConcurrentPerSource,
+    notifyDebounceMs: config.notifyDebounceMs,
+    notifyRetryMaxMs: config.notifyRetryMaxMs,
   };
 }
 

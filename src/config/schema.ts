@@ -2,6 +2,7 @@
 // Defaults live here so that `fedns dev`, the docs in config/ and the code agree.
 import { isIP } from "node:net";
 import { z } from "zod";
+import { DEFAULT_CAPS } from "../controller/caps.ts";
 import { UDP_TRANSPORT_CHOICES } from "../dns/udp/transport.ts";
 import { DEFAULT_LIMITS } from "../federation/limits.ts";
 import { nameProblem, normalizeName } from "../records/name.ts";
@@ -295,6 +296,43 @@ const rrlSchema = z
   })
   .strict();
 
+// --- zone transfers and TSIG (src/dns/tsig.ts, src/xfr/, docs/zone-transfers.md) ---
+const tsigKeySchema = z
+  .object({
+    name: dnsName,
+    algorithm: z.enum(["hmac-sha256", "hmac-sha384", "hmac-sha512"]),
+    /** File holding the base64 secret (a mounted Secret); the secret itself is never in the config. */
+    secretFile: z.string().min(1),
+  })
+  .strict();
+
+const transferRuleSchema = z
+  .object({ networks: z.array(network).min(1).optional(), key: dnsName.optional() })
+  .strict()
+  .refine((rule) => rule.networks !== undefined || rule.key !== undefined, "give networks and/or key");
+
+const transferZoneSchema = z
+  .object({
+    zone: dnsName,
+    /** Who may transfer the zone: a request matching every field of one rule is allowed. */
+    allow: z.array(transferRuleSchema).default([]),
+    /** Secondaries sent NOTIFY when the zone's serial changes. */
+    notify: z.array(z.object({ address: hostPort, key: dnsName.optional() }).strict()).default([]),
+  })
+  .strict();
+
+const transfersSchema = z
+  .object({
+    zones: z.array(transferZoneSchema).default([]),
+    /** Records (deleted plus added) kept per zone for IXFR; older serials get a full transfer. */
+    journalRecords: z.number().int().min(0).max(10_000_000).default(100_000),
+    maxConcurrent: z.number().int().min(1).max(1000).default(8),
+    maxConcurrentPerSource: z.number().int().min(1).max(100).default(2),
+    notifyDebounceMs: z.number().int().min(0).max(60_000).default(1000),
+    notifyRetryMaxMs: z.number().int().min(100).max(3_600_000).default(60_000),
+  })
+  .strict();
+
 const dnsSchema = z
   .object({
     listen: hostPort.default("127.0.0.1:5353"),
@@ -325,10 +363,26 @@ const dnsSchema = z
     nsid: z.string().max(256).optional(),
     cookies: cookiesSchema.default({}),
     rrl: rrlSchema.default(rrlSchema.parse({})),
+    tsig: z
+      .object({ keys: z.array(tsigKeySchema).default([]) })
+      .strict()
+      .default({ keys: [] }),
+    transfers: transfersSchema.default(transfersSchema.parse({})),
     /** `fedns serve`'s etcd identity (read-only role); absent: etcd's own, which `fedns check` warns about. */
     etcd: dnsEtcdSchema.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((dns, ctx) => {
+    const keys = new Set(dns.tsig.keys.map((key) => key.name));
+    for (const [i, zone] of dns.transfers.zones.entries()) {
+      const used = [...zone.allow.map((rule) => rule.key), ...zone.notify.map((target) => target.key)];
+      for (const key of used) {
+        if (key !== undefined && !keys.has(key)) {
+          ctx.addIssue({ code: "custom", path: ["transfers", "zones", i], message: `unknown TSIG key ${key}` });
+        }
+      }
+    }
+  });
 
 /** plan()'s limits (federation/limits.ts, docs/trust.md); past one the excess is dropped, with a warning. */
 const limitsSchema = z
@@ -368,6 +422,15 @@ const resolverSchema = z
   })
   .strict();
 
+/** What one resource (Services, EndpointSlices, Nodes) of one member cluster may make the controller hold (docs/trust.md). */
+const clusterCapsSchema = z
+  .object({
+    maxListPages: z.number().int().min(1).default(DEFAULT_CAPS.maxListPages),
+    maxObjects: z.number().int().min(1).default(DEFAULT_CAPS.maxObjects),
+    maxObjectBytes: z.number().int().min(1024).default(DEFAULT_CAPS.maxObjectBytes),
+  })
+  .strict();
+
 const controllerSchema = z
   .object({
     ttl: z
@@ -390,6 +453,7 @@ const controllerSchema = z
     batchMs: z.number().int().min(0).max(10_000).default(30),
     namespaces: z.array(dnsLabel).default([]),
     limits: limitsSchema.default(limitsSchema.parse({})),
+    clusterCaps: clusterCapsSchema.default(clusterCapsSchema.parse({})),
     labelSelector: labelSelector.default(""),
     leaderElection: z
       .object({ enabled: z.boolean().default(true), leaseSeconds: z.number().int().min(2).default(10) })
@@ -425,12 +489,31 @@ const clusterSchema = z
     zone: dnsLabel.optional(),
     region: dnsLabel.optional(),
     trust: trustSchema.optional(),
+    /** Networks this cluster's pods ask from (short names); longest prefix wins, before node addresses and pod CIDRs. */
+    clientNetworks: z.array(network).max(10_000).optional(),
   })
   .strict()
   .refine((cluster) => cluster.zone === undefined || cluster.region !== undefined, {
     message: "a zone needs its region",
     path: ["region"],
   });
+
+/** Short names for pods (SPEC §4a, docs/architecture.md): `S.N.F.svc.<clusterDomain>` answered per asking cluster. */
+const shortNamesSchema = z
+  .object({
+    /** On by default: fedns serve is authoritative for `<federation>.svc.<clusterDomain>`. */
+    enabled: z.boolean().default(true),
+    /** The member clusters' cluster domain (kubelet --cluster-domain). */
+    clusterDomain: dnsName.default("cluster.local"),
+    /** etcd prefix of what the controller publishes for them; must not be below etcd.prefix (CoreDNS would serve it). */
+    prefix: z
+      .string()
+      .regex(/^\/?[^/\s]+(\/[^/\s]+)*\/?$/, "must be a key prefix like /fedns-short")
+      .default("/fedns-short"),
+    /** Client networks published per member cluster, at most (node addresses and pod CIDRs count). */
+    maxNetworksPerCluster: z.number().int().min(1).max(1_000_000).default(20_000),
+  })
+  .strict();
 
 export const configSchema = z
   .object({
@@ -445,6 +528,7 @@ export const configSchema = z
     etcd: etcdSchema.default(etcdSchema.parse({})),
     dns: dnsSchema.default(dnsSchema.parse({})),
     controller: controllerSchema.default(controllerSchema.parse({})),
+    shortNames: shortNamesSchema.default(shortNamesSchema.parse({})),
     kubeconfig: z.string().min(1).optional(),
     clusters: z
       .array(clusterSchema)
@@ -459,10 +543,24 @@ export const configSchema = z
         });
       }),
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    const under = (key: string, prefix: string) =>
+      `${key.replace(/\/+$/, "")}/`.startsWith(`${prefix.replace(/\/+$/, "")}/`);
+    const records = `/${config.etcd.prefix.replace(/^\/+/, "")}`;
+    const short = `/${config.shortNames.prefix.replace(/^\/+/, "")}`;
+    if (under(short, records) || under(records, short)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["shortNames", "prefix"],
+        message: `must not overlap etcd.prefix (${config.etcd.prefix}): CoreDNS would serve its keys as records`,
+      });
+    }
+  });
 
 export type FednsConfig = z.infer<typeof configSchema>;
 export type EtcdConfig = FednsConfig["etcd"];
 export type DnsConfig = FednsConfig["dns"];
 export type ControllerConfig = FednsConfig["controller"];
 export type ClusterConfig = FednsConfig["clusters"][number];
+export type ShortNamesConfig = FednsConfig["shortNames"];

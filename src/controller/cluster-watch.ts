@@ -1,18 +1,23 @@
 // One member cluster: reflectors on Services, EndpointSlices and Nodes feeding its ClusterObjects (the one
 // cluster reader, cluster-state.ts), plus its lifecycle (sync, reachability).
+import type { NodeNetworks } from "../federation/short-names.ts";
 import type { ClusterState, Location, ServiceShard } from "../federation/state.ts";
 import { realTimers, type Timers } from "../obs/clock.ts";
 import { type Logger, logger } from "../obs/log.ts";
+import { DEFAULT_CAPS, type ReflectorCaps } from "./caps.ts";
 import { ClusterObjects } from "./cluster-state.ts";
 import type { ClusterClients } from "./kube-client.ts";
 import { KubeError, kubeErrorOf, serverAnswered } from "./kube-errors.ts";
 import { reduceEndpointSlice, reduceNode, reduceService } from "./kube-objects.ts";
 import { ClusterLifecycle, type ClusterPhase } from "./lifecycle.ts";
 import type { ControllerMetrics } from "./metrics.ts";
-import { Reflector, type ReflectorSink, type ResourceClient } from "./reflector.ts";
+import { type CapsGuard, Reflector, type ReflectorSink, type ResourceClient } from "./reflector.ts";
 
-/** What changed in a cluster: some services, or everything (nodes, a full relist, a phase change). */
-export type ClusterChange = { kind: "services"; keys: string[] } | { kind: "all" };
+/**
+ * What changed in a cluster: some services, everything (node locations, a full relist, a phase change), or
+ * only where its nodes' pods ask from (addresses, pod CIDRs: short names only).
+ */
+export type ClusterChange = { kind: "services"; keys: string[] } | { kind: "all" } | { kind: "node-networks" };
 
 export interface ClusterWatchOptions {
   name: string;
@@ -25,6 +30,8 @@ export interface ClusterWatchOptions {
   watchIdleMs?: number;
   /** Per list page (reflector.ts default). */
   listTimeoutMs?: number;
+  /** What one resource of this cluster may make the controller hold (controller.clusterCaps; default DEFAULT_CAPS). */
+  caps?: ReflectorCaps;
   backoff?: { initialMs: number; maxMs: number };
   timers?: Timers;
   metrics?: ControllerMetrics;
@@ -54,6 +61,8 @@ export class ClusterWatch {
   readonly lifecycle: ClusterLifecycle;
   private readonly objects = new ClusterObjects();
   private readonly answeredFailures = new Map<string, AnsweredFailure>();
+  /** Resources past a cap, with why: while any is, the cluster is degraded. */
+  private readonly overCaps = new Map<Resource, string>();
   private readonly reflectors: Reflector<unknown>[] = [];
   private readonly listed = new Set<Resource>();
   private readonly options: ClusterWatchOptions;
@@ -79,6 +88,7 @@ export class ClusterWatch {
       },
     });
     options.metrics?.setPhase(this.name, "syncing");
+    options.metrics?.degraded.set({ cluster: this.name }, 0);
     options.metrics?.trackCluster(this.name, () => this.lifecycle.lastContact);
     this.reflectors = [
       this.reflector("services", options.clients.services, reduceService, {
@@ -108,6 +118,11 @@ export class ClusterWatch {
     ] as Reflector<unknown>[];
   }
 
+  /** Why the cluster is degraded (past a cap), or undefined. */
+  get degraded(): string | undefined {
+    return this.overCaps.values().next().value;
+  }
+
   get synced(): boolean {
     return this.lifecycle.phase !== "syncing";
   }
@@ -124,6 +139,11 @@ export class ClusterWatch {
 
   get nodes(): ReadonlyMap<string, Location> {
     return this.objects.nodes;
+  }
+
+  /** Node name -> its addresses and pod CIDRs (short names: who is asking). */
+  get nodeNetworks(): ReadonlyMap<string, NodeNetworks> {
+    return this.objects.nodeNetworks;
   }
 
   /** Load-balancer entries over all shards (plan()'s per-cluster record budget; state.ts recordCost). */
@@ -221,11 +241,20 @@ export class ClusterWatch {
         this.log.warn({ resource, namespace: meta?.namespace, name: meta?.name }, "unreadable object skipped");
       },
     };
+    const held = this.objects.held(resource);
+    const guard: CapsGuard = {
+      caps: this.options.caps ?? DEFAULT_CAPS,
+      size: () => held.size,
+      has: (key) => held.has(key),
+      exceeded: (problem) => this.exceeded(resource, problem),
+      fits: () => this.fits(resource),
+    };
     return new Reflector<T>({
       resource,
       client,
       reduce,
       sink,
+      guard,
       log: this.log,
       timers: this.timers,
       ...(this.options.backoff === undefined ? {} : { backoff: this.options.backoff }),
@@ -234,8 +263,34 @@ export class ClusterWatch {
     });
   }
 
+  /** A resource passed a cap: the cluster is degraded (logged once, until it fits again). */
+  private exceeded(resource: Resource, problem: string): void {
+    const known = this.overCaps.has(resource);
+    this.overCaps.set(resource, problem);
+    if (known) {
+      this.log.debug({ resource, problem }, "still past its caps");
+      return;
+    }
+    this.log.warn(
+      { resource, problem },
+      "cluster degraded: past controller.clusterCaps; what it sent is dropped, its previous state kept for the grace period",
+    );
+    this.options.metrics?.degraded.set({ cluster: this.name }, 1);
+    this.lifecycle.degrade();
+  }
+
+  private fits(resource: Resource): void {
+    if (!this.overCaps.delete(resource) || this.overCaps.size > 0) return;
+    this.log.info({ resource }, "cluster within controller.clusterCaps again");
+    this.options.metrics?.degraded.set({ cluster: this.name }, 0);
+    this.afterContact(this.lifecycle.restore());
+  }
+
   private contactOk(): void {
-    const result = this.lifecycle.contactOk();
+    this.afterContact(this.lifecycle.contactOk());
+  }
+
+  private afterContact(result: "ok" | "recovered" | "resync"): void {
     if (result === "resync") {
       // Withdrawn clusters come back only after a complete, fresh list of everything.
       this.listed.clear();
@@ -331,8 +386,12 @@ export class ClusterWatch {
   }
 
   /** Reports what an update of the objects changed: some shards (keys), possibly all of them (true), or nothing. */
-  private changed(affected: string[] | boolean): void {
+  private changed(affected: string[] | boolean | "node-networks"): void {
     if (affected === false) return;
+    if (affected === "node-networks") {
+      this.options.onChange({ kind: "node-networks" });
+      return;
+    }
     if (Array.isArray(affected)) {
       if (affected.length > 0) this.options.onChange({ kind: "services", keys: affected });
       return;

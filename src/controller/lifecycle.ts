@@ -2,7 +2,9 @@
 //   syncing ──synced──> active ──failure──> unreachable ──grace──> stale ──contact──> resyncing ──synced──> active
 // (unreachable ──contact──> active; resyncing ──failure──> stale). Only active and unreachable
 // clusters count fully; stale and resyncing ones are withdrawn (plan keeps last addresses);
-// syncing ones are left out of the plan until their first full list.
+// syncing ones are left out of the plan until their first full list. The phase is what status and metrics
+// show; the records follow plan(), which decides the grace period itself (federation/grace.ts) from
+// `unreachableSince` with the same rule this class's grace timer applies.
 import { graceOver } from "../federation/grace.ts";
 import type { ClusterStatus } from "../federation/state.ts";
 import { realTimers, type Timers } from "../obs/clock.ts";
@@ -21,6 +23,8 @@ export interface LifecycleOptions {
 export class ClusterLifecycle {
   private current: ClusterPhase = "syncing";
   private failingSince: number | undefined;
+  /** Past a cap (controller.clusterCaps): failing whatever the API server answers, until it fits again. */
+  private degradedNow = false;
   private lastContactAt: number | undefined;
   private graceTimer: { cancel(): void } | undefined;
   private readonly graceMs: number;
@@ -77,7 +81,7 @@ export class ClusterLifecycle {
    */
   contactOk(): "ok" | "recovered" | "resync" {
     this.lastContactAt = this.timers.now();
-    if (this.failingSince === undefined) return "ok";
+    if (this.failingSince === undefined || this.degradedNow) return "ok";
     this.failingSince = undefined;
     this.graceTimer?.cancel();
     this.graceTimer = undefined;
@@ -98,6 +102,27 @@ export class ClusterLifecycle {
     } else if (this.current === "resyncing") {
       this.set("stale");
     }
+  }
+
+  get degraded(): boolean {
+    return this.degradedNow;
+  }
+
+  /**
+   * The cluster sent more than the caps allow: it counts as failing (its state is kept for the grace
+   * period, then withdrawn like an unreachable cluster's) even while its API server answers.
+   */
+  degrade(): void {
+    if (this.degradedNow) return;
+    this.degradedNow = true;
+    this.contactFailed();
+  }
+
+  /** It fits within the caps again: as if the API server answered after failing. */
+  restore(): "ok" | "recovered" | "resync" {
+    if (!this.degradedNow) return "ok";
+    this.degradedNow = false;
+    return this.contactOk();
   }
 
   dispose(): void {

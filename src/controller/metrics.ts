@@ -21,6 +21,7 @@ export class ControllerMetrics {
   readonly hostnameLookups: Counter<"result">;
   readonly held: Gauge;
   readonly hostnameQueue: Gauge;
+  readonly degraded: Gauge<"cluster">;
 
   /** `timers`: the clock the last-contact times are taken on. */
   constructor(registry: Registry, timers: Timers = realTimers) {
@@ -119,6 +120,12 @@ export class ControllerMetrics {
       labelNames: ["result"],
       registers,
     });
+    this.degraded = new Gauge({
+      name: "fedns_cluster_degraded",
+      help: "1 while a member cluster is past controller.clusterCaps (list pages, objects, object size): what it sends is dropped",
+      labelNames: ["cluster"],
+      registers,
+    });
     this.hostnameQueue = new Gauge({
       name: "fedns_controller_hostname_lookups_queued",
       help: "Load balancer hostname lookups waiting for one of the controller.resolver.concurrency slots",
@@ -140,5 +147,6 @@ export class ControllerMetrics {
     this.lastEventSources.delete(cluster);
     for (const phase of PHASES) this.clusterPhase.remove({ cluster, phase });
     this.lastEventAge.remove({ cluster });
+    this.degraded.remove({ cluster });
   }
 }

@@ -5,6 +5,7 @@
 // silent (no event, no bookmark) past `watchIdleMs` is a hang: it is cut and reported as a timeout.
 import { realTimers, sleep, type Timers } from "../obs/clock.ts";
 import type { Logger } from "../obs/log.ts";
+import { CapExceeded, jsonSizeOver, type ReflectorCaps } from "./caps.ts";
 import { KubeError, kubeErrorOf } from "./kube-errors.ts";
 import { keyOf, metaOf } from "./kube-objects.ts";
 
@@ -57,6 +58,20 @@ export interface ReflectorOptions<T> {
   log: Logger;
   /** The clock of backoffs, list timeouts and watch idleness (tests pass a fake one). */
   timers?: Timers;
+  /** Caps on what the API server may make this reflector hold; absent: none (tests of other things). */
+  guard?: CapsGuard;
+}
+
+/** What the reflector needs to enforce its caps: the size of the store it feeds, and where to report. */
+export interface CapsGuard {
+  caps: ReflectorCaps;
+  /** Objects the sink holds now. */
+  size(): number;
+  has(key: string): boolean;
+  /** Past a cap: what was received is dropped, the store keeps its previous content; retried with backoff. */
+  exceeded(problem: string): void;
+  /** A complete list fitted within the caps again. */
+  fits(): void;
 }
 
 export const DEFAULT_WATCH_IDLE_MS = 150_000;
@@ -75,6 +90,8 @@ export interface ListOptions<T> {
   onPage?(): void;
   /** An object that could not be reduced (skipped). */
   onInvalid(raw: unknown): void;
+  /** Past one of these the listing stops with CapExceeded (nothing of it kept). */
+  caps?: ReflectorCaps;
 }
 
 export interface Listed<T> {
@@ -91,8 +108,16 @@ export async function listAll<T>(client: ResourceClient, options: ListOptions<T>
   const items = new Map<string, T>();
   let continueToken: string | undefined;
   let resourceVersion = "";
+  let pages = 0;
+  const caps = options.caps;
   do {
     options.signal?.throwIfAborted();
+    pages += 1;
+    if (caps !== undefined && pages > caps.maxListPages) {
+      throw new CapExceeded(
+        `list ${options.resource}: more than ${caps.maxListPages} pages (clusterCaps.maxListPages)`,
+      );
+    }
     const abort = new AbortController();
     const timer = options.timers.setTimeout(
       () => abort.abort(new KubeError("timeout", `list ${options.resource}: no answer in ${options.timeoutMs} ms`)),
@@ -108,7 +133,11 @@ export async function listAll<T>(client: ResourceClient, options: ListOptions<T>
       options.signal?.removeEventListener("abort", onAbort);
     }
     options.onPage?.();
+    if (caps !== undefined && items.size + page.items.length > caps.maxObjects) {
+      throw new CapExceeded(`list ${options.resource}: more than ${caps.maxObjects} objects (clusterCaps.maxObjects)`);
+    }
     for (const raw of page.items) {
+      if (caps !== undefined) checkSize(options.resource, raw, caps);
       const meta = metaOf(raw);
       const item = options.reduce(raw);
       if (meta === undefined || item === undefined) {
@@ -123,19 +152,30 @@ export async function listAll<T>(client: ResourceClient, options: ListOptions<T>
   return { items, resourceVersion };
 }
 
+/** Throws CapExceeded when one object is larger than clusterCaps.maxObjectBytes. */
+function checkSize(resource: string, raw: unknown, caps: ReflectorCaps): void {
+  if (!jsonSizeOver(raw, caps.maxObjectBytes)) return;
+  const meta = metaOf(raw);
+  const name = meta === undefined ? "an object" : keyOf(meta);
+  throw new CapExceeded(`${resource} ${name}: larger than ${caps.maxObjectBytes} bytes (clusterCaps.maxObjectBytes)`);
+}
+
 /** A watch closed sooner than this without any event counts as the server refusing to keep it open. */
 const QUICK_CLOSE_MS = 5_000;
 
 type WatchOutcome =
   | { kind: "closed"; events: number; lastedMs: number }
   | { kind: "expired" }
-  | { kind: "failed"; error: KubeError };
+  | { kind: "failed"; error: KubeError }
+  | { kind: "capped"; error: CapExceeded };
 
 export class Reflector<T> {
   private readonly options: ReflectorOptions<T>;
   private readonly backoff: { initialMs: number; maxMs: number };
   private readonly timers: Timers;
   private resourceVersion = "";
+  /** Set by forceRelist: the next step is a complete list even if a list just finished. */
+  private relistWanted = false;
   private running = false;
   private connection: WatchConnection | undefined;
   /** Ends the current watch wait at once (stop() must not wait for a hanging connect). */
@@ -172,6 +212,7 @@ export class Reflector<T> {
   /** Drops the resource version and the current watch: the next step is a complete list. */
   forceRelist(): void {
     this.resourceVersion = "";
+    this.relistWanted = true;
     this.connection?.abort();
     this.connection = undefined;
     this.endWatch?.();
@@ -189,11 +230,15 @@ export class Reflector<T> {
     let quietCloses = 0;
     while (this.running) {
       try {
-        if (this.resourceVersion === "") await this.relist();
+        if (this.resourceVersion === "" || this.relistWanted) {
+          this.relistWanted = false;
+          await this.relist();
+          if (this.relistWanted) continue;
+        }
         if (!this.running) break;
         const outcome = await this.watchOnce();
         if (!this.running) break;
-        if (outcome.kind === "failed") throw outcome.error;
+        if (outcome.kind === "failed" || outcome.kind === "capped") throw outcome.error;
         failures = 0;
         if (outcome.kind === "expired") {
           this.resourceVersion = "";
@@ -206,6 +251,13 @@ export class Reflector<T> {
         if (quietCloses > 1) await this.sleep(this.delay(quietCloses - 2));
       } catch (err) {
         if (!this.running) break;
+        if (err instanceof CapExceeded) {
+          // What was received is dropped; the store keeps its previous content. Retried at the slowest pace.
+          this.resourceVersion = "";
+          this.options.guard?.exceeded(err.message);
+          await this.sleep(this.delay(20));
+          continue;
+        }
         const error = kubeErrorOf(err, `${this.resourceVersion === "" ? "list" : "watch"} ${this.options.resource}`);
         this.options.sink.failure(error);
         this.options.log.debug({ resource: this.options.resource, err: error.message }, "list/watch failed; retrying");
@@ -241,6 +293,7 @@ export class Reflector<T> {
           if (this.running) this.options.sink.contact();
         },
         onInvalid: (raw) => this.options.sink.invalid(raw),
+        ...(this.options.guard === undefined ? {} : { caps: this.options.guard.caps }),
       });
     } finally {
       this.listAbort = undefined;
@@ -248,6 +301,7 @@ export class Reflector<T> {
     if (!this.running) return;
     this.resourceVersion = listed.resourceVersion;
     this.options.sink.replace(listed.items);
+    this.options.guard?.fits();
   }
 
   private watchOnce(): Promise<WatchOutcome> {
@@ -272,9 +326,14 @@ export class Reflector<T> {
         events += 1;
         armIdle();
         this.options.sink.contact();
-        this.handleEvent(type, raw, () => {
+        const capped = this.handleEvent(type, raw, () => {
           expired = true;
         });
+        if (capped !== undefined) {
+          const connection = this.connection;
+          onDone(capped);
+          connection?.abort();
+        }
       };
       const onDone = (error: unknown): void => {
         if (done) return;
@@ -282,6 +341,10 @@ export class Reflector<T> {
         idleTimer?.cancel();
         this.connection = undefined;
         this.endWatch = undefined;
+        if (error instanceof CapExceeded) {
+          resolve({ kind: "capped", error });
+          return;
+        }
         const failure =
           error === null || error === undefined ? undefined : kubeErrorOf(error, `watch ${this.options.resource}`);
         if (expired || (failure?.kind === "http" && failure.status === 410)) {
@@ -310,7 +373,8 @@ export class Reflector<T> {
     });
   }
 
-  private handleEvent(type: string, raw: unknown, markExpired: () => void): void {
+  /** Applies one watch event; returns the cap it would pass (the event is then not applied). */
+  private handleEvent(type: string, raw: unknown, markExpired: () => void): CapExceeded | undefined {
     if (type === "ERROR") {
       const code = (raw as { code?: unknown } | null)?.code;
       if (code === 410) markExpired();
@@ -335,6 +399,19 @@ export class Reflector<T> {
       return;
     }
     if (type !== "ADDED" && type !== "MODIFIED") return;
+    const guard = this.options.guard;
+    if (guard !== undefined) {
+      try {
+        checkSize(this.options.resource, raw, guard.caps);
+      } catch (err) {
+        return err as CapExceeded;
+      }
+      if (!guard.has(key) && guard.size() >= guard.caps.maxObjects) {
+        return new CapExceeded(
+          `watch ${this.options.resource}: more than ${guard.caps.maxObjects} objects (clusterCaps.maxObjects)`,
+        );
+      }
+    }
     const item = this.options.reduce(raw);
     if (item === undefined) {
       // An object we cannot read is treated as absent rather than kept with stale content.

@@ -12,6 +12,7 @@ export const TYPE = {
   AAAA: 28,
   SRV: 33,
   OPT: 41,
+  TSIG: 250,
   IXFR: 251,
   AXFR: 252,
   ANY: 255,
@@ -26,6 +27,8 @@ export const RCODE = {
   NXDOMAIN: 3,
   NOTIMP: 4,
   REFUSED: 5,
+  /** RFC 8945: the request's TSIG did not verify (the TSIG error says why). */
+  NOTAUTH: 9,
   /** Extended rcode (12 bits: high 8 in the OPT TTL). */
   BADVERS: 16,
   /** RFC 7873: a server cookie is required (sent to clients with a client cookie only, when limited). */
@@ -35,6 +38,8 @@ export const RCODE = {
 /** EDNS option codes (RFC 5001, 7873, 8914). */
 export const EDNS_OPTION = {
   NSID: 3,
+  /** RFC 7871 EDNS Client Subnet. */
+  CLIENT_SUBNET: 8,
   COOKIE: 10,
   EXTENDED_ERROR: 15,
 } as const;
@@ -50,6 +55,7 @@ export const EDE = {
 } as const;
 
 export const OPCODE_QUERY = 0;
+export const OPCODE_NOTIFY = 4;
 
 /** Without EDNS a UDP response must fit in 512 bytes (RFC 1035 §4.2.1). */
 export const CLASSIC_UDP_LIMIT = 512;

@@ -36,7 +36,9 @@ import {
 } from "./query.ts";
 import { zoneSerial } from "./records.ts";
 import { RESPONSE_CLASS, type ResponseClass, type ResponseRateLimiter } from "./rrl.ts";
+import type { ShortAnswerer } from "./short-answer.ts";
 import { SubtreeMemo } from "./subtree-memo.ts";
+import { RCODE_NOTAUTH, ReplySigner, TSIG_ERROR, TsigKeyring, tsigSize, unsignedError, verifyRequest } from "./tsig.ts";
 import type { ZoneSet } from "./zones.ts";
 
 export type Codec = "fast" | "dns2";
@@ -66,6 +68,34 @@ export interface HandlerOptions {
   cookies?: ServerCookies;
   /** Response-rate limiting of UDP replies; absent: off. */
   rrl?: ResponseRateLimiter;
+  /** Short names (SPEC §4a): a zone answered per asker, never cached; absent: off. */
+  short?: ShortAnswerer;
+  /** TSIG keys (RFC 8945); a signed query with a key not here gets NOTAUTH/BADKEY. */
+  tsig?: TsigKeyring;
+  /** Zone transfers (AXFR/IXFR); absent: refused like any other transfer request. */
+  transfers?: TransferService;
+  /** Clock of TSIG (seconds since the epoch), for tests. */
+  nowSeconds?: () => number;
+}
+
+/** A transfer request that parsed and whose TSIG (if any) verified: what the transfer service is given. */
+export interface TransferRequest {
+  query: Query;
+  reply: ReplyTo;
+  transport: Transport;
+  client: ClientAddress | undefined;
+  /** The verified TSIG key's name, or undefined for an unsigned request. */
+  key: string | undefined;
+  /** Signs one reply message (identity for unsigned requests); call in the order the messages are sent. */
+  sign(message: Buffer): Buffer;
+  /** Bytes to leave free in each message for the signature. */
+  reserve: number;
+}
+
+/** AXFR/IXFR (src/xfr): streams over TCP, and the IXFR-over-UDP reply. */
+export interface TransferService {
+  stream(request: TransferRequest): AsyncIterable<Buffer>;
+  udp(request: TransferRequest): Buffer;
 }
 
 /** RFC 8914 code for REFUSED when the part that refused gave none: the name is not in our zones. */
@@ -92,6 +122,10 @@ export class QueryHandler {
   private readonly nsidOption: Buffer | undefined;
   private readonly cookies: ServerCookies | undefined;
   private readonly rrl: ResponseRateLimiter | undefined;
+  private readonly short: ShortAnswerer | undefined;
+  private readonly keys: TsigKeyring;
+  private readonly transfers: TransferService | undefined;
+  private readonly nowSeconds: () => number;
   private lastErrorLog = 0;
   /** Packets that made answering throw (a bug, not bad input: bad input is rejected without throwing). */
   internalErrors = 0;
@@ -113,6 +147,69 @@ export class QueryHandler {
     this.nsidOption = nsid.length === 0 ? undefined : option(EDNS_OPTION.NSID, nsid);
     this.cookies = options.cookies;
     this.rrl = options.rrl;
+    this.short = options.short;
+    this.keys = options.tsig ?? new TsigKeyring();
+    this.transfers = options.transfers;
+    this.nowSeconds = options.nowSeconds ?? (() => Math.floor(Date.now() / 1000));
+  }
+
+  /**
+   * The replies to a zone transfer request (AXFR or IXFR) over TCP, or undefined when the packet is
+   * no such request (then handle() answers it). Never throws: a failure ends the stream.
+   */
+  transfer(packet: Buffer, client?: ClientAddress): AsyncIterable<Buffer> | undefined {
+    if (this.transfers === undefined) return undefined;
+    const parsed = parseQuery(packet);
+    if (!parsed.ok || (parsed.query.qtype !== TYPE.AXFR && parsed.query.qtype !== TYPE.IXFR)) return undefined;
+    const request = this.transferRequest(parsed.query, "tcp", client);
+    if ("failed" in request) return single(request.failed);
+    return this.transfers.stream(request);
+  }
+
+  /** The verified transfer request, or the reply when its TSIG failed. */
+  private transferRequest(
+    query: Query,
+    transport: Transport,
+    client: ClientAddress | undefined,
+  ): TransferRequest | { failed: Buffer } {
+    const signed = this.verify(query, transport, client, performance.now());
+    if (signed !== undefined && "failed" in signed) return signed;
+    return {
+      query,
+      reply: replyTo(query, questionLabels(query.packet, query.qnameEnd)),
+      transport,
+      client,
+      key: signed?.key,
+      sign: signed === undefined ? (message) => message : (message) => signed.signer.sign(message),
+      reserve: signed?.reserve ?? 0,
+    };
+  }
+
+  /**
+   * A signed query's signer (undefined for an unsigned one), or the NOTAUTH/FORMERR reply when its
+   * TSIG does not verify (RFC 8945 §5.2): BADKEY and BADSIG unsigned, BADTIME and BADTRUNC signed.
+   */
+  private verify(
+    query: Query,
+    transport: Transport,
+    client: ClientAddress | undefined,
+    started: number,
+  ): { key: string; signer: ReplySigner; reserve: number } | undefined | { failed: Buffer } {
+    if (query.tsig === undefined) return undefined;
+    const verified = verifyRequest(query.packet, query.tsig, this.keys, this.nowSeconds());
+    if (verified.ok) {
+      const signer = new ReplySigner(verified.key, verified.tsig, this.nowSeconds);
+      return { key: verified.key.name, signer, reserve: tsigSize(verified.key) };
+    }
+    this.metrics.tsigFailure(verified.error === "formerr" ? "formerr" : tsigErrorName(verified.error));
+    const reply = replyTo(query, questionLabels(query.packet, query.qnameEnd));
+    const options = this.perQuery(query.edns, client).options;
+    if (verified.error === "formerr") {
+      return { failed: this.bare(reply, RCODE.FORMERR, query.edns, undefined, options, transport, started) };
+    }
+    const message = this.bare(reply, RCODE_NOTAUTH, query.edns, undefined, options, transport, started);
+    if (verified.key === undefined) return { failed: unsignedError(message, verified.tsig, verified.error) };
+    return { failed: new ReplySigner(verified.key, verified.tsig, this.nowSeconds, verified.error).sign(message) };
   }
 
   handle(packet: Buffer, transport: Transport, client?: ClientAddress): Buffer | undefined {
@@ -141,16 +238,27 @@ export class QueryHandler {
     client: ClientAddress | undefined,
     started: number,
   ): Buffer | undefined {
+    if (query.qtype === TYPE.IXFR && transport === "udp" && this.transfers !== undefined) {
+      const request = this.transferRequest(query, transport, client);
+      return "failed" in request ? request.failed : this.transfers.udp(request);
+    }
+    const signed = this.verify(query, transport, client, started);
+    if (signed !== undefined && "failed" in signed) return signed.failed;
     const perQuery = this.perQuery(query.edns, client);
-    // Room for the options appended after encoding (edns.ts): the reply stays within the limit.
-    const limit = sizeLimit(query, transport, this.context.udpPayloadSize) - perQuery.options.length;
-    const reply = this.answerOrCached(query, transport, limit);
-    if (transport === "udp" && this.rrl !== undefined && perQuery.cookie !== "valid") {
+    // Room for the options appended after encoding (edns.ts) and the signature: the reply stays within the limit.
+    const limit =
+      sizeLimit(query, transport, this.context.udpPayloadSize) - perQuery.options.length - (signed?.reserve ?? 0);
+    const short = this.short;
+    const reply = short?.owns(query.packet, query.qnameEnd)
+      ? this.shortReply(short, query, transport, limit, client)
+      : this.answerOrCached(query, transport, limit);
+    if (transport === "udp" && this.rrl !== undefined && perQuery.cookie !== "valid" && signed === undefined) {
       const limited = this.rateLimit(this.rrl, query, reply.bytes, perQuery, transport, started);
       if (limited !== "pass") return limited;
     }
     this.metrics.query(query.qtype, reply.rcode, transport, (performance.now() - started) / 1000, reply.truncated);
-    return appendOptions(reply.bytes, perQuery.options);
+    const bytes = appendOptions(reply.bytes, perQuery.options);
+    return signed === undefined ? bytes : signed.signer.sign(bytes);
   }
 
   /** The reply without per-query options, from the response cache or answered and encoded (then cached). */
@@ -190,6 +298,24 @@ export class QueryHandler {
       cache.set(variant, key, index, result, dependencies);
     }
     return result;
+  }
+
+  /** A short-name reply: depends on who asks (source address or Client Subnet), so never cached. */
+  private shortReply(
+    short: ShortAnswerer,
+    query: Query,
+    transport: Transport,
+    limit: number,
+    client: ClientAddress | undefined,
+  ): CachedResponse {
+    this.context.index = this.live.current;
+    const labels = questionLabels(query.packet, query.qnameEnd);
+    const question = { labels, qtype: query.qtype, qclass: query.qclass, edns: query.edns, transport };
+    const { response, subnetOption } = short.answer(question, sourceBytes(client), this.context);
+    if (!this.live.loaded && response.authoritative) notLoadedYet(response);
+    const extra = subnetOption ?? NO_OPTIONS;
+    const encoded = this.encode(replyTo(query, labels), response, limit - extra.length);
+    return { bytes: appendOptions(encoded.bytes, extra), rcode: response.rcode, truncated: encoded.truncated };
   }
 
   /**
@@ -320,6 +446,15 @@ export class QueryHandler {
 }
 
 const NO_OPTIONS = Buffer.alloc(0);
+
+async function* single(message: Buffer): AsyncIterable<Buffer> {
+  yield message;
+}
+
+function tsigErrorName(error: number): string {
+  for (const [name, code] of Object.entries(TSIG_ERROR)) if (code === error) return name.toLowerCase();
+  return "other";
+}
 const NO_ADDRESS = new Uint8Array(0);
 const TC_BIT = 0x02;
 

@@ -15,6 +15,9 @@ export class DnsMetrics {
   private readonly tcpTimeoutCount: Counter;
   private readonly rrlCount: Counter;
   private readonly cookieCount: Counter;
+  private readonly tsigCount: Counter;
+  private readonly transferCount: Counter;
+  private readonly notifyCount: Counter;
   /** Response cache lookups: hit, miss (not cached), stale (cached, but a name it depends on changed). */
   private readonly cacheTallies = { hit: 0, miss: 0, stale: 0 };
 
@@ -90,6 +93,36 @@ export class DnsMetrics {
       labelNames: ["status"],
       registers: [registry],
     });
+    this.tsigCount = new Counter({
+      name: "fedns_dns_tsig_failures_total",
+      help: "Signed requests whose TSIG did not verify, by error (badkey, badsig, badtime, badtrunc, formerr)",
+      labelNames: ["error"],
+      registers: [registry],
+    });
+    this.transferCount = new Counter({
+      name: "fedns_dns_transfers_total",
+      help: "Zone transfer requests, by kind (axfr, ixfr, ixfr-full, ixfr-current, ixfr-udp) and result (done, refused, busy, failed)",
+      labelNames: ["kind", "result"],
+      registers: [registry],
+    });
+    this.notifyCount = new Counter({
+      name: "fedns_dns_notify_total",
+      help: "NOTIFY messages sent to secondaries, by result (acked, timeout, error)",
+      labelNames: ["result"],
+      registers: [registry],
+    });
+  }
+
+  tsigFailure(error: string): void {
+    this.tsigCount.inc({ error });
+  }
+
+  transfer(kind: string, result: "done" | "refused" | "busy" | "failed"): void {
+    this.transferCount.inc({ kind, result });
+  }
+
+  notify(result: "acked" | "timeout" | "error"): void {
+    this.notifyCount.inc({ result });
   }
 
   cacheLookup(result: "hit" | "miss" | "stale"): void {

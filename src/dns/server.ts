@@ -2,14 +2,17 @@
 import { randomBytes } from "node:crypto";
 import { logger } from "../obs/log.ts";
 import type { Registry } from "../obs/metrics.ts";
-import type { RecordIndex } from "../records/index.ts";
-import type { LiveIndex } from "../records/live-index.ts";
+import type { IndexChange, RecordIndex } from "../records/index.ts";
+import { LiveIndex } from "../records/live-index.ts";
+import { TRANSFER_DEFAULTS, Transfers, type TransferZoneConfig } from "../xfr/service.ts";
 import { DEFAULT_UDP_PAYLOAD_SIZE } from "./constants.ts";
 import { SECRET_SIZE, ServerCookies } from "./cookies.ts";
 import { type Codec, QueryHandler } from "./handler.ts";
 import { DnsMetrics } from "./metrics.ts";
 import { ResponseRateLimiter, type RrlOptions } from "./rrl.ts";
+import type { ShortAnswerer } from "./short-answer.ts";
 import { listenTcp, TCP_DEFAULTS, type TcpOptions, type TcpTransport } from "./tcp.ts";
+import type { TsigKeyring } from "./tsig.ts";
 import { answerWith, listenUdp } from "./udp/listen.ts";
 import { registerUdpTransportMetrics } from "./udp/metrics.ts";
 import type { UdpTransport, UdpTransportChoice } from "./udp/transport.ts";
@@ -51,13 +54,36 @@ export interface DnsServerOptions {
   cookieSecret?: Uint8Array;
   /** Response-rate limiting of UDP replies; absent: off. */
   rrl?: RrlOptions;
+  /** Short names (SPEC §4a); absent: off. */
+  short?: ShortAnswerer;
   /** Clock of cookies and RRL (ms), for tests. */
   now?: () => number;
+  /** TSIG keys (RFC 8945) for signed queries, transfers and NOTIFY. */
+  tsig?: TsigKeyring;
+  /** Zone transfers and NOTIFY; absent: every transfer request is refused. */
+  transfers?: TransferSettings;
+}
+
+export interface TransferSettings {
+  zones: TransferZoneConfig[];
+  journalRecords?: number;
+  maxConcurrent?: number;
+  maxConcurrentPerSource?: number;
+  notifyDebounceMs?: number;
+  notifyRetryInitialMs?: number;
+  notifyRetryMaxMs?: number;
 }
 
 export interface DnsServer {
   address: { host: string; port: number };
   zones: Zone[];
+  /**
+   * Call after the index changed, with the changes applied (undefined: a new index was swapped in):
+   * transfer versions follow them and secondaries are notified (debounced).
+   */
+  indexChanged(changes?: readonly IndexChange[]): void;
+  /** The transfer service, when transfers are configured (for tests and diagnostics). */
+  transfers: Transfers | undefined;
   close(): Promise<void>;
 }
 
@@ -67,9 +93,26 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
   const log = logger("dns");
   const zones = resolveZones(options.zones, { soa: options.soa, nameservers: options.nameservers });
   const metrics = new DnsMetrics(options.registry);
+  const zoneSet = new ZoneSet(zones);
+  const settings = options.transfers;
+  const transfers =
+    settings === undefined || settings.zones.length === 0
+      ? undefined
+      : new Transfers({
+          live: options.index instanceof LiveIndex ? options.index : LiveIndex.of(options.index),
+          zones: zoneSet,
+          transferZones: settings.zones,
+          metrics,
+          journalRecords: settings.journalRecords ?? TRANSFER_DEFAULTS.journalRecords,
+          maxConcurrent: settings.maxConcurrent ?? TRANSFER_DEFAULTS.maxConcurrent,
+          maxConcurrentPerSource: settings.maxConcurrentPerSource ?? TRANSFER_DEFAULTS.maxConcurrentPerSource,
+          notifyDebounceMs: settings.notifyDebounceMs ?? TRANSFER_DEFAULTS.notifyDebounceMs,
+          notifyRetryInitialMs: settings.notifyRetryInitialMs,
+          notifyRetryMaxMs: settings.notifyRetryMaxMs,
+        });
   const handler = new QueryHandler({
     index: options.index,
-    zones: new ZoneSet(zones),
+    zones: zoneSet,
     udpPayloadSize: options.udpPayloadSize ?? DEFAULT_UDP_PAYLOAD_SIZE,
     queryWildcards: options.queryWildcards,
     metrics,
@@ -79,6 +122,9 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     nsid: options.nsid,
     cookies: new ServerCookies(options.cookieSecret ?? randomBytes(SECRET_SIZE), options.now),
     rrl: options.rrl === undefined ? undefined : new ResponseRateLimiter(options.rrl, options.now),
+    ...(options.short === undefined ? {} : { short: options.short }),
+    tsig: options.tsig,
+    transfers,
   });
   const tcpOptions: TcpOptions = { ...TCP_DEFAULTS, ...definedOnly(options.tcp ?? {}) };
   const { host } = options.listen;
@@ -106,7 +152,10 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
   return {
     address: { host, port },
     zones,
+    transfers,
+    indexChanged: (changes) => transfers?.changed(changes),
     close: () => {
+      transfers?.close();
       closed ??= Promise.all([udp?.close(), tcp?.close()]).then(() => undefined);
       return closed;
     },

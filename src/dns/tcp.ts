@@ -9,6 +9,7 @@
 // client trickling a byte at a time cannot hold a connection for longer than that, and the
 // per-source cap keeps one address from taking every slot meanwhile.
 import { createServer, type Server, type Socket } from "node:net";
+import { yieldToLoop } from "../obs/clock.ts";
 import { logger } from "../obs/log.ts";
 import type { ClientAddress, QueryHandler } from "./handler.ts";
 import type { DnsMetrics } from "./metrics.ts";
@@ -123,6 +124,8 @@ function serveConnection(
   let offset = 0;
   /** True while replies wait for 'drain': reading is paused and held-back frames stay in `input`. */
   let blocked = false;
+  /** True while a zone transfer streams its messages: reading is paused, later queries wait their turn. */
+  let streaming = false;
   /** Frames answered so far (tells a new partial message from the one the deadline already runs for). */
   let consumed = 0;
   const client: ClientAddress = { address: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 };
@@ -155,7 +158,22 @@ function serveConnection(
       if (available < 2) break;
       const length = input.readUInt16BE(offset);
       if (available - 2 < length) break;
-      const reply = handler.handle(input.subarray(offset + 2, offset + 2 + length), "tcp", client);
+      const frame = input.subarray(offset + 2, offset + 2 + length);
+      const transfer = handler.transfer(frame, client);
+      if (transfer !== undefined) {
+        offset += 2 + length;
+        consumed++;
+        streaming = true;
+        socket.pause();
+        void streamTransfer(socket, transfer).finally(() => {
+          streaming = false;
+          if (socket.destroyed) return;
+          socket.resume();
+          answerAndTime();
+        });
+        break;
+      }
+      const reply = handler.handle(frame, "tcp", client);
       offset += 2 + length;
       consumed++;
       if (reply !== undefined) {
@@ -169,7 +187,7 @@ function serveConnection(
     // Keep only the unfinished frame (at most 2 + 65535 bytes); copy so the chunk can be freed.
     input = offset >= input.length ? Buffer.alloc(0) : Buffer.from(input.subarray(offset));
     offset = 0;
-    if (blocked) {
+    if (blocked && !streaming) {
       blocked = false;
       socket.resume();
     }
@@ -178,8 +196,9 @@ function serveConnection(
 
   /** After answering: a partly received message keeps (or, when it is a new one, restarts) the deadline. */
   const answerAndTime = (): void => {
+    if (streaming) return;
     const progressed = answerPending();
-    if (blocked || input.length === offset) stopMessageTimer();
+    if (blocked || streaming || input.length === offset) stopMessageTimer();
     else if (progressed || messageTimer === undefined) startMessageTimer();
   };
 
@@ -198,6 +217,40 @@ function serveConnection(
       socket.destroy();
       return;
     }
-    if (!blocked) answerAndTime();
+    if (!blocked && !streaming) answerAndTime();
+  });
+}
+
+/**
+ * Writes a transfer's messages as the client reads them: past the high-water mark it waits for
+ * 'drain' (or the connection's end) before taking the next message from the stream.
+ */
+async function streamTransfer(socket: Socket, messages: AsyncIterable<Buffer>): Promise<void> {
+  try {
+    for await (const message of messages) {
+      if (socket.destroyed) break;
+      const framed = Buffer.allocUnsafe(message.length + 2);
+      framed.writeUInt16BE(message.length, 0);
+      message.copy(framed, 2);
+      socket.write(framed);
+      // Let other connections and timers run between messages (encoding one takes a few ms).
+      if (socket.writableLength > WRITE_HIGH_WATER) await drained(socket);
+      else await yieldToLoop();
+    }
+  } catch (err) {
+    logger("dns-tcp").error({ err }, "zone transfer stream failed; closing the connection");
+    socket.destroy();
+  }
+}
+
+function drained(socket: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      socket.off("drain", done);
+      socket.off("close", done);
+      resolve();
+    };
+    socket.on("drain", done);
+    socket.on("close", done);
   });
 }

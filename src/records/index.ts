@@ -10,9 +10,8 @@
 // name, no raw value) and becomes a node only when keys lie below it too or it owns its own name.
 // A fedns record points at its owner name's node; the node counts how many of its leaves it owns.
 import { LookupBudget } from "./budget.ts";
-import { keySegments, labelsOf, nameOfSegments, normalizeName, normalizePrefix, wireNameProblem } from "./name.ts";
+import { labelsOf, nameOfSegments, normalizeName, normalizePrefix, segmentsBelow, wireNameProblem } from "./name.ts";
 import { type IndexedRecord, Interner, nameOfNode, type PathNode, StoredRecord } from "./stored-record.ts";
-import { ownerNameOf } from "./type.ts";
 
 export type { HostKind, IndexedRecord } from "./stored-record.ts";
 
@@ -184,8 +183,11 @@ export interface RecordIndexOptions {
 export class RecordIndex {
   readonly prefix: string;
   readonly defaultTtl: number;
+  /** `<prefix>/`: what every key starts with. */
+  private readonly base: string;
   private readonly root: Node;
   private readonly interner = new Interner();
+  private cachedPath: { segments: readonly string[]; path: Node[] } | undefined;
   private count = 0;
   private revisionSeen = 0;
   private gen = 0;
@@ -194,6 +196,7 @@ export class RecordIndex {
   constructor(options: RecordIndexOptions) {
     this.prefix = normalizePrefix(options.prefix);
     this.defaultTtl = options.defaultTtl ?? DEFAULT_RECORD_TTL;
+    this.base = `${this.prefix}/`;
     this.root = new Node(this.prefix, undefined);
   }
 
@@ -230,7 +233,7 @@ export class RecordIndex {
       // The same data again (etcd moves modRevision on every put): nothing served changes, no serial moves.
       if (existing?.sameData(built.record, built.group)) continue;
       if (existing !== undefined) this.remove(change.key, change.revision);
-      this.insert(built.segments, built.record, built.group, built.ownerDepth);
+      this.insert(built.segments, built.record, built.group, built.owner);
       result.changed++;
     }
     if (result.changed > 0) this.gen++;
@@ -496,8 +499,8 @@ export class RecordIndex {
     key: string,
     value: string,
     revision: number,
-  ): { segments: string[]; record: StoredRecord; group: string | undefined; ownerDepth: number } | { error: string } {
-    const segments = keySegments(this.prefix, key);
+  ): { segments: string[]; record: StoredRecord; group: string | undefined; owner: string } | { error: string } {
+    const segments = segmentsBelow(this.base, key);
     if ("error" in segments) return segments;
     // The key's name goes on the wire (SRV/MX/NS targets of address records): it must fit there.
     const name = nameOfSegments(segments);
@@ -506,31 +509,38 @@ export class RecordIndex {
     const label = segments[segments.length - 1]!;
     const decoded = StoredRecord.decode(name, label, value, this.defaultTtl, revision, this.interner);
     if (!decoded.ok) return { error: decoded.error };
-    const owner = ownerNameOf({ name, service: { host: "", group: decoded.group } });
-    return { segments, record: decoded.record, group: decoded.group, ownerDepth: labelsOf(owner).length };
+    return { segments, record: decoded.record, group: decoded.group, owner: decoded.owner };
   }
 
   /** The record stored at a key's segments, if any. */
   private find(segments: readonly string[]): StoredRecord | undefined {
-    const parent = this.nodeAt(segments.slice(0, -1));
-    if (parent === undefined) return undefined;
-    const child = childOf(parent, segments[segments.length - 1]!);
+    const path = this.parentPath(segments, false);
+    if (path === undefined) return undefined;
+    const child = childOf(path[path.length - 1]!, segments[segments.length - 1]!);
     return child instanceof Node ? child.record : child;
   }
 
-  private insert(
-    segments: readonly string[],
-    record: StoredRecord,
-    group: string | undefined,
-    ownerDepth: number,
-  ): void {
-    const depth = segments.length;
+  /**
+   * The nodes from the root to a key's parent name, created where missing when `create` (a leaf on the way
+   * becomes a node holding its record), else undefined when missing. Remembered: the keys of a sorted load
+   * share their parent in runs, so most keys cost no walk. Nodes leave the tree only when pruned, which
+   * forgets it.
+   */
+  private parentPath(segments: readonly string[], create: boolean): Node[] | undefined {
+    const depth = segments.length - 1;
+    const cached = this.cachedPath;
+    if (cached !== undefined && cached.segments.length === segments.length) {
+      let same = true;
+      for (let i = depth - 1; i >= 0 && same; i--) same = cached.segments[i] === segments[i];
+      if (same) return cached.path;
+    }
     const path: Node[] = [this.root];
     let node = this.root;
-    for (let i = 0; i < depth - 1; i++) {
+    for (let i = 0; i < depth; i++) {
       const label = segments[i]!;
       let next = childOf(node, label);
       if (!(next instanceof Node)) {
+        if (!create) return undefined;
         // A key below another key's leaf: the leaf becomes a node holding its record.
         const created: Node = new Node(this.interner.intern(label), node);
         if (next !== undefined) {
@@ -545,6 +555,15 @@ export class RecordIndex {
       node = next;
       path.push(node);
     }
+    this.cachedPath = { segments, path };
+    return path;
+  }
+
+  private insert(segments: readonly string[], record: StoredRecord, group: string | undefined, owner: string): void {
+    const depth = segments.length;
+    const ownerDepth = labelCount(owner);
+    const path = this.parentPath(segments, true)!;
+    const node = path[path.length - 1]!;
     const fedns = record.fedns;
     record.parent = node;
     const label = record.label;
@@ -561,29 +580,27 @@ export class RecordIndex {
     } else {
       setChild(node, record);
     }
-    if (own !== undefined) path.push(own);
     const namedDepth = fedns ? ownerDepth : depth;
-    for (let k = 0; k < path.length; k++) {
-      const visited = path[k]!;
+    // `path` is shared with the next keys (parentPath): the record's own node, if any, is depth `depth`.
+    for (let k = 0; k <= depth; k++) {
+      const visited = k < depth ? path[k]! : own;
+      if (visited === undefined) continue;
       if (k <= namedDepth) visited.named++;
       if (!fedns) visited.foreign++;
       if (record.modRevision > visited.lastChange) visited.lastChange = record.modRevision;
     }
     this.count++;
     if (!fedns) return;
-    const ownerNode = path[Math.min(ownerDepth, depth)]!;
+    const ownerNode = ownerDepth >= depth ? own! : path[ownerDepth]!;
     record.setOwnerNode(ownerNode);
-    if (group === undefined || normalizeName(group) !== group) {
-      if (group !== undefined) record.keepRawGroup(group);
-    } else if (ownerNameOf({ name: nameOfSegments(segments), service: { host: "", group } }) !== group) {
-      record.keepRawGroup(group);
-    }
+    // The group is the owner node's name unless written otherwise (case, trailing dot) or no ancestor.
+    if (group !== undefined && group !== owner) record.keepRawGroup(group);
     if (ownerDepth === depth - 1) ownerNode.leafOwned++;
     else if (ownerDepth < depth - 1) ownerNode.owned = insertByKey(ownerNode.owned ?? [], record);
   }
 
   private remove(key: string, revision: number): boolean {
-    const segments = keySegments(this.prefix, key);
+    const segments = segmentsBelow(this.base, key);
     if ("error" in segments) return false;
     const depth = segments.length;
     const path: Node[] = [this.root];
@@ -626,6 +643,7 @@ export class RecordIndex {
       const empty = path[k]!;
       if (empty.children !== undefined || empty.record !== undefined) break;
       removeChild(path[k - 1]!, empty.label);
+      this.cachedPath = undefined;
     }
     return true;
   }
@@ -675,6 +693,14 @@ function insertByKey(owned: StoredRecord[], record: StoredRecord): StoredRecord[
   let at = owned.length;
   while (at > 0 && owned[at - 1]!.key > key) at--;
   return [...owned.slice(0, at), record, ...owned.slice(at)];
+}
+
+/** labelsOf(name).length for a normalized name, without splitting it. */
+function labelCount(name: string): number {
+  if (name.length === 0) return 0;
+  let count = 1;
+  for (let i = 0; i < name.length; i++) if (name.charCodeAt(i) === 46) count++;
+  return count;
 }
 
 function isWildcard(label: string): boolean {

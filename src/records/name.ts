@@ -46,7 +46,11 @@ export function pathOfName(prefix: string, name: string): string {
 
 /** The path segments of a key below the prefix (reversed labels: `com`, `example`, …), or why there are none. */
 export function keySegments(prefix: string, key: string): string[] | { error: string } {
-  const base = `${normalizePrefix(prefix)}/`;
+  return segmentsBelow(`${normalizePrefix(prefix)}/`, key);
+}
+
+/** keySegments() for a base already in the form `<normalized prefix>/`. */
+export function segmentsBelow(base: string, key: string): string[] | { error: string } {
   if (!key.startsWith(base)) return { error: `key is not below ${base}` };
   const segments = key.slice(base.length).split("/");
   if (segments.some((segment) => segment.length === 0)) return { error: "key has an empty path segment" };
@@ -73,6 +77,7 @@ const MAX_NAME_OCTETS = 253;
  * encoder writes. Looser than nameProblem: any octets are allowed, as CoreDNS serves them.
  */
 export function wireNameProblem(name: string): string | undefined {
+  if (fitsAscii(name)) return undefined;
   if (Buffer.byteLength(name, "utf8") > MAX_NAME_OCTETS) return `name longer than ${MAX_NAME_OCTETS} octets`;
   for (const label of name.split(".")) {
     if (Buffer.byteLength(label, "utf8") > MAX_LABEL_OCTETS) {
@@ -80,6 +85,19 @@ export function wireNameProblem(name: string): string | undefined {
     }
   }
   return undefined;
+}
+
+/** The common case of wireNameProblem() without encoding: ASCII, short enough, every label short enough. */
+function fitsAscii(name: string): boolean {
+  if (name.length > MAX_NAME_OCTETS) return false;
+  let label = 0;
+  for (let i = 0; i < name.length; i++) {
+    const code = name.charCodeAt(i);
+    if (code > 127) return false;
+    if (code === 46) label = 0;
+    else if (++label > MAX_LABEL_OCTETS) return false;
+  }
+  return true;
 }
 
 /** True when `name` equals `zone` or lies below it. */

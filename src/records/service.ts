@@ -25,12 +25,23 @@ export type HostType =
 
 export type DecodeResult = { ok: true; service: SkydnsService } | { ok: false; error: string };
 
+/** decodeService() plus what it found `host` to be (undefined without host), for callers that need both. */
+export type DecodedValue =
+  | { ok: true; service: SkydnsService; host: HostType | undefined }
+  | { ok: false; error: string };
+
 const NUMBER_FIELDS = ["port", "priority", "weight", "ttl", "targetstrip"] as const;
 const STRING_FIELDS = ["host", "text", "group", "owner", "cluster"] as const;
 const UINT16_FIELDS = new Set(["port", "priority", "weight"]);
 
 /** Parses a stored value; any shape CoreDNS would reject (or that would make us serve garbage) is an error. */
 export function decodeService(raw: string): DecodeResult {
+  const decoded = decodeValue(raw);
+  return decoded.ok ? { ok: true, service: decoded.service } : decoded;
+}
+
+/** decodeService() that also returns hostType(host), computed once. */
+export function decodeValue(raw: string): DecodedValue {
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);
@@ -68,10 +79,11 @@ export function decodeService(raw: string): DecodeResult {
     return { ok: false, error: 'neither "host" nor "text" is set' };
   }
   if (service.host !== "") {
-    const type = hostType(service.host);
-    if (type.kind === "invalid") return { ok: false, error: type.reason };
+    const host = hostType(service.host);
+    if (host.kind === "invalid") return { ok: false, error: host.reason };
+    return { ok: true, service, host };
   }
-  return { ok: true, service };
+  return { ok: true, service, host: undefined };
 }
 
 /** Serializes with a fixed field order and no undefined fields, so equal services give equal bytes. */

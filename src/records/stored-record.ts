@@ -5,8 +5,8 @@
 // to its owner name's tree node. Neither the raw JSON nor the key nor the DNS name is kept: they are
 // rebuilt on demand from the tree (key, name) or from the fields (service, host). Read through the
 // IndexedRecord interface; only records/index.ts creates and places them.
-import { decodeService, type HostType, hostType, type SkydnsService } from "./service.ts";
-import { FEDNS_OWNER_PREFIX, type RecordType, recordType } from "./type.ts";
+import { decodeValue, type HostType, type SkydnsService } from "./service.ts";
+import { FEDNS_OWNER_PREFIX, ownerNameOf, type RecordType, recordType } from "./type.ts";
 
 /** CoreDNS fills a zero priority with 10 when reading records. */
 export const DEFAULT_PRIORITY = 10;
@@ -140,7 +140,14 @@ function intToIpv4(value: number): string {
   return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
 }
 
-export type Decoded = { ok: true; record: StoredRecord; group: string | undefined } | { ok: false; error: string };
+export type Decoded =
+  | {
+      ok: true;
+      record: StoredRecord /** The raw group. */;
+      group: string | undefined /** ownerNameOf. */;
+      owner: string;
+    }
+  | { ok: false; error: string };
 
 export class StoredRecord implements IndexedRecord {
   /** The key's last segment, as written. */
@@ -213,14 +220,13 @@ export class StoredRecord implements IndexedRecord {
     revision: number,
     interner: Interner,
   ): Decoded {
-    const decoded = decodeService(value);
+    const decoded = decodeValue(value);
     if (!decoded.ok) return decoded;
     const service = decoded.service;
-    const host = service.host === "" ? undefined : hostType(service.host);
-    const resolved = host?.kind === "invalid" ? undefined : host;
-    const type = recordType({ name, service });
-    const record = new StoredRecord(label, service, resolved, type, defaultTtl, revision, interner);
-    return { ok: true, record, group: service.group };
+    const owner = ownerNameOf({ name, service });
+    const type = recordType({ name, service }, { host: decoded.host, owner });
+    const record = new StoredRecord(label, service, decoded.host, type, defaultTtl, revision, interner);
+    return { ok: true, record, group: service.group, owner };
   }
 
   /** Keeps a group that is not exactly the owner node's name as written. */

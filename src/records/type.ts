@@ -1,7 +1,7 @@
 // What a stored record is: the one definition of its DNS name and type (CoreDNS msg/type.go plus
 // fedns's rules), used by the answer path, zone transfers, `fedns records` and `fedns check`.
 import { normalizeName } from "./name.ts";
-import type { SkydnsService } from "./service.ts";
+import type { HostType, SkydnsService } from "./service.ts";
 import { hostType } from "./service.ts";
 
 export type RecordType = "A" | "AAAA" | "CNAME" | "TXT" | "SRV" | "MX" | "PTR" | "INVALID";
@@ -32,10 +32,13 @@ export function ownerNameOf(record: RecordShape): string {
   return record.name;
 }
 
-/** CoreDNS Service.HostType: an IP gives A/AAAA; otherwise `text` makes it TXT, else the host is a CNAME target. */
-export function hostKind(service: SkydnsService): "A" | "AAAA" | "CNAME" | "TXT" | "INVALID" {
+/**
+ * CoreDNS Service.HostType: an IP gives A/AAAA; otherwise `text` makes it TXT, else the host is a CNAME target.
+ * `resolved`: hostType(service.host) when the caller has it already.
+ */
+export function hostKind(service: SkydnsService, resolved?: HostType): "A" | "AAAA" | "CNAME" | "TXT" | "INVALID" {
   if (service.host === "") return service.text !== undefined && service.text !== "" ? "TXT" : "INVALID";
-  const host = hostType(service.host);
+  const host = resolved ?? hostType(service.host);
   if (host.kind === "A" || host.kind === "AAAA" || host.kind === "invalid") {
     return host.kind === "invalid" ? "INVALID" : host.kind;
   }
@@ -60,11 +63,11 @@ export function isReverseName(name: string): boolean {
  * MX when `mail` is set; PTR for a name host under a reverse zone; SRV for a record with a port at
  * an SRV name; otherwise CoreDNS's host type (A, AAAA, TXT when `text` is set, else CNAME).
  */
-export function recordType(record: RecordShape): RecordType {
-  const kind = hostKind(record.service);
+export function recordType(record: RecordShape, resolved?: { host?: HostType; owner?: string }): RecordType {
+  const kind = hostKind(record.service, resolved?.host);
   if (kind === "INVALID") return kind;
   if (record.service.mail === true && kind !== "TXT") return "MX";
-  const owner = ownerNameOf(record);
+  const owner = resolved?.owner ?? ownerNameOf(record);
   if (kind === "CNAME" && isReverseName(owner)) return "PTR";
   if (kind !== "TXT" && (record.service.port ?? 0) > 0 && isSrvName(owner)) return "SRV";
   return kind;

@@ -132,6 +132,11 @@ export class SimCluster {
     return this.server.isHanging;
   }
 
+  /** At most `limit` objects per list page (undefined: whole lists); see ApiServer.setListPageLimit. */
+  setListPageLimit(limit: number | undefined): void {
+    this.server.setListPageLimit(limit);
+  }
+
   /** A restart of the API server: every connection dropped, back on the same port, state and history kept. */
   async restart(): Promise<void> {
     await this.server.close();

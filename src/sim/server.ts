@@ -9,7 +9,15 @@ import type { Logger } from "../obs/log.ts";
 import { logger } from "../obs/log.ts";
 import type { ResourceApi } from "./api.ts";
 import { coreVersions, group, groupList, resourceList, versionInfo } from "./discovery.ts";
-import { ApiError, badRequest, methodNotAllowed, pathNotFound, unauthorized, unsupportedMediaType } from "./errors.ts";
+import {
+  ApiError,
+  badRequest,
+  expired,
+  methodNotAllowed,
+  pathNotFound,
+  unauthorized,
+  unsupportedMediaType,
+} from "./errors.ts";
 import { openApiDocument, openApiRoot } from "./openapi.ts";
 import { patchKindOf } from "./patch.ts";
 import { apiVersionOf, type ResourceType } from "./resources.ts";
@@ -39,6 +47,7 @@ export class ApiServer {
   /** Requests accepted while hanging, never answered. */
   private readonly held = new Set<ServerResponse>();
   private hanging = false;
+  private pageLimit: number | undefined;
   private boundPort = 0;
 
   constructor(options: ApiServerOptions) {
@@ -115,6 +124,16 @@ export class ApiServer {
 
   get isHanging(): boolean {
     return this.hanging;
+  }
+
+  /**
+   * At most `limit` objects per list page, whatever the client asks (undefined: whole lists in one page, the
+   * default). A real API server pages on `limit`; a hostile one can send one object per page forever.
+   * Pages continue from a token naming the list's resourceVersion and offset; a token whose list has since
+   * changed gets 410 Expired, as a compacted continue token does.
+   */
+  setListPageLimit(limit: number | undefined): void {
+    this.pageLimit = limit;
   }
 
   /** Ends every open watch: "clean" ends the response, "reset" sends a TCP RST. */
@@ -198,6 +217,34 @@ export class ApiServer {
     }
   }
 
+  /** One page of a list under setListPageLimit (everything when no limit is set). */
+  private page<T>(
+    all: T[],
+    resourceVersion: string,
+    url: URL,
+  ): { items: T[]; continueToken?: string; remaining?: number } {
+    const pageLimit = this.pageLimit;
+    if (pageLimit === undefined) return { items: all };
+    let offset = 0;
+    const token = url.searchParams.get("continue");
+    if (token !== null && token !== "") {
+      const match = /^([0-9]+):([0-9]+)$/.exec(Buffer.from(token, "base64url").toString());
+      if (match === null) throw badRequest("continue: invalid continue token");
+      if (match[1] !== resourceVersion) throw expired(Number(match[1]), Number(resourceVersion));
+      offset = Number(match[2]);
+    }
+    const asked = Number(url.searchParams.get("limit") ?? "0");
+    const size = asked > 0 ? Math.min(asked, pageLimit) : pageLimit;
+    const items = all.slice(offset, offset + size);
+    const next = offset + items.length;
+    if (next >= all.length) return { items };
+    return {
+      items,
+      continueToken: Buffer.from(`${resourceVersion}:${next}`).toString("base64url"),
+      remaining: all.length - next,
+    };
+  }
+
   private async resource(
     route: Extract<Route, { kind: "resource" }>,
     url: URL,
@@ -224,7 +271,9 @@ export class ApiServer {
         const selector = selectorOf(url, type);
         const watching = url.searchParams.get("watch");
         if (watching === "true" || watching === "1") return this.watch(type, namespace, selector, url, res, table);
-        const { items, resourceVersion } = api.list(type, namespace, selector);
+        const listed = api.list(type, namespace, selector);
+        const { resourceVersion } = listed;
+        const { items, continueToken, remaining } = this.page(listed.items, resourceVersion, url);
         if (table !== undefined) return sendJson(res, 200, toTable(type, items, resourceVersion, table));
         for (const item of items) {
           delete (item as { kind?: string }).kind;
@@ -233,7 +282,10 @@ export class ApiServer {
         return sendJson(res, 200, {
           kind: type.listKind,
           apiVersion: apiVersionOf(type),
-          metadata: { resourceVersion },
+          metadata: {
+            resourceVersion,
+            ...(continueToken === undefined ? {} : { continue: continueToken, remainingItemCount: remaining }),
+          },
           items,
         });
       }

@@ -37,8 +37,9 @@ export async function startServe(options: {
     ...(options.udpTransport === undefined ? [] : ["--udp-transport", options.udpTransport]),
     ...(options.extra ?? []),
   ];
-  const env = options.env === undefined ? undefined : { ...globalThis.process.env, ...options.env };
-  const process = startProcess(globalThis.process.execPath, args, env === undefined ? {} : { env });
+  const asan = globalThis.process.env.FEDNS_ASAN_PRELOAD;
+  const env = { ...globalThis.process.env, ...(asan === undefined ? {} : { LD_PRELOAD: asan }), ...options.env };
+  const process = startProcess(globalThis.process.execPath, args, { env });
   const metrics = `http://127.0.0.1:${metricsPort}`;
   await waitForHttp(`${metrics}/healthz`, process);
   return { dns: { host: "127.0.0.1", port }, metrics, process, stop: () => process.stop() };

@@ -3,6 +3,7 @@
 // ClusterState from cluster-state.ts buildClusterState).
 import type { KubeConfig } from "@kubernetes/client-node";
 import { configLocation, type MemberCluster } from "../../config/members.ts";
+import { CapExceeded, type ReflectorCaps } from "../../controller/caps.ts";
 import { buildClusterState } from "../../controller/cluster-state.ts";
 import { clusterClients, loadKubeConfig } from "../../controller/kube-client.ts";
 import { keyOf, metaOf, reduceEndpointSlice, reduceNode, reduceService } from "../../controller/kube-objects.ts";
@@ -27,6 +28,8 @@ export interface ReadClusterOptions {
   serviceLabelSelector: string;
   /** Shared by every cluster of one check: filled later with resolved LB hostnames. */
   resolvedHostnames: Map<string, string[]>;
+  /** config.controller.clusterCaps: a cluster past them is degraded in the controller too. */
+  caps?: ReflectorCaps;
 }
 
 const RBAC_FIX = "kubectl --context <member> apply -k deploy/member-cluster";
@@ -67,6 +70,15 @@ export async function readCluster(member: MemberCluster, options: ReadClusterOpt
     const state = await listCluster(member, kubeConfig, options);
     return { name: member.name, server, state: state.cluster, findings: state.findings };
   } catch (err) {
+    if (err instanceof CapExceeded) {
+      const degraded = error(
+        subject,
+        "cluster-degraded",
+        `the cluster is past controller.clusterCaps: ${err.message}`,
+        "the controller marks it degraded and drops what it sends: find what grew in it, or raise controller.clusterCaps (docs/trust.md)",
+      );
+      return { name: member.name, server, state: undefined, findings: [degraded] };
+    }
     return {
       name: member.name,
       server,
@@ -140,6 +152,7 @@ async function listCluster(
       reduce,
       timeoutMs: options.timeoutMs,
       timers: realTimers,
+      ...(options.caps === undefined ? {} : { caps: options.caps }),
       onInvalid: (raw) => {
         const meta = metaOf(raw);
         invalid.push(meta === undefined ? "(no name)" : keyOf(meta));

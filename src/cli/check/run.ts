@@ -2,9 +2,10 @@
 // cluster (access, labels, load balancers), etcd records against what the clusters imply, DNS answers.
 
 import type { MemberCluster } from "../../config/members.ts";
-import { federationPolicy } from "../../config/policy.ts";
+import { planSettings } from "../../config/policy.ts";
 import type { FednsConfig } from "../../config/schema.ts";
 import { dnsLookup, type HostnameLookup, HostnameResolver } from "../../controller/hostnames.ts";
+import { ownerOf, serviceUnitOf } from "../../federation/keys.ts";
 import { plan } from "../../federation/plan.ts";
 import type { ClusterState, Plan, PlanOptions } from "../../federation/state.ts";
 import { isPolicyKind } from "../../federation/trust.ts";
@@ -20,6 +21,7 @@ import { ownedRecords, readEtcd } from "./etcd-check.ts";
 import { error, exitCodeOf, type Finding, listed, ok, warn } from "./findings.ts";
 import { memberClustersOfConfig } from "./members.ts";
 import { compareRecords } from "./records-compare.ts";
+import { shortNameFindings } from "./short-findings.ts";
 
 export interface CheckOptions {
   /** DNS server to resolve the names against, HOST:PORT; default config dns.listen (wildcard -> loopback). */
@@ -54,7 +56,7 @@ export async function runCheck(config: FednsConfig, options: CheckOptions = {}):
   const prefix = normalizePrefix(config.etcd.prefix);
   const federation = config.federation;
   const domain = config.domain;
-  const owner = federation === undefined ? undefined : `fedns/${federation}`;
+  const owner = federation === undefined ? undefined : ownerOf(federation);
   const zones = config.zones ?? (domain === undefined ? [] : [domain]);
   /** --context: only some member clusters, so nothing federation-wide can be concluded. */
   const partial = (options.contexts?.length ?? 0) > 0;
@@ -83,7 +85,12 @@ export async function runCheck(config: FednsConfig, options: CheckOptions = {}):
     checkDnsIdentity(config, timeoutMs, dnsBackend),
     Promise.all(
       members.members.map((member) =>
-        readCluster(member, { timeoutMs, serviceLabelSelector: config.controller.labelSelector, resolvedHostnames }),
+        readCluster(member, {
+          timeoutMs,
+          serviceLabelSelector: config.controller.labelSelector,
+          resolvedHostnames,
+          caps: config.controller.clusterCaps,
+        }),
       ),
     ),
   ]);
@@ -101,6 +108,7 @@ export async function runCheck(config: FednsConfig, options: CheckOptions = {}):
       ...loadBalancerFindings(read.state, namespaces),
     );
   }
+  findings.push(...shortNameFindings(config, clusters));
   const unread = reads.filter((read) => read.state === undefined).map((read) => read.name);
   // Whether a service is healthy somewhere can only be told with every member cluster read.
   if (unread.length === 0 && !partial) findings.push(...federationFindings(clusters, namespaces));
@@ -115,10 +123,7 @@ export async function runCheck(config: FednsConfig, options: CheckOptions = {}):
     domain,
     prefix,
     owner,
-    ttl: config.controller.ttl,
-    srv: config.controller.srv,
-    namespaces,
-    policy: federationPolicy(config),
+    ...planSettings(config),
   };
   // Without every member cluster (unreadable, or missing from a broken kubeconfig) the plan would be wrong.
   const complete = !partial && unread.length === 0 && !members.findings.some((finding) => finding.severity === "error");
@@ -144,6 +149,10 @@ export async function runCheck(config: FednsConfig, options: CheckOptions = {}):
     );
   }
 
+  if (!partial && unread.length > 0 && owned !== undefined) {
+    findings.push(...heldFindings(clusters, unread, owned, planOptions));
+  }
+
   // DNS answers: as etcd holds them (the records check covers etcd against the clusters), else as planned.
   if (options.skipDns !== true) {
     const source = owned !== undefined ? "etcd holds" : desired !== undefined ? "the clusters imply" : undefined;
@@ -160,6 +169,43 @@ export async function runCheck(config: FednsConfig, options: CheckOptions = {}):
     }
   }
   return report(findings);
+}
+
+/**
+ * What the controller leaves as etcd holds it while `unread` clusters cannot be read (plan.held, with the
+ * clusters as unseen: the one rule of federation/grace.ts, within the grace period since no clock is given).
+ */
+function heldFindings(
+  clusters: readonly ClusterState[],
+  unread: readonly string[],
+  owned: ReadonlyMap<string, SkydnsService>,
+  planOptions: PlanOptions,
+): Finding[] {
+  const unitOf = serviceUnitOf(planOptions.prefix, planOptions.federation);
+  const lastKnown = new Map<string, Set<string | undefined>>();
+  for (const [key, record] of owned) {
+    const unit = unitOf(key);
+    if (unit === undefined) continue;
+    let sources = lastKnown.get(unit);
+    if (sources === undefined) {
+      sources = new Set();
+      lastKnown.set(unit, sources);
+    }
+    sources.add(record.cluster);
+  }
+  const unseen = new Map(unread.map((name) => [name, 0]));
+  const held = plan({ clusters: byName(clusters), unseen, lastKnown }, planOptions).held;
+  if (held.size === 0) return [];
+  const seconds = Math.round((planOptions.graceMs ?? 0) / 1000);
+  return [
+    warn(
+      "records",
+      "records-held",
+      `${held.size} service${held.size === 1 ? "" : "s"} with records of ${listed([...unread])} in etcd: the controller leaves ${held.size === 1 ? "it" : "them"} as etcd holds ${held.size === 1 ? "it" : "them"} for ${seconds} s (controller.gracePeriodSeconds) after losing the cluster, then withdraws all but a service's last addresses: ${listed([...held.keys()])}`,
+      "make the cluster readable again (see its findings above)",
+      { held: Object.fromEntries(held) },
+    ),
+  ];
 }
 
 function report(findings: Finding[]): CheckReport {

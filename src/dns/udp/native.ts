@@ -34,6 +34,8 @@ export const NATIVE_DEFAULTS: NativeOptions = {
 
 type Handle = object;
 
+const V4_TEXT_CACHE = 4096;
+
 interface AddonConstants {
   maxBatch: number;
   minSlot: number;
@@ -45,6 +47,7 @@ interface AddonConstants {
   metaFamily: number;
   metaAddressLength: number;
   metaReply: number;
+  metaV4: number;
   addressText: number;
 }
 
@@ -82,6 +85,7 @@ const CONSTANT_NAMES: (keyof AddonConstants)[] = [
   "metaFamily",
   "metaAddressLength",
   "metaReply",
+  "metaV4",
   "addressText",
 ];
 
@@ -147,6 +151,8 @@ export async function listenNative(
   const slotOf = new Int32Array(batch);
   let tooLarge = 0;
   let inBatch = false;
+  /** IPv4 source text by its 32 bits: a client sends many queries, the string is made once (bounded). */
+  const v4Text = new Map<number, string>();
 
   const reply = (index: number, data: Buffer): void => {
     if (!inBatch || !Number.isInteger(index) || index < 0 || index >= view.length) {
@@ -173,7 +179,16 @@ export async function listenNative(
       const offset = slot * slotBytes;
       datagram.data = recv.subarray(offset, offset + length);
       const textOffset = slot * c.addressText;
-      datagram.address = addr.toString("latin1", textOffset, textOffset + addressLength);
+      const v4 = meta[base + c.metaV4]!;
+      let address = v4 === 0 ? undefined : v4Text.get(v4);
+      if (address === undefined) {
+        address = addr.toString("latin1", textOffset, textOffset + addressLength);
+        if (v4 !== 0) {
+          if (v4Text.size >= V4_TEXT_CACHE) v4Text.clear();
+          v4Text.set(v4, address);
+        }
+      }
+      datagram.address = address;
       datagram.port = meta[base + c.metaPort]!;
       datagram.family = meta[base + c.metaFamily] === 6 ? 6 : 4;
       slotOf[view.length] = slot;

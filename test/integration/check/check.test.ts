@@ -176,6 +176,15 @@ describe("fedns check (simulated clusters + etcd + DNS server)", function () {
     }
   });
 
+  it("reports a cluster past controller.clusterCaps as degraded, as the controller would mark it", async () => {
+    const clusterCaps = { maxListPages: 100, maxObjects: 1, maxObjectBytes: 1024 * 1024 };
+    const report = await check({ controller: { ...config.controller, clusterCaps } });
+    const degraded = byCode(report, "cluster-degraded");
+    expect(degraded.map((f) => f.severity)).to.include("error");
+    expect(degraded[0]?.message).to.match(/more than 1 objects \(clusterCaps\.maxObjects\)/);
+    expect(report.exitCode).to.equal(1);
+  });
+
   it("reports what a cluster's trust settings refuse: a namespace, a zone another cluster claims, a TTL, an address", async () => {
     const west = sim.cluster("west");
     west.patch("Service", "default", "web", { metadata: { annotations: { "fedns.io/ttl": "1" } } });
@@ -390,6 +399,12 @@ describe("fedns check (simulated clusters + etcd + DNS server)", function () {
       const [finding] = byCode(report, "cluster-unreachable");
       expect(finding?.subject).to.equal("cluster east");
       expect(finding?.message).to.contain("ECONNREFUSED");
+      // What the controller leaves as etcd holds it meanwhile: east's only service, web (plan.held).
+      const [held] = byCode(report, "records-held");
+      expect(held?.severity).to.equal("warn");
+      expect(held?.message).to.contain("1 service with records of east");
+      expect(held?.message).to.contain("default/web");
+      expect(held?.message).to.not.contain("default/api");
       expect(report.exitCode).to.equal(1);
     } finally {
       await east.setReachable(true);

@@ -235,7 +235,12 @@ describe("controller (simulated clusters + etcd)", function () {
     expect(sameHosts(all, web.east1b, [web.east])).to.equal(true);
     // solo exists only in east-b: its last addresses stay.
     expect(hostsOf(all, serviceName("solo"))).to.deep.equal(["198.51.100.22"]);
-    expect(controller.status().clusters.find((c) => c.name === "east-b")?.phase).to.equal("stale");
+    await eventually(
+      async () => controller.status().clusters.find((c) => c.name === "east-b")?.phase,
+      (phase) => phase === "stale",
+      "east-b stale",
+      5_000,
+    );
     await cluster.setReachable(true);
     await until(healthyWeb, "east-b back after recovery", 10_000);
     expect(controller.status().clusters.find((c) => c.name === "east-b")?.phase).to.equal("active");
@@ -263,7 +268,12 @@ describe("controller (simulated clusters + etcd)", function () {
     expect(Date.now() - hungAt).to.be.greaterThan(1400);
     expect(sameHosts(all, web.east1b, [web.east])).to.equal(true);
     expect(hostsOf(all, serviceName("solo"))).to.deep.equal(["198.51.100.22"]);
-    expect(controller.status().clusters.find((c) => c.name === "east-b")?.phase).to.equal("stale");
+    await eventually(
+      async () => controller.status().clusters.find((c) => c.name === "east-b")?.phase,
+      (phase) => phase === "stale",
+      "east-b stale",
+      5_000,
+    );
     cluster.setHanging(false);
     await until(healthyWeb, "east-b back after the hang", 10_000);
     expect(controller.status().clusters.find((c) => c.name === "east-b")?.phase).to.equal("active");

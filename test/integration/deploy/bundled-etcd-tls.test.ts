@@ -86,6 +86,7 @@ describe("deploy/overlays/bundled-etcd: TLS and auth with the generated certific
   let secrets: Secret[];
   const members: Started[] = [];
   const clientPorts: number[] = [];
+  const metricsPorts: number[] = [];
   const backends: KvBackend[] = [];
   let rootEtcdctl: string[];
   let serve: Started | undefined;
@@ -130,7 +131,6 @@ describe("deploy/overlays/bundled-etcd: TLS and auth with the generated certific
       });
     expect(tlsFlags, "TLS flags of the StatefulSet").to.have.length(8);
     const peerPorts: number[] = [];
-    const metricsPorts: number[] = [];
     const used = new Set<number>();
     const port = async (): Promise<number> => {
       let next = await freePort();
@@ -242,7 +242,14 @@ describe("deploy/overlays/bundled-etcd: TLS and auth with the generated certific
     expect(await refusal(() => stranger.range("/skydns/"))).to.match(/user name not found|permission denied|invalid/i);
     const dnsRole = await etcdctl(["role", "get", "fedns-dns"]);
     // fedns-dns: read on the prefix, no write at all.
-    expect(dnsRole).to.equal("Role fedns-dns\nKV Read:\n\t[/skydns/, /skydns0) (prefix /skydns/)\nKV Write:\n");
+    // The probes' endpoint (plain HTTP, no keys) still reports health with auth on.
+    for (const port of metricsPorts) {
+      const health = (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as { health?: string };
+      expect(health.health, `member on ${port}`).to.equal("true");
+    }
+    expect(dnsRole).to.equal(
+      "Role fedns-dns\nKV Read:\n\t[/fedns-short/, /fedns-short0) (prefix /fedns-short/)\n\t[/skydns/, /skydns0) (prefix /skydns/)\nKV Write:\n",
+    );
   });
 
   it("lets the controller's certificate write the prefix and campaign, and nothing else", async () => {

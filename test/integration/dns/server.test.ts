@@ -197,5 +197,10 @@ describeEachUdpTransport("DNS server (dig/kdig, in-memory index)", function (udp
     expect(text).to.match(/fedns_dns_malformed_total [1-9]/);
     expect(text).to.match(/fedns_dns_truncated_total [1-9]/);
     expect(text).to.match(/fedns_dns_tcp_connections \d/);
+    // The UDP transport this suite runs on, and its counters (a runt was dropped by the handler, not the transport).
+    expect(text).to.match(new RegExp(`^fedns_dns_udp_transport\\{transport="${udpTransport}"\\} 1$`, "m"));
+    expect(text).to.match(/^fedns_dns_udp_batches_total [1-9]/m);
+    expect(text).to.match(/^fedns_dns_udp_dropped_total\{reason="send_queue_full"\} 0$/m);
+    expect(text).to.match(/^fedns_dns_udp_send_queue 0$/m);
   });
 });

@@ -8,6 +8,7 @@ import { stringify } from "yaml";
 import { type DigResult, dig } from "../../support/dns.ts";
 import { type EtcdProcess, startEtcd } from "../../support/etcd.ts";
 import { eventually, FEDNS_MAIN, type ServeProcess, startServe, waitForHttp } from "../../support/fedns.ts";
+import { type Knot, startKnot } from "../../support/knot.ts";
 import { freePort } from "../../support/ports.ts";
 import { type Started, startProcess } from "../../support/processes.ts";
 import { type Simulation, startTestSimulation } from "../../support/sim.ts";
@@ -32,6 +33,8 @@ function rrs(result: DigResult): string[] {
 describe("end to end: simulated clusters -> fedns controller -> etcd -> fedns serve -> dig", function () {
   this.timeout(90_000);
   let etcd: EtcdProcess;
+  /** The DNS server controller.resolver names: it serves the cloud load balancers' hostnames. */
+  let knot: Knot;
   let sim: Simulation;
   let serve: ServeProcess;
   let controller: Started;
@@ -45,7 +48,12 @@ describe("end to end: simulated clusters -> fedns controller -> etcd -> fedns se
         federation: "myfed",
         domain: "example.com",
         etcd: { endpoints: [etcd.endpoint] },
-        controller: { gracePeriodSeconds: 2, batchMs: 20, leaderElection: { enabled: false } },
+        controller: {
+          gracePeriodSeconds: 2,
+          batchMs: 20,
+          leaderElection: { enabled: false },
+          resolver: { servers: [`${knot.dns.host}:${knot.dns.port}`], minRefreshSeconds: 1 },
+        },
         clusters: clusters.map((name) => ({ name, kubeconfig: sim.kubeconfigPath, context: name })),
       }),
     );
@@ -53,6 +61,17 @@ describe("end to end: simulated clusters -> fedns controller -> etcd -> fedns se
 
   before(async () => {
     etcd = await startEtcd();
+    knot = await startKnot({
+      zone: "example.net",
+      zoneFile: [
+        "$ORIGIN example.net.",
+        "@ 30 IN SOA ns.example.net. hostmaster.example.net. 1 7200 1800 86400 30",
+        "@ 30 IN NS ns.example.net.",
+        "ns 30 IN A 192.0.2.53",
+        "cart-lb 5 IN A 203.0.113.77",
+        "",
+      ].join("\n"),
+    });
     sim = await startTestSimulation();
     configPath = join(tmpdir(), `fedns-e2e-${process.pid}.yaml`);
     await writeConfig(["east-a", "east-b", "west-a"]);
@@ -80,6 +99,7 @@ describe("end to end: simulated clusters -> fedns controller -> etcd -> fedns se
     await serve?.stop();
     await controller?.stop();
     await sim?.stop();
+    await knot?.stop();
     await etcd?.destroy();
     if (configPath !== undefined) await rm(configPath, { force: true });
   });
@@ -108,9 +128,9 @@ describe("end to end: simulated clusters -> fedns controller -> etcd -> fedns se
     expect(srv.additional.map((rr) => rr.data)).to.include("198.51.100.10");
   });
 
-  it("falls back by CNAME where a service is unhealthy, and never publishes a hostname LB that resolves to loopback", async () => {
+  it("falls back by CNAME where a service is unhealthy, and never publishes the LB hostname localhost", async () => {
     // cart: east-a has no ready endpoint, east-b is healthy, west-a has only the LB hostname "localhost",
-    // which resolves to loopback addresses: refused by the trust model, so west-a's zone falls back too.
+    // which the trust model never resolves (a special-use name, docs/trust.md), so west-a's zone falls back too.
     expect(rrs(await answers(CART_EAST_1A))).to.deep.equal([
       `${CART_EAST}. A 198.51.100.40`,
       `${CART_EAST_1A}. CNAME ${CART_EAST}.`,
@@ -121,6 +141,21 @@ describe("end to end: simulated clusters -> fedns controller -> etcd -> fedns se
       `${CART_WEST_2A}. CNAME ${CART_WEST}.`,
     ]);
     expect(rrs(await answers(CART))).to.deep.equal([`${CART}. A 198.51.100.40`]);
+  });
+
+  it("publishes a hostname LB resolved through controller.resolver, and refuses it again as localhost", async () => {
+    const westA = sim.cluster("west-a");
+    const lb = (hostname: string) => ({ loadBalancer: { ingress: [{ hostname }] } });
+    westA.patchStatus("Service", "shop", "cart", lb("cart-lb.example.net"));
+    await eventually("cart's west zone from its LB hostname", async () => {
+      expect(rrs(await answers(CART_WEST_2A))).to.deep.equal([`${CART_WEST_2A}. A 203.0.113.77`]);
+      expect(rrs(await answers(CART))).to.deep.equal([`${CART}. A 198.51.100.40`, `${CART}. A 203.0.113.77`]);
+    });
+    westA.patchStatus("Service", "shop", "cart", lb("localhost"));
+    await eventually("cart's west zone falls back again", async () => {
+      expect(rrs(await answers(CART))).to.deep.equal([`${CART}. A 198.51.100.40`]);
+      expect((await answers(CART_WEST_2A)).answer.map((rr) => rr.type)).to.include("CNAME");
+    });
   });
 
   it("follows endpoints going unready and ready again", async () => {

@@ -7,7 +7,7 @@ import { benchAddress, benchName, buildDataset } from "../../../bench/qps/datase
 import { dnsperfArgs, parseDnsperfOutput } from "../../../bench/qps/dnsperf.ts";
 import { knotConfig } from "../../../bench/qps/knot.ts";
 import { cannedReply } from "../../../bench/qps/node-ceiling.ts";
-import { formatTable, qpsRatio } from "../../../bench/qps/report.ts";
+import { formatRatio, formatTable, qpsRatios } from "../../../bench/qps/report.ts";
 import { RecordIndex } from "../../../src/records/index.ts";
 import { nameOfKey } from "../../../src/records/name.ts";
 import { decodeService } from "../../../src/records/service.ts";
@@ -209,14 +209,20 @@ describe("bench/qps cpu profile summary", () => {
 describe("bench/qps report", () => {
   const result = parseDnsperfOutput(DNSPERF_OUTPUT);
 
-  it("computes fedns/Knot from QPS only when both ran", () => {
+  it("computes each fedns transport's QPS over Knot's, only when Knot ran", () => {
     expect(
-      qpsRatio([
+      qpsRatios([
         { server: "knot", result: { ...result, qps: 200_000 } },
-        { server: "fedns", result: { ...result, qps: 150_000 } },
+        { server: "fedns-native", result: { ...result, qps: 190_000 } },
+        { server: "fedns-dgram", result: { ...result, qps: 100_000 } },
       ]),
-    ).to.equal(0.75);
-    expect(qpsRatio([{ server: "knot", result }])).to.equal(undefined);
+    ).to.deep.equal([
+      { server: "fedns-native", ratio: 0.95 },
+      { server: "fedns-dgram", ratio: 0.5 },
+    ]);
+    expect(qpsRatios([{ server: "fedns-native", result }])).to.deep.equal([]);
+    expect(formatRatio("fedns-native", 0.85)).to.equal("ratio fedns-native/Knot: 0.85 (below the 0.9 target)");
+    expect(formatRatio("fedns-native", 0.95)).to.equal("ratio fedns-native/Knot: 0.95 (meets the 0.9 target)");
   });
 
   it("prints one row per server with QPS, latency in ms and lost share", () => {

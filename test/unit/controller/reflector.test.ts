@@ -1,6 +1,7 @@
 import { ApiException } from "@kubernetes/client-node";
 import { expect } from "chai";
 import { pino } from "pino";
+import { jsonSizeOver, type ReflectorCaps } from "../../../src/controller/caps.ts";
 import { ClusterWatch } from "../../../src/controller/cluster-watch.ts";
 import { type KubeError, kubeErrorOf } from "../../../src/controller/kube-errors.ts";
 import { reduceEndpointSlice, reduceNode, reduceService } from "../../../src/controller/kube-objects.ts";
@@ -276,8 +277,19 @@ describe("kube-objects", () => {
       annotations: { "fedns.io/ttl": "60" },
       ports: [{ name: "http", protocol: "TCP", port: 80 }],
       ingress: [{ ip: "192.0.2.1" }, { hostname: "lb.example" }],
+      clusterIPs: [],
     });
     expect(reduceService({ metadata: { name: "x" } })).to.equal(undefined);
+    // ClusterIPs (short names answer with them): both families, "None" (headless) dropped, at most two.
+    const clusterIPs = (spec: Record<string, unknown>) =>
+      reduceService({ metadata: { name: "a", namespace: "b" }, spec })?.clusterIPs;
+    expect(clusterIPs({ clusterIP: "10.96.0.1", clusterIPs: ["10.96.0.1", "fd00::1"] })).to.deep.equal([
+      "10.96.0.1",
+      "fd00::1",
+    ]);
+    expect(clusterIPs({ clusterIP: "10.96.0.2" })).to.deep.equal(["10.96.0.2"]);
+    expect(clusterIPs({ clusterIP: "None", clusterIPs: ["None"] })).to.deep.equal([]);
+    expect(clusterIPs({ clusterIPs: ["10.0.0.1", "10.0.0.2", "10.0.0.3", 7] })).to.deep.equal(["10.0.0.1", "10.0.0.2"]);
     expect(reduceService("garbage")).to.equal(undefined);
   });
 
@@ -305,7 +317,33 @@ describe("kube-objects", () => {
           labels: { "failure-domain.beta.kubernetes.io/zone": "z", "failure-domain.beta.kubernetes.io/region": "r" },
         },
       }),
-    ).to.deep.equal({ name: "n1", location: { zone: "z", region: "r" } });
+    ).to.deep.equal({ name: "n1", location: { zone: "z", region: "r" }, networks: { addresses: [], podCIDRs: [] } });
+  });
+
+  it("reads where a node's pods ask from: InternalIP/ExternalIP addresses and pod CIDRs, bounded", () => {
+    const node = reduceNode({
+      metadata: { name: "n1" },
+      spec: { podCIDR: "10.244.1.0/24", podCIDRs: ["10.244.1.0/24", "fd00:244:1::/64"] },
+      status: {
+        addresses: [
+          { type: "InternalIP", address: "127.0.1.10" },
+          { type: "ExternalIP", address: "192.0.2.9" },
+          { type: "Hostname", address: "n1" },
+          { type: "InternalIP" },
+        ],
+      },
+    });
+    expect(node?.networks).to.deep.equal({
+      addresses: ["127.0.1.10", "192.0.2.9"],
+      podCIDRs: ["10.244.1.0/24", "fd00:244:1::/64"],
+    });
+    expect(
+      reduceNode({ metadata: { name: "n2" }, spec: { podCIDR: "10.244.2.0/24" } })?.networks.podCIDRs,
+    ).to.deep.equal(["10.244.2.0/24"]);
+    const many = Array.from({ length: 40 }, (_, i) => ({ type: "InternalIP", address: `10.0.0.${i}` }));
+    expect(reduceNode({ metadata: { name: "n3" }, status: { addresses: many } })?.networks.addresses).to.have.length(
+      16,
+    );
   });
 });
 
@@ -503,5 +541,110 @@ describe("ClusterWatch", () => {
     expect(watch.lifecycle.phase).to.equal("stale");
     expect(warnings.some((msg) => msg.includes("HTTP 23"))).to.equal(false);
     expect(phases).to.deep.equal(["active", "unreachable", "stale"]);
+  });
+});
+
+describe("Reflector caps (controller.clusterCaps)", () => {
+  function capped(client: FakeClient, caps: ReflectorCaps, timers = new FakeTimers()) {
+    const store = new Map<string, unknown>();
+    const events: string[] = [];
+    const reflector = new Reflector({
+      resource: "nodes",
+      client,
+      reduce: reduceNode,
+      log: logger("test"),
+      backoff: { initialMs: 10, maxMs: 1000 },
+      timers,
+      sink: {
+        replace: (items) => {
+          store.clear();
+          for (const [key, item] of items) store.set(key, item);
+          events.push(`replace:${items.size}`);
+        },
+        upsert: (key, item) => store.set(key, item),
+        remove: (key) => store.delete(key),
+        contact: () => {},
+        failure: (error) => events.push(`failure:${error.message}`),
+        invalid: () => events.push("invalid"),
+      },
+      guard: {
+        caps,
+        size: () => store.size,
+        has: (key) => store.has(key),
+        exceeded: (problem) => events.push(`exceeded:${problem}`),
+        fits: () => events.push("fits"),
+      },
+    });
+    return { reflector, store, events, timers };
+  }
+  const caps = { maxListPages: 3, maxObjects: 5, maxObjectBytes: 2000 };
+
+  it("stops a list that pages past maxListPages, keeping nothing of it, and retries at the slowest pace", async () => {
+    // A hostile server: one node per page and a continue token forever.
+    let served = 0;
+    const client = new FakeClient();
+    client.list = async () => {
+      client.listCalls += 1;
+      served += 1;
+      return { items: [node(`n${served}`, "z", String(served))], resourceVersion: "1", continueToken: `c${served}` };
+    };
+    const { reflector, store, events, timers } = capped(client, { ...caps, maxObjects: 1000 });
+    reflector.start();
+    await flush();
+    expect(client.listCalls).to.equal(3);
+    expect(events).to.deep.equal(["exceeded:list nodes: more than 3 pages (clusterCaps.maxListPages)"]);
+    expect(store.size).to.equal(0);
+    await timers.advance(500);
+    expect(client.listCalls).to.equal(3, "not retried within the fast backoff");
+    await timers.advance(1000);
+    expect(client.listCalls).to.equal(6);
+    await reflector.stop();
+  });
+
+  it("refuses a list with more than maxObjects, then accepts it once it fits", async () => {
+    const client = new FakeClient();
+    const nodes = (n: number, rv: string) => Array.from({ length: n }, (_, i) => node(`n${i}`, "z", rv));
+    client.lists.push({ items: nodes(6, "1"), resourceVersion: "1" });
+    client.lists.push({ items: nodes(5, "2"), resourceVersion: "2" });
+    const { reflector, store, events, timers } = capped(client, caps);
+    reflector.start();
+    await flush();
+    expect(events).to.deep.equal(["exceeded:list nodes: more than 5 objects (clusterCaps.maxObjects)"]);
+    expect(store.size).to.equal(0);
+    await timers.advance(1500);
+    expect(events.slice(1)).to.deep.equal(["replace:5", "fits"]);
+    expect(store.size).to.equal(5);
+    await reflector.stop();
+  });
+
+  it("never grows past maxObjects from watch events, and refuses an object past maxObjectBytes", async () => {
+    const client = new FakeClient();
+    client.lists.push({ items: [node("n0", "z", "1")], resourceVersion: "1" });
+    const { reflector, store, events } = capped(client, caps);
+    reflector.start();
+    await flush();
+    const watch = client.watches[0]!;
+    for (let i = 1; i < 10; i++) watch.onEvent("ADDED", node(`n${i}`, "z", String(i + 1)));
+    await flush();
+    expect(store.size).to.equal(5);
+    expect(events.at(-1)).to.equal("exceeded:watch nodes: more than 5 objects (clusterCaps.maxObjects)");
+    await reflector.stop();
+
+    // A modification of an object already held is fine; an oversized one is not applied.
+    const second = new FakeClient();
+    second.lists.push({ items: [node("n0", "z", "1")], resourceVersion: "1" });
+    const run = capped(second, caps);
+    run.reflector.start();
+    await flush();
+    second.watches[0]!.onEvent("MODIFIED", node("n0", "z2", "2"));
+    expect(run.store.get("n0")).to.deep.include({ location: { zone: "z2", region: "r" } });
+    const huge = { ...node("n0", "z3", "3"), status: { images: [{ names: ["x".repeat(5000)] }] } };
+    second.watches[0]!.onEvent("MODIFIED", huge);
+    await flush();
+    expect(run.store.get("n0")).to.deep.include({ location: { zone: "z2", region: "r" } });
+    expect(run.events.at(-1)).to.equal("exceeded:nodes n0: larger than 2000 bytes (clusterCaps.maxObjectBytes)");
+    expect(jsonSizeOver(node("n0", "z", "1"), 2000)).to.equal(false);
+    expect(jsonSizeOver({ list: Array.from({ length: 5000 }, () => 0) }, 2000)).to.equal(true);
+    await run.reflector.stop();
   });
 });

@@ -20,6 +20,7 @@
 //            [META_FAMILY]  4 or 6
 //            [META_ADDRLEN] length of the source address text in `addr`
 //            [META_REPLY]   written by JavaScript: reply length, 0 = no reply
+//            [META_V4]      IPv4 source: its 32 bits (a cache key for the address text); else 0
 //   addr:  batch * ADDR_TEXT bytes; the source address as text (inet_ntop) at i * ADDR_TEXT
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
@@ -47,7 +48,8 @@
 #define META_FAMILY 2
 #define META_ADDRLEN 3
 #define META_REPLY 4
-#define META_FIELDS 5
+#define META_V4 5
+#define META_FIELDS 6
 #define ADDR_TEXT 48  // >= INET6_ADDRSTRLEN (46)
 
 typedef struct {
@@ -239,6 +241,7 @@ static int describe(udp_t *s, int i) {
   meta[META_REPLY] = 0;
   meta[META_ADDRLEN] = 0;
   meta[META_LENGTH] = -1;
+  meta[META_V4] = 0;
   if (h->msg_flags & MSG_TRUNC || s->rmsgs[i].msg_len > s->slot) {
     s->truncated++;
     return 0;
@@ -250,6 +253,7 @@ static int describe(udp_t *s, int i) {
     bytes = &v4->sin_addr;
     meta[META_PORT] = ntohs(v4->sin_port);
     meta[META_FAMILY] = 4;
+    meta[META_V4] = (int32_t)ntohl(v4->sin_addr.s_addr);
   } else if (a->ss_family == AF_INET6 && h->msg_namelen >= sizeof(struct sockaddr_in6)) {
     const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)a;
     bytes = &v6->sin6_addr;
@@ -340,12 +344,13 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
 }
 
 static napi_value throw_errno(napi_env env, const char *what, int err) {
+  /* As node:dgram words it ("bind EADDRINUSE: ..."), so callers and logs read both the same way. */
+  const char *name = err == EADDRINUSE ? "EADDRINUSE" : err == EACCES ? "EACCES" : "ESYSCALL";
   char msg[160];
-  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
+  snprintf(msg, sizeof msg, "%s %s: %s", what, name, strerror(err));
   napi_value code, message, error;
   if (napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message) == napi_ok &&
-      napi_create_string_utf8(env, err == EADDRINUSE ? "EADDRINUSE" : err == EACCES ? "EACCES" : "ESYSCALL",
-                              NAPI_AUTO_LENGTH, &code) == napi_ok &&
+      napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code) == napi_ok &&
       napi_create_error(env, code, message, &error) == napi_ok) {
     napi_set_named_property(env, error, "code", code);
     napi_throw(env, error);
@@ -638,7 +643,8 @@ static napi_value Init(napi_env env, napi_value exports) {
   } consts[] = {{"maxBatch", MAX_BATCH},       {"minSlot", MIN_SLOT},         {"maxSlot", MAX_SLOT},
                 {"maxQueue", MAX_QUEUE},       {"metaFields", META_FIELDS},   {"metaLength", META_LENGTH},
                 {"metaPort", META_PORT},       {"metaFamily", META_FAMILY},   {"metaAddressLength", META_ADDRLEN},
-                {"metaReply", META_REPLY},     {"addressText", ADDR_TEXT}};
+                {"metaReply", META_REPLY},     {"metaV4", META_V4},
+                {"addressText", ADDR_TEXT}};
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok ||
       napi_create_object(env, &constants) != napi_ok)
     return NULL;
