@@ -9,6 +9,7 @@
 // client trickling a byte at a time cannot hold a connection for longer than that, and the
 // per-source cap keeps one address from taking every slot meanwhile.
 import { createServer, type Server, type Socket } from "node:net";
+import { yieldToLoop } from "../obs/clock.ts";
 import { logger } from "../obs/log.ts";
 import type { ClientAddress, QueryHandler } from "./handler.ts";
 import type { DnsMetrics } from "./metrics.ts";
@@ -232,7 +233,9 @@ async function streamTransfer(socket: Socket, messages: AsyncIterable<Buffer>): 
       framed.writeUInt16BE(message.length, 0);
       message.copy(framed, 2);
       socket.write(framed);
+      // Let other connections and timers run between messages (encoding one takes a few ms).
       if (socket.writableLength > WRITE_HIGH_WATER) await drained(socket);
+      else await yieldToLoop();
     }
   } catch (err) {
     logger("dns-tcp").error({ err }, "zone transfer stream failed; closing the connection");
