@@ -48,7 +48,7 @@ describeEachUdpTransport("DNS server (dig/kdig, in-memory index)", function (udp
   });
 
   after(async () => {
-    await server.close();
+    await server?.close();
   });
 
   it("reports the ephemeral port it bound on both transports", () => {
