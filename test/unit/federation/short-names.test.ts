@@ -8,6 +8,7 @@ import {
   encodeShortValue,
   networkBytes,
   shortBase,
+  shortKeyUnit,
   shortUnitOf,
 } from "../../../src/federation/short-keys.ts";
 import {
@@ -18,6 +19,8 @@ import {
   type ShortOptions,
   type ShortSource,
   shortRecords,
+  shortUnits,
+  shortUnitsOf,
 } from "../../../src/federation/short-names.ts";
 import type { ClusterState, PlanWarning } from "../../../src/federation/state.ts";
 import { cluster, svc } from "./fixtures.ts";
@@ -180,6 +183,27 @@ describe("shortRecords", () => {
       cluster: "east",
     });
     expect(warnings.map((w) => w.message)).to.deep.equal(['client network "n1.example" skipped']);
+  });
+
+  it("splits the keys into units: a cluster's client networks, and each of its shards apart", () => {
+    const sources = [source(east, networks)];
+    expect(shortUnitsOf(sources)).to.deep.equal([
+      "clients/east",
+      "services/east/default/web",
+      "services/east/default/down",
+      "services/east/default/headless",
+    ]);
+    const only = new Set(["services/east/default/web", "services/east/default/down", "services/east/default/gone"]);
+    const units = shortUnits(sources, OPTIONS, () => {}, only);
+    // Only what was asked; an unhealthy shard maps to nothing (its key goes), a Service that is gone is absent.
+    expect([...units.keys()]).to.deep.equal(["services/east/default/web", "services/east/default/down"]);
+    expect([...units.get("services/east/default/web")!.keys()]).to.deep.equal([
+      `${shortBase("/fedns-short", "f")}services/east/default/web`,
+    ]);
+    expect(units.get("services/east/default/down")!.size).to.equal(0);
+    const unitOf = shortKeyUnit("/fedns-short", "f");
+    expect(unitOf("/fedns-short/f/clients/east/127.1.0.1_32")).to.equal("clients/east");
+    expect(unitOf("/fedns-short/f/services/east/default/web")).to.equal("services/east/default/web");
   });
 
   it("caps the client networks of a cluster, deterministically, with a warning", () => {
