@@ -9,7 +9,7 @@
 // Run with node --expose-gc. Every wait is bounded.
 import { spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
-import { readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { Etcd3 } from "etcd3";
@@ -75,10 +75,21 @@ async function heapOf(metricsPort: number): Promise<string> {
       await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { signal: AbortSignal.timeout(10_000) })
     ).text();
     const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? Number.NaN) / MIB;
-    return `${value("fedns_nodejs_heap_size_used_bytes").toFixed(0)} / ${value("fedns_nodejs_heap_size_total_bytes").toFixed(0)} MiB`;
+    const lag = Number(/^fedns_nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(text)?.[1] ?? Number.NaN) * 1000;
+    return `${value("fedns_nodejs_heap_size_used_bytes").toFixed(0)} / ${value("fedns_nodejs_heap_size_total_bytes").toFixed(0)} MiB (event-loop lag max since the last scrape ${lag.toFixed(0)} ms)`;
   } catch (err) {
     return `n/a (${(err as Error).message})`;
   }
+}
+
+/** The process whose command line mentions `text` (the etcd this bench started, by its data dir). */
+async function pidWith(text: string): Promise<number | undefined> {
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "");
+    if (cmdline.includes(text) && cmdline.includes("etcd")) return Number(entry);
+  }
+  return undefined;
 }
 
 async function loadAverage(): Promise<string> {
@@ -249,6 +260,9 @@ async function etcdRun(dataset: Dataset): Promise<void> {
     });
     let coldMs: number | undefined;
     let cpuAtColdStart: number | undefined;
+    let etcdCpuAtColdStart: number | undefined;
+    const etcdPid = await pidWith(etcd.dataDir);
+    const etcdCpuBefore = etcdPid === undefined ? 0 : await cpuSecondsOf(etcdPid);
     while (performance.now() - spawned < TIMEOUT_MS) {
       // A few names every 50 ms until one answers (polling must not be what slows the load), then all left.
       const batch = answered.size === 0 ? 5 : samples.length;
@@ -262,6 +276,7 @@ async function etcdRun(dataset: Dataset): Promise<void> {
       if (answered.size === samples.length) {
         coldMs = performance.now() - spawned;
         if (child.pid !== undefined) cpuAtColdStart = await cpuSecondsOf(child.pid);
+        if (etcdPid !== undefined) etcdCpuAtColdStart = (await cpuSecondsOf(etcdPid)) - etcdCpuBefore;
         break;
       }
     }
@@ -280,7 +295,7 @@ async function etcdRun(dataset: Dataset): Promise<void> {
     console.log(
       [
         `clusters ${CLUSTERS}: ${dataset.keys} keys in etcd, ${samples.length} sampled names`,
-        `cold start (spawn → every sampled name answered): ${coldMs === undefined ? `not within ${TIMEOUT_MS / 1000} s` : `${(coldMs / 1000).toFixed(2)} s`} (server CPU by then: ${cpuAtColdStart === undefined ? "n/a" : `${cpuAtColdStart.toFixed(2)} s`}); the server's own load: ${loadMs === undefined ? "n/a" : `${(loadMs / 1000).toFixed(2)} s`}`,
+        `cold start (spawn → every sampled name answered): ${coldMs === undefined ? `not within ${TIMEOUT_MS / 1000} s` : `${(coldMs / 1000).toFixed(2)} s`} (server CPU by then: ${cpuAtColdStart === undefined ? "n/a" : `${cpuAtColdStart.toFixed(2)} s`}, etcd CPU meanwhile: ${etcdCpuAtColdStart === undefined ? "n/a" : `${etcdCpuAtColdStart.toFixed(2)} s`}); the server's own load: ${loadMs === undefined ? "n/a" : `${(loadMs / 1000).toFixed(2)} s`}`,
         `answers before that: ${[...rcodes].map(([label, n]) => `${label} ${n}`).join(", ")}; NXDOMAIN/NODATA for an existing name: ${nxdomainForExisting}`,
         `serve RSS ${(rss / MIB).toFixed(0)} MiB = ${Math.round(rss / dataset.keys)} B/record (whole process) 2 s after the cold start, heap used ${early}; ${values.settle} s later RSS ${(rssLater / MIB).toFixed(0)} MiB = ${Math.round(rssLater / dataset.keys)} B/record, heap used ${later}`,
         `load average ${load}`,

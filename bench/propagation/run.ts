@@ -238,7 +238,8 @@ async function main(): Promise<void> {
       const c = i % CLUSTERS;
       const s = (i * 104729) % SERVICES;
       const cluster = sim.clusters[c]!;
-      const clusterIP = (cluster.get("Service", "default", `svc-${s}`)?.spec as { clusterIP?: string }).clusterIP;
+      const spec = cluster.get("Service", "default", `svc-${s}`)?.spec as { clusterIP?: string } | undefined;
+      const clusterIP = spec?.clusterIP;
       const read = shortAnswer(c, s);
       await until(`short name of svc-${s} local in cluster-${c}`, read, (a) => a.join() === clusterIP, 30_000);
       const setReady = (value: boolean) => () =>

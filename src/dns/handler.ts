@@ -249,10 +249,9 @@ export class QueryHandler {
     const limit =
       sizeLimit(query, transport, this.context.udpPayloadSize) - perQuery.options.length - (signed?.reserve ?? 0);
     const short = this.short;
-    const reply =
-      short !== undefined && short.owns(query.packet, query.qnameEnd)
-        ? this.shortReply(short, query, transport, limit, client)
-        : this.answerOrCached(query, transport, limit);
+    const reply = short?.owns(query.packet, query.qnameEnd)
+      ? this.shortReply(short, query, transport, limit, client)
+      : this.answerOrCached(query, transport, limit);
     if (transport === "udp" && this.rrl !== undefined && perQuery.cookie !== "valid" && signed === undefined) {
       const limited = this.rateLimit(this.rrl, query, reply.bytes, perQuery, transport, started);
       if (limited !== "pass") return limited;

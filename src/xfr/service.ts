@@ -285,6 +285,12 @@ export class Transfers implements TransferService {
    */
   private async version(state: ZoneState): Promise<ZoneVersion> {
     for (let attempt = 0; ; attempt++) {
+      // A rebuild in flight took the pending changes: wait for it before adding newer ones.
+      if (state.building !== undefined) {
+        const built = await state.building;
+        if (attempt >= 2) return built;
+        continue;
+      }
       const index = this.options.live.current;
       const current = state.current;
       // A change nobody reported (the serial moved, no pending change): rebuild rather than serve stale data.
@@ -299,14 +305,13 @@ export class Transfers implements TransferService {
         this.record(state, current, next.version, next.diff);
         return next.version;
       }
-      if (state.building === undefined) {
-        state.pending = [];
-        state.building = this.rebuild(state, index).finally(() => {
-          state.building = undefined;
-        });
-      }
-      const built = await state.building;
-      // A reload during the build: build again (bounded; the last one is served as it is).
+      state.pending = [];
+      const building = this.rebuild(state, index).finally(() => {
+        state.building = undefined;
+      });
+      state.building = building;
+      const built = await building;
+      // Changes or a reload during the build: apply or build again (bounded; the last one is served as it is).
       if (attempt >= 2) return built;
     }
   }

@@ -64,6 +64,25 @@ describe("config schema", () => {
     }
   });
 
+  it("dns.transfers: keys must be listed under dns.tsig.keys, a rule needs networks or a key", () => {
+    const key = { name: "xfr-key", algorithm: "hmac-sha256", secretFile: "/k" };
+    const zone = (allow: object[], notify: object[] = []) => ({ zone: "example.com", allow, notify });
+    const config = (tsigKeys: object[], zones: object[]) => ({
+      federation: "f",
+      domain: "example.com",
+      dns: { tsig: { keys: tsigKeys }, transfers: { zones } },
+    });
+    expect(errorOf(config([], [zone([{ key: "xfr-key" }])]))).to.contain("unknown TSIG key xfr-key");
+    expect(errorOf(config([key], [zone([], [{ address: "192.0.2.1:53", key: "other" }])]))).to.contain(
+      "unknown TSIG key other",
+    );
+    expect(errorOf(config([key], [zone([{}])]))).to.contain("give networks and/or key");
+    expect(errorOf(config([{ ...key, algorithm: "hmac-md5" }], []))).to.contain("algorithm");
+    const parsed = parseConfig(config([key], [zone([{ networks: ["10.0.0.0/8"], key: "XFR-key." }])]));
+    expect(parsed.dns.transfers.zones[0]?.allow[0]?.key).to.equal("xfr-key");
+    expect(parsed.dns.transfers.journalRecords).to.equal(100_000);
+  });
+
   it("rejects unknown keys, at the top level and nested", () => {
     expect(errorOf({ federaton: "x" })).to.match(/\(top level\): .*federaton/);
     expect(errorOf({ etcd: { pasword: "x" } })).to.match(/^ {2}etcd: .*pasword/m);
