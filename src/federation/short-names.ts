@@ -159,6 +159,15 @@ function clientRecords(
       warn({ kind: "invalid-address", cluster, message: `client network ${JSON.stringify(raw)} skipped` });
       return;
     }
+    if (kind === "pod" && tooWide(network)) {
+      // A member cluster speaks for its own nodes' pods, not for every address (an unknown asker's answer).
+      warn({
+        kind: "address-refused",
+        cluster,
+        message: `pod CIDR ${network} is wider than /${MIN_POD_PREFIX.v4} (IPv4) or /${MIN_POD_PREFIX.v6} (IPv6); not used to recognise askers`,
+      });
+      return;
+    }
     if (networks.has(network)) return;
     if (networks.size >= options.maxNetworksPerCluster) {
       warn({
@@ -192,6 +201,14 @@ function clientRecords(
     records.set(clientKey(options.prefix, options.federation, cluster, value.network), value);
   }
   return records;
+}
+
+/** Narrowest prefixes a node's pod CIDR may have to be published (a node's range is /24 or /64 in practice). */
+export const MIN_POD_PREFIX = { v4: 16, v6: 48 } as const;
+
+function tooWide(network: string): boolean {
+  const length = Number(network.slice(network.lastIndexOf("/") + 1));
+  return network.includes(":") ? length < MIN_POD_PREFIX.v6 : length < MIN_POD_PREFIX.v4;
 }
 
 /** What a healthy, federated shard publishes (its ClusterIPs and named ports), or undefined. */

@@ -206,6 +206,20 @@ describe("shortRecords", () => {
     expect(unitOf("/fedns-short/f/services/east/default/web")).to.equal("services/east/default/web");
   });
 
+  it("refuses a node's pod CIDR wider than /16 or /48: a cluster does not speak for every asker", () => {
+    const warnings: PlanWarning[] = [];
+    const wide = { n1: { addresses: [], podCIDRs: ["0.0.0.0/0", "127.0.0.0/8", "127.1.0.0/16", "fd00::/8"] } };
+    const records = shortRecords([source(east, wide)], OPTIONS, (w) => warnings.push(w));
+    const clients = [...records.get("east")!.keys()]
+      .filter((key) => key.includes("/clients/"))
+      .map((key) => key.slice(key.lastIndexOf("/") + 1));
+    expect(clients).to.deep.equal(["127.1.0.0_16"]);
+    expect(warnings.filter((w) => w.kind === "address-refused")).to.have.length(3);
+    // The operator's own clientNetworks are not limited.
+    const configured = shortRecords([source(east, {}, ["10.0.0.0/8"])], OPTIONS);
+    expect([...configured.get("east")!.keys()].some((key) => key.endsWith("10.0.0.0_8"))).to.equal(true);
+  });
+
   it("caps the client networks of a cluster, deterministically, with a warning", () => {
     const warnings: PlanWarning[] = [];
     const records = shortRecords([source(east, networks)], { ...OPTIONS, maxNetworksPerCluster: 2 }, (w) =>
