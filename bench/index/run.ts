@@ -9,7 +9,7 @@
 // Run with node --expose-gc. Every wait is bounded.
 import { spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
-import { readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { Etcd3 } from "etcd3";
@@ -29,12 +29,13 @@ const { values } = parseArgs({
     etcd: { type: "boolean", default: false },
     samples: { type: "string", default: "400" },
     timeout: { type: "string", default: "120" },
+    settle: { type: "string", default: "15" },
     help: { type: "boolean", default: false },
   },
 });
 if (values.help) {
   console.log(
-    "node --expose-gc bench/index/run.ts [--clusters 100] [--page N] [--etcd] [--samples 400] [--timeout 120]",
+    "node --expose-gc bench/index/run.ts [--clusters 100] [--page N] [--etcd] [--samples 400] [--timeout 120] [--settle 15]",
   );
   process.exit(0);
 }
@@ -59,6 +60,36 @@ function gc(): void {
 async function rssOf(pid: number | "self"): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, "utf8");
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? Number.NaN) * 1024;
+}
+
+/** User + system CPU seconds a process has used (/proc/PID/stat, clock ticks of 100 Hz). */
+async function cpuSecondsOf(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** The server's own heap figures (prom-client default metrics): used / total, in MiB. */
+async function heapOf(metricsPort: number): Promise<string> {
+  try {
+    const text = await (
+      await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { signal: AbortSignal.timeout(10_000) })
+    ).text();
+    const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? Number.NaN) / MIB;
+    const lag = Number(/^fedns_nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(text)?.[1] ?? Number.NaN) * 1000;
+    return `${value("fedns_nodejs_heap_size_used_bytes").toFixed(0)} / ${value("fedns_nodejs_heap_size_total_bytes").toFixed(0)} MiB (event-loop lag max since the last scrape ${lag.toFixed(0)} ms)`;
+  } catch (err) {
+    return `n/a (${(err as Error).message})`;
+  }
+}
+
+/** The process whose command line mentions `text` (the etcd this bench started, by its data dir). */
+async function pidWith(text: string): Promise<number | undefined> {
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "");
+    if (cmdline.includes(text) && cmdline.includes("etcd")) return Number(entry);
+  }
+  return undefined;
 }
 
 async function loadAverage(): Promise<string> {
@@ -151,14 +182,15 @@ async function memoryRun(dataset: Dataset): Promise<void> {
   );
 }
 
-/** A minimal A question for `name` with id `id`. */
+/** A minimal question for `name` with id `id`: SRV at SRV names (`_http._tcp.…`), else A. */
 function query(name: string, id: number): Buffer {
+  const qtype = name.startsWith("_") ? 33 : 1;
   const labels = name.split(".").map((label) => Buffer.concat([Buffer.from([label.length]), Buffer.from(label)]));
   const header = Buffer.alloc(12);
   header.writeUInt16BE(id, 0);
   header.writeUInt16BE(0x0100, 2);
   header.writeUInt16BE(1, 4);
-  return Buffer.concat([header, ...labels, Buffer.from([0, 0, 1, 0, 1])]);
+  return Buffer.concat([header, ...labels, Buffer.from([0, 0, qtype, 0, 1])]);
 }
 
 async function fill(endpoint: string, dataset: Dataset): Promise<void> {
@@ -227,27 +259,45 @@ async function etcdRun(dataset: Dataset): Promise<void> {
       output += chunk.toString();
     });
     let coldMs: number | undefined;
+    let cpuAtColdStart: number | undefined;
+    let etcdCpuAtColdStart: number | undefined;
+    const etcdPid = await pidWith(etcd.dataDir);
+    const etcdCpuBefore = etcdPid === undefined ? 0 : await cpuSecondsOf(etcdPid);
     while (performance.now() - spawned < TIMEOUT_MS) {
-      for (let i = 0; i < samples.length; i++)
-        if (!answered.has(i)) socket.send(query(samples[i]!, i), port, "127.0.0.1");
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      // A few names every 50 ms until one answers (polling must not be what slows the load), then all left.
+      const batch = answered.size === 0 ? 5 : samples.length;
+      let sent = 0;
+      for (let i = 0; i < samples.length && sent < batch; i++) {
+        if (answered.has(i)) continue;
+        socket.send(query(samples[i]!, i), port, "127.0.0.1");
+        sent++;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
       if (answered.size === samples.length) {
         coldMs = performance.now() - spawned;
+        if (child.pid !== undefined) cpuAtColdStart = await cpuSecondsOf(child.pid);
+        if (etcdPid !== undefined) etcdCpuAtColdStart = (await cpuSecondsOf(etcdPid)) - etcdCpuBefore;
         break;
       }
     }
     await new Promise((resolve) => setTimeout(resolve, 2000));
     const rss = child.pid === undefined ? Number.NaN : await rssOf(child.pid);
+    const early = await heapOf(metricsPort);
+    // V8 gives memory back some time after the allocation rate drops: the RSS a while later is what stays.
+    await new Promise((resolve) => setTimeout(resolve, Number(values.settle) * 1000));
+    const rssLater = child.pid === undefined ? Number.NaN : await rssOf(child.pid);
+    const later = await heapOf(metricsPort);
     const loadLine = output.split("\n").find((line) => line.includes("loaded records"));
     const loadMs = loadLine === undefined ? undefined : (JSON.parse(loadLine) as { ms?: number }).ms;
+    if (coldMs === undefined) console.error(output.split("\n").slice(-20).join("\n"));
     socket.close();
     const load = await loadAverage();
     console.log(
       [
         `clusters ${CLUSTERS}: ${dataset.keys} keys in etcd, ${samples.length} sampled names`,
-        `cold start (spawn → every sampled name answered): ${coldMs === undefined ? `not within ${TIMEOUT_MS / 1000} s` : `${(coldMs / 1000).toFixed(2)} s`}; the server's own load: ${loadMs === undefined ? "n/a" : `${(loadMs / 1000).toFixed(2)} s`}`,
+        `cold start (spawn → every sampled name answered): ${coldMs === undefined ? `not within ${TIMEOUT_MS / 1000} s` : `${(coldMs / 1000).toFixed(2)} s`} (server CPU by then: ${cpuAtColdStart === undefined ? "n/a" : `${cpuAtColdStart.toFixed(2)} s`}, etcd CPU meanwhile: ${etcdCpuAtColdStart === undefined ? "n/a" : `${etcdCpuAtColdStart.toFixed(2)} s`}); the server's own load: ${loadMs === undefined ? "n/a" : `${(loadMs / 1000).toFixed(2)} s`}`,
         `answers before that: ${[...rcodes].map(([label, n]) => `${label} ${n}`).join(", ")}; NXDOMAIN/NODATA for an existing name: ${nxdomainForExisting}`,
-        `serve RSS ${(rss / MIB).toFixed(0)} MiB = ${Math.round(rss / dataset.keys)} B/record (whole process)`,
+        `serve RSS ${(rss / MIB).toFixed(0)} MiB = ${Math.round(rss / dataset.keys)} B/record (whole process) 2 s after the cold start, heap used ${early}; ${values.settle} s later RSS ${(rssLater / MIB).toFixed(0)} MiB = ${Math.round(rssLater / dataset.keys)} B/record, heap used ${later}`,
         `load average ${load}`,
       ].join("\n"),
     );

@@ -16,7 +16,14 @@ const controller = await startController({
   federation: "myfed",
   domain: "example.com",
   backend: createEtcdBackend({ endpoints: [args.etcd] }),
-  clusters: args.clusters.map((name) => ({ name, kubeconfig: args.kubeconfig, context: name })),
+  // Short names: cluster i's pods ask from 127.0.<i+1>.0/24 (the bench's resolvers bind there).
+  clusters: args.clusters.map((name, i) => ({
+    name,
+    kubeconfig: args.kubeconfig,
+    context: name,
+    clientNetworks: [`127.0.${i + 1}.0/24`],
+  })),
+  shortNames: { prefix: "/fedns-short" },
   leaderElection: { enabled: false, leaseSeconds: 10 },
   // The simulated load balancers have private addresses (10.0.0.0/8): allow-listed, as an operator would.
   policy: {

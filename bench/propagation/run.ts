@@ -2,8 +2,14 @@
 // 1,000 LoadBalancer services, each in all of 5 simulated clusters (3 regions, 5 zones); a real etcd;
 // `fedns serve` and the controller as child processes. Changes: LB address changed; endpoints
 // ready -> unready -> ready. Each is timed from the API write to the first DNS answer showing it.
+// Short names too: a pod of the changed cluster (a loopback source address in the cluster's
+// clientNetworks) asks svc-N.default.myfed.svc.cluster.local; endpoints unready -> the answer leaves
+// the cluster's own ClusterIP, ready -> back to it.
 // Prints p50/p99/max per kind and overall, and the controller's steady-state RSS.
 import { Resolver } from "node:dns/promises";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
 import { logger, setRootLogger } from "../../src/obs/log.ts";
@@ -17,11 +23,13 @@ const { values } = parseArgs({
     services: { type: "string", default: "1000" },
     clusters: { type: "string", default: "5" },
     changes: { type: "string", default: "200" },
+    "short-changes": { type: "string", default: "100" },
   },
 });
 const SERVICES = Number(values.services);
 const CLUSTERS = Number(values.clusters);
 const CHANGES = Number(values.changes);
+const SHORT_CHANGES = Number(values["short-changes"]);
 const NODE = process.execPath;
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -96,15 +104,19 @@ async function main(): Promise<void> {
     sim = await startSimulation({ scenario: scenario() });
     const dnsPort = await freePort();
     const opsPort = await freePort();
+    // A config naming the federation, so that `fedns serve` also answers short names (shortNames default on).
+    const serveConfig = join(await mkdtemp(join(tmpdir(), "fedns-bench-")), "fedns.yaml");
+    await writeFile(
+      serveConfig,
+      JSON.stringify({ federation: "myfed", domain: "example.com", etcd: { endpoints: [etcd.endpoint] } }),
+    );
     startProcess(
       NODE,
       [
         `${ROOT}src/cli/main.ts`,
         "serve",
-        "--zone",
-        "example.com",
-        "--etcd",
-        etcd.endpoint,
+        "--config",
+        serveConfig,
         "--listen",
         `127.0.0.1:${dnsPort}`,
         "--metrics",
@@ -197,6 +209,48 @@ async function main(): Promise<void> {
       unready.push(await timeChange(name, setReady(false), (a) => a.length > 0 && !a.includes(fresh)));
       ready.push(await timeChange(name, setReady(true), (a) => a.includes(fresh)));
     }
+    // Short names: from a pod of cluster c (source 127.0.<c+1>.1, its clientNetworks), the cluster's own
+    // ClusterIP while its shard is healthy, another answer (a CNAME to the zone, with the chain) when not.
+    const shortUnready: number[] = [];
+    const shortReady: number[] = [];
+    const podResolvers = sim.clusters.map((_, c) => {
+      const pod = new Resolver({ timeout: 1000, tries: 1 });
+      pod.setServers([`127.0.0.1:${dnsPort}`]);
+      pod.setLocalAddress(`127.0.${c + 1}.1`);
+      return pod;
+    });
+    const shortAnswer = (c: number, s: number) => async (): Promise<string[]> => {
+      try {
+        return (await podResolvers[c]!.resolve4(`svc-${s}.default.myfed.svc.cluster.local`)).sort();
+      } catch {
+        return [];
+      }
+    };
+    const timeShort = async (read: () => Promise<string[]>, change: () => void, check: (a: string[]) => boolean) => {
+      const t0 = performance.now();
+      change();
+      for (;;) {
+        if (check(await read())) return performance.now() - t0;
+        if (performance.now() - t0 > 30_000) throw new Error("short-name change never showed");
+      }
+    };
+    for (let i = 0; i < SHORT_CHANGES; i++) {
+      const c = i % CLUSTERS;
+      const s = (i * 104729) % SERVICES;
+      const cluster = sim.clusters[c]!;
+      const spec = cluster.get("Service", "default", `svc-${s}`)?.spec as { clusterIP?: string } | undefined;
+      const clusterIP = spec?.clusterIP;
+      const read = shortAnswer(c, s);
+      await until(`short name of svc-${s} local in cluster-${c}`, read, (a) => a.join() === clusterIP, 30_000);
+      const setReady = (value: boolean) => () =>
+        cluster.patch("EndpointSlice", "default", `svc-${s}-ipv4`, {
+          endpoints: [
+            { addresses: [`172.16.${c}.${(s % 250) + 1}`], conditions: { ready: value }, nodeName: `node-${c}` },
+          ],
+        });
+      shortUnready.push(await timeShort(read, setReady(false), (a) => a.length > 0 && !a.includes(clusterIP ?? "")));
+      shortReady.push(await timeShort(read, setReady(true), (a) => a.join() === clusterIP));
+    }
     await new Promise((resolve) => setTimeout(resolve, 1500));
     controller.child.kill("SIGUSR2");
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -205,6 +259,9 @@ async function main(): Promise<void> {
     console.log(summary("endpoints -> unready", unready));
     console.log(summary("endpoints -> ready", ready));
     console.log(summary("all changes", [...addressChange, ...unready, ...ready]));
+    console.log(summary("short: -> unready", shortUnready));
+    console.log(summary("short: -> ready", shortReady));
+    console.log(summary("short: all", [...shortUnready, ...shortReady]));
     if (status !== undefined) {
       console.log(
         `controller RSS (steady state): ${(status.rss / 1048576).toFixed(0)} MiB (heap retained after GC ${(status.heapUsed / 1048576).toFixed(0)} MiB)`,

@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import { ConfigError } from "../config/load.ts";
 import { memberClusters } from "../config/members.ts";
-import { federationPolicy } from "../config/policy.ts";
+import { planSettings } from "../config/policy.ts";
 import { reloadOnChange, restartOnlyChanges } from "../config/reload.ts";
 import type { FednsConfig } from "../config/schema.ts";
 import { type Controller, startController } from "../controller/controller.ts";
@@ -103,12 +103,8 @@ export async function startControlling(
     prefix: config.etcd.prefix,
     backend,
     clusters,
-    ttl: c.ttl,
-    srv: c.srv,
-    namespaces: c.namespaces,
-    policy: federationPolicy(config),
+    ...planSettings(config),
     serviceLabelSelector: c.labelSelector,
-    graceMs: c.gracePeriodSeconds * 1000,
     startupSyncTimeoutMs: c.startupSyncTimeoutSeconds * 1000,
     batchMs: c.batchMs,
     hostnameRefreshMs: c.hostnameRefreshSeconds * 1000,
@@ -117,6 +113,14 @@ export async function startControlling(
     lookup: lookup.lookup,
     clusterCaps: c.clusterCaps,
     leaderElection: c.leaderElection,
+    ...(config.shortNames.enabled
+      ? {
+          shortNames: {
+            prefix: config.shortNames.prefix,
+            maxNetworksPerCluster: config.shortNames.maxNetworksPerCluster,
+          },
+        }
+      : {}),
     registry,
     ...(overrides.writer === undefined ? {} : { writer: overrides.writer }),
   });

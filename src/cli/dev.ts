@@ -5,6 +5,7 @@ import type { Command } from "commander";
 import { parseConfig } from "../config/load.ts";
 import type { FednsConfig } from "../config/schema.ts";
 import type { Controller } from "../controller/controller.ts";
+import { shortBase } from "../federation/short-keys.ts";
 import { formatHostPort, parseHostPort } from "../obs/http.ts";
 import { configureLogging, type LogLevel, logger } from "../obs/log.ts";
 import { loadScenario, type Simulation, startSimulation } from "../sim/index.ts";
@@ -71,6 +72,8 @@ async function runDev(flags: DevFlags): Promise<void> {
         dns: { listen: flags.listen },
         metrics: { listen: flags.metrics },
         kubeconfig: sim.kubeconfigPath,
+        // Short names: each simulated cluster's pods "ask" from a loopback network (dig -b picks one).
+        clusters: Object.entries(DEV_CLIENT_NETWORKS).map(([name, network]) => ({ name, clientNetworks: [network] })),
         controller: { gracePeriodSeconds: 20, leaderElection: { enabled: false } },
       },
       "fedns dev defaults",
@@ -88,7 +91,14 @@ async function runDev(flags: DevFlags): Promise<void> {
     const serving = await startServing(config, etcd !== undefined ? forServe : unclosable(shared));
     cleanups.push(() => serving.stop());
 
-    await firstRecordsServed(controlling.controller, serving, shared, config.etcd.prefix);
+    await firstRecordsServed(
+      controlling.controller,
+      serving,
+      shared,
+      config.etcd.prefix,
+      config.shortNames.prefix,
+      config.federation ?? "myfed",
+    );
     process.stdout.write(
       instructions({
         dns: serving.dnsAddress,
@@ -111,6 +121,8 @@ async function firstRecordsServed(
   serving: Serving,
   store: KvBackend,
   prefix: string,
+  shortPrefix: string,
+  federation: string,
 ): Promise<void> {
   const deadline = Date.now() + 60_000;
   while (!controller.status().writing) {
@@ -118,9 +130,16 @@ async function firstRecordsServed(
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   await controller.whenIdle();
-  const { revision } = await store.range(`${prefix}/`);
-  while (serving.revision() < revision) {
-    if (Date.now() > deadline) throw new Error("the DNS server did not load the records within 60 s");
+  // The last change under each prefix: a source sees no events of the other, so the store's own revision
+  // (moved by both) may stay ahead of it.
+  const lastChange = async (key: string) => Math.max(0, ...(await store.range(key)).kvs.map((kv) => kv.modRevision));
+  const revision = await lastChange(`${prefix}/`);
+  const shortRevision = await lastChange(shortBase(shortPrefix, federation));
+  while (serving.revision() < revision || (serving.shortRevision() ?? shortRevision) < shortRevision) {
+    if (Date.now() > deadline)
+      throw new Error(
+        `the DNS server did not load the records within 60 s (${serving.revision()}/${revision}, ${serving.shortRevision()}/${shortRevision})`,
+      );
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
@@ -133,6 +152,18 @@ function unclosable(backend: KvBackend): KvBackend {
       return Reflect.get(target, property, receiver);
     },
   });
+}
+
+/** The loopback networks `fedns dev` maps to each simulated cluster's pods (short names). */
+export const DEV_CLIENT_NETWORKS: Record<string, string> = {
+  "east-a": "127.0.1.0/24",
+  "east-b": "127.0.2.0/24",
+  "west-a": "127.0.3.0/24",
+};
+
+/** An address of a cluster's pod network for `dig -b`. */
+function pod(cluster: string): string {
+  return (DEV_CLIENT_NETWORKS[cluster] ?? "127.0.9.0/24").replace(/0\/\d+$/, "1");
 }
 
 interface Where {
@@ -159,10 +190,22 @@ function instructions(where: Where): string {
     `  dig ${at} _http._tcp.web.default.myfed.svc.us-west-2a.us-west-2.example.com SRV`,
     `  dig ${at} cart.shop.myfed.svc.us-east-1a.us-east-1.example.com            # unhealthy in east-a: CNAME to the region`,
     "",
-    "Make web unhealthy in east-a and watch us-east-1a fall back to the region (and global lose 198.51.100.10):",
+    "Short names, as pods ask (their cluster's CoreDNS forwards myfed.svc.cluster.local to fedns); here",
+    `${Object.entries(DEV_CLIENT_NETWORKS)
+      .map(([cluster, network]) => `${network} stands for ${cluster}'s pods`)
+      .join(", ")}, anything else is unknown:`,
+    `  dig ${at} -b ${pod("east-a")} +short web.default.myfed.svc.cluster.local   # a pod in east-a: east-a's own ClusterIP`,
+    `  dig ${at} -b ${pod("east-a")} +short cart.shop.myfed.svc.cluster.local     # unhealthy in east-a: CNAME to us-east-1a, chain`,
+    `  dig ${at} -b ${pod("east-b")} +short cart.shop.myfed.svc.cluster.local     # a pod in east-b: east-b's own ClusterIP`,
+    `  dig ${at} -b 127.0.9.1 +short web.default.myfed.svc.cluster.local    # an unknown asker: CNAME to the global name`,
+    `  dig ${at} +subnet=${pod("east-b")}/32 +short cart.shop.myfed.svc.cluster.local  # EDNS Client Subnet (east-b) wins over the source`,
+    "",
+    "Make web unhealthy in east-a and watch us-east-1a fall back to the region (and global lose 198.51.100.10),",
+    "and the east-a pod's short name move from its own ClusterIP to a CNAME to the zone:",
     `  ${k} --context east-a -n default patch endpointslice web-ipv4 --type=json \\`,
     `    -p '[{"op":"replace","path":"/endpoints/0/conditions/ready","value":false},{"op":"replace","path":"/endpoints/1/conditions/ready","value":false}]'`,
     `  dig ${at} web.default.myfed.svc.us-east-1a.us-east-1.example.com`,
+    `  dig ${at} -b ${pod("east-a")} web.default.myfed.svc.cluster.local`,
     "",
     "See the records:",
     where.etcd !== undefined

@@ -12,11 +12,13 @@ import { loadKey, TsigKeyring } from "../dns/tsig.ts";
 import { formatHostPort, parseHostPort, startOpsServer } from "../obs/http.ts";
 import { logger } from "../obs/log.ts";
 import { newRegistry } from "../obs/metrics.ts";
+import type { IndexChange } from "../records/index.ts";
 import { LiveIndex } from "../records/live-index.ts";
 import type { KvBackend } from "../store/kv.ts";
 import { startRecordSource } from "../store/source.ts";
 import { dnsEtcdBackend } from "./backend.ts";
 import { collect, commandConfig, runCommand, untilSignal } from "./settings.ts";
+import { startShortServing } from "./short-serving.ts";
 
 interface ServeFlags {
   zone?: string[];
@@ -63,6 +65,8 @@ export interface Serving {
   dnsAddress: { host: string; port: number };
   /** The store revision the served index reflects. */
   revision(): number;
+  /** The store revision the short-name data reflects (undefined: short names off). */
+  shortRevision(): number | undefined;
   opsAddress: { host: string; port: number };
   stop(): Promise<void>;
 }
@@ -79,17 +83,21 @@ export async function startServing(config: FednsConfig, backend: KvBackend): Pro
   const opsListen = parseHostPort(config.metrics.listen ?? DEFAULT_SERVE_METRICS);
   const keyring = tsigKeyring(config.dns);
   const transfers = transferSettings(config.dns, keyring);
-  let indexChanged = (): void => {};
+  let indexChanged = (_changes: readonly IndexChange[] | undefined): void => {};
   const source = startRecordSource({
     backend,
     prefix: config.etcd.prefix,
     index,
     registry,
-    onChange: () => indexChanged(),
+    onChange: (changes) => indexChanged(changes),
   });
+  const short = startShortServing(config, backend, registry, log);
   // A failed start (a port taken) leaves nothing running: the caller gets no handle to stop it with.
   const abandon = async (err: unknown, dnsStarted?: DnsServer): Promise<never> => {
-    await settleAll([() => dnsStarted?.close(), () => source.stop(), () => backend.close()], log);
+    await settleAll(
+      [() => dnsStarted?.close(), () => source.stop(), () => short?.source.stop(), () => backend.close()],
+      log,
+    );
     throw err;
   };
   const dns = await startDnsServer({
@@ -104,6 +112,7 @@ export async function startServing(config: FednsConfig, backend: KvBackend): Pro
     tcp: config.dns.tcp,
     nsid: config.dns.nsid ?? hostname(),
     cookieSecret: cookieSecretFromConfig(config.dns.cookies, log),
+    ...(short === undefined ? {} : { short: short.answerer }),
     rrl: config.dns.rrl.enabled ? { ...config.dns.rrl, exempt: config.dns.rrl.exempt.map(parseNetwork) } : undefined,
     tsig: keyring,
     transfers,
@@ -112,8 +121,8 @@ export async function startServing(config: FednsConfig, backend: KvBackend): Pro
     const reason = err instanceof Error ? err.message : String(err);
     return abandon(new Error(`cannot listen on ${formatHostPort(listen)} for DNS: ${reason}`, { cause: err }));
   });
-  indexChanged = () => dns.indexChanged();
-  if (index.loaded) dns.indexChanged();
+  indexChanged = (changes) => dns.indexChanged(changes);
+  if (index.loaded) dns.indexChanged(undefined);
   const ops = await startOpsServer({
     ...opsListen,
     registry,
@@ -130,6 +139,7 @@ export async function startServing(config: FednsConfig, backend: KvBackend): Pro
       dns: dns.address,
       etcd: backend.description,
       prefix: config.etcd.prefix,
+      shortNames: short?.answerer.settings.zone.name ?? "off",
     },
     "fedns serve started",
   );
@@ -137,10 +147,12 @@ export async function startServing(config: FednsConfig, backend: KvBackend): Pro
     dnsAddress: dns.address,
     opsAddress: ops.address,
     revision: () => source.status().revision,
+    shortRevision: () => short?.source.revision(),
     stop: async () => {
       await dns.close();
       await ops.close();
       await source.stop();
+      await short?.source.stop();
       await backend.close();
       log.info("fedns serve stopped");
     },

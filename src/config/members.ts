@@ -19,6 +19,8 @@ export interface MemberCluster {
   region?: string;
   /** A ready KubeConfig (tests, `fedns dev`); wins over kubeconfig/context. */
   kubeConfig?: KubeConfig;
+  /** Networks its pods ask from (short names), besides its nodes' addresses and pod CIDRs. */
+  clientNetworks?: string[];
 }
 
 /** The zone/region the config gives a cluster (used where its nodes carry no labels). */
@@ -76,6 +78,7 @@ export function memberClusters(config: FednsConfig, onlyContexts: string[] = [])
       ...(cluster.context !== undefined ? { context: cluster.context } : {}),
       ...(cluster.zone !== undefined ? { zone: cluster.zone } : {}),
       ...(cluster.region !== undefined ? { region: cluster.region } : {}),
+      ...(cluster.clientNetworks !== undefined ? { clientNetworks: cluster.clientNetworks } : {}),
     });
   }
   return [...members.values()].sort((a, b) => a.name.localeCompare(b.name));

@@ -1,5 +1,7 @@
-// The config's trust and limits as plan() takes them: one place, read by the controller and `fedns check`.
+// The config as plan() takes it (the record settings, the grace period, trust and limits): one place, read by
+// the controller (`fedns controller`) and `fedns check`, so both plan the same way.
 import { type Network, parseNetwork } from "../federation/addresses.ts";
+import type { PlanOptions } from "../federation/state.ts";
 import type { ClusterPolicy, FederationPolicy } from "../federation/trust.ts";
 import type { FednsConfig } from "./schema.ts";
 
@@ -25,4 +27,18 @@ export function federationPolicy(config: Pick<FednsConfig, "clusters" | "control
     clusters.set(cluster.name, policy);
   }
   return { clusters, limits: config.controller.limits };
+}
+
+/** The plan settings of a config, other than the names (federation, domain, prefix, owner). */
+export type PlanSettings = Required<Pick<PlanOptions, "ttl" | "srv" | "namespaces" | "policy" | "graceMs">>;
+
+export function planSettings(config: Pick<FednsConfig, "clusters" | "controller">): PlanSettings {
+  const c = config.controller;
+  return {
+    ttl: c.ttl,
+    srv: c.srv,
+    namespaces: c.namespaces,
+    policy: federationPolicy(config),
+    graceMs: c.gracePeriodSeconds * 1000,
+  };
 }

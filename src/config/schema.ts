@@ -489,12 +489,31 @@ const clusterSchema = z
     zone: dnsLabel.optional(),
     region: dnsLabel.optional(),
     trust: trustSchema.optional(),
+    /** Networks this cluster's pods ask from (short names); longest prefix wins, before node addresses and pod CIDRs. */
+    clientNetworks: z.array(network).max(10_000).optional(),
   })
   .strict()
   .refine((cluster) => cluster.zone === undefined || cluster.region !== undefined, {
     message: "a zone needs its region",
     path: ["region"],
   });
+
+/** Short names for pods (SPEC §4a, docs/architecture.md): `S.N.F.svc.<clusterDomain>` answered per asking cluster. */
+const shortNamesSchema = z
+  .object({
+    /** On by default: fedns serve is authoritative for `<federation>.svc.<clusterDomain>`. */
+    enabled: z.boolean().default(true),
+    /** The member clusters' cluster domain (kubelet --cluster-domain). */
+    clusterDomain: dnsName.default("cluster.local"),
+    /** etcd prefix of what the controller publishes for them; must not be below etcd.prefix (CoreDNS would serve it). */
+    prefix: z
+      .string()
+      .regex(/^\/?[^/\s]+(\/[^/\s]+)*\/?$/, "must be a key prefix like /fedns-short")
+      .default("/fedns-short"),
+    /** Client networks published per member cluster, at most (node addresses and pod CIDRs count). */
+    maxNetworksPerCluster: z.number().int().min(1).max(1_000_000).default(20_000),
+  })
+  .strict();
 
 export const configSchema = z
   .object({
@@ -509,6 +528,7 @@ export const configSchema = z
     etcd: etcdSchema.default(etcdSchema.parse({})),
     dns: dnsSchema.default(dnsSchema.parse({})),
     controller: controllerSchema.default(controllerSchema.parse({})),
+    shortNames: shortNamesSchema.default(shortNamesSchema.parse({})),
     kubeconfig: z.string().min(1).optional(),
     clusters: z
       .array(clusterSchema)
@@ -523,10 +543,24 @@ export const configSchema = z
         });
       }),
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    const under = (key: string, prefix: string) =>
+      `${key.replace(/\/+$/, "")}/`.startsWith(`${prefix.replace(/\/+$/, "")}/`);
+    const records = `/${config.etcd.prefix.replace(/^\/+/, "")}`;
+    const short = `/${config.shortNames.prefix.replace(/^\/+/, "")}`;
+    if (under(short, records) || under(records, short)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["shortNames", "prefix"],
+        message: `must not overlap etcd.prefix (${config.etcd.prefix}): CoreDNS would serve its keys as records`,
+      });
+    }
+  });
 
 export type FednsConfig = z.infer<typeof configSchema>;
 export type EtcdConfig = FednsConfig["etcd"];
 export type DnsConfig = FednsConfig["dns"];
 export type ControllerConfig = FednsConfig["controller"];
 export type ClusterConfig = FednsConfig["clusters"][number];
+export type ShortNamesConfig = FednsConfig["shortNames"];

@@ -3,6 +3,8 @@
 // and events (cluster-watch.ts); `fedns check` builds one from a single listing (buildClusterState()).
 // Either way a shard is assembled by the same code: the Service with the endpoints of all its slices, in
 // slice-name order.
+
+import type { NodeNetworks } from "../federation/short-names.ts";
 import type { ClusterState, ClusterStatus, EndpointInfo, Location, ServiceShard } from "../federation/state.ts";
 import type { NodeInfo, ServiceInfo, SliceInfo } from "./kube-objects.ts";
 
@@ -30,6 +32,8 @@ export class ClusterObjects {
   readonly shards = new Map<string, ServiceShard>();
   /** Node name -> its zone/region labels. */
   readonly nodes = new Map<string, Location>();
+  /** Node name -> its addresses and pod CIDRs (short names: who is asking). */
+  readonly nodeNetworks = new Map<string, NodeNetworks>();
   private readonly services = new Map<string, ServiceInfo>();
   private readonly slices = new Map<string, SliceInfo>();
   private readonly slicesByService = new Map<string, Set<string>>();
@@ -108,19 +112,30 @@ export class ClusterObjects {
   /** A complete list of Nodes. */
   replaceNodes(items: ReadonlyMap<string, NodeInfo>): void {
     this.nodes.clear();
-    for (const node of items.values()) this.nodes.set(node.name, node.location);
+    this.nodeNetworks.clear();
+    for (const node of items.values()) {
+      this.nodes.set(node.name, node.location);
+      this.nodeNetworks.set(node.name, node.networks);
+    }
     this.nodeChanges += 1;
   }
 
-  /** One Node added, changed or deleted; true when its location changed (every shard may be affected). */
-  setNode(key: string, node: NodeInfo | undefined): boolean {
+  /**
+   * One Node added, changed or deleted; true when its location changed (every shard may be affected),
+   * "node-networks" when only its addresses or pod CIDRs did (short names only).
+   */
+  setNode(key: string, node: NodeInfo | undefined): boolean | "node-networks" {
     let changed: boolean;
     if (node === undefined) {
+      this.nodeNetworks.delete(key);
       changed = this.nodes.delete(key);
     } else {
       const before = this.nodes.get(node.name);
+      const networksBefore = this.nodeNetworks.get(node.name);
       this.nodes.set(node.name, node.location);
+      this.nodeNetworks.set(node.name, node.networks);
       changed = before?.zone !== node.location.zone || before?.region !== node.location.region;
+      if (!changed && !sameNetworks(networksBefore, node.networks)) return "node-networks";
     }
     if (changed) this.nodeChanges += 1;
     return changed;
@@ -201,4 +216,10 @@ export function buildClusterState(listed: ListedObjects, context: ClusterContext
   objects.replaceSlices(listed.endpointSlices);
   objects.replaceNodes(listed.nodes);
   return objects.state(context);
+}
+
+function sameNetworks(a: NodeNetworks | undefined, b: NodeNetworks): boolean {
+  return (
+    a !== undefined && a.addresses.join(",") === b.addresses.join(",") && a.podCIDRs.join(",") === b.podCIDRs.join(",")
+  );
 }

@@ -1,5 +1,6 @@
 // One member cluster: reflectors on Services, EndpointSlices and Nodes feeding its ClusterObjects (the one
 // cluster reader, cluster-state.ts), plus its lifecycle (sync, reachability).
+import type { NodeNetworks } from "../federation/short-names.ts";
 import type { ClusterState, Location, ServiceShard } from "../federation/state.ts";
 import { realTimers, type Timers } from "../obs/clock.ts";
 import { type Logger, logger } from "../obs/log.ts";
@@ -12,8 +13,11 @@ import { ClusterLifecycle, type ClusterPhase } from "./lifecycle.ts";
 import type { ControllerMetrics } from "./metrics.ts";
 import { type CapsGuard, Reflector, type ReflectorSink, type ResourceClient } from "./reflector.ts";
 
-/** What changed in a cluster: some services, or everything (nodes, a full relist, a phase change). */
-export type ClusterChange = { kind: "services"; keys: string[] } | { kind: "all" };
+/**
+ * What changed in a cluster: some services, everything (node locations, a full relist, a phase change), or
+ * only where its nodes' pods ask from (addresses, pod CIDRs: short names only).
+ */
+export type ClusterChange = { kind: "services"; keys: string[] } | { kind: "all" } | { kind: "node-networks" };
 
 export interface ClusterWatchOptions {
   name: string;
@@ -135,6 +139,11 @@ export class ClusterWatch {
 
   get nodes(): ReadonlyMap<string, Location> {
     return this.objects.nodes;
+  }
+
+  /** Node name -> its addresses and pod CIDRs (short names: who is asking). */
+  get nodeNetworks(): ReadonlyMap<string, NodeNetworks> {
+    return this.objects.nodeNetworks;
   }
 
   /** Load-balancer entries over all shards (plan()'s per-cluster record budget; state.ts recordCost). */
@@ -377,8 +386,12 @@ export class ClusterWatch {
   }
 
   /** Reports what an update of the objects changed: some shards (keys), possibly all of them (true), or nothing. */
-  private changed(affected: string[] | boolean): void {
+  private changed(affected: string[] | boolean | "node-networks"): void {
     if (affected === false) return;
+    if (affected === "node-networks") {
+      this.options.onChange({ kind: "node-networks" });
+      return;
+    }
     if (Array.isArray(affected)) {
       if (affected.length > 0) this.options.onChange({ kind: "services", keys: affected });
       return;

@@ -4,11 +4,10 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { MemberCluster } from "../config/members.ts";
-import { DEFAULT_GRACE_MS, isStale } from "../federation/grace.ts";
+import { DEFAULT_GRACE_MS } from "../federation/grace.ts";
 import { ownerOf } from "../federation/keys.ts";
-import { DEFAULT_LIMITS } from "../federation/limits.ts";
-import { type PlanContext, planContext, planServices } from "../federation/plan.ts";
-import type { FederationState, Plan, PlanOptions } from "../federation/state.ts";
+import { DEFAULT_MAX_NETWORKS_PER_CLUSTER } from "../federation/short-names.ts";
+import type { Plan, PlanOptions } from "../federation/state.ts";
 import type { FederationPolicy } from "../federation/trust.ts";
 import { realTimers, sleep, type Timers } from "../obs/clock.ts";
 import { logger } from "../obs/log.ts";
@@ -17,19 +16,18 @@ import { DEFAULT_PREFIX, normalizePrefix } from "../records/name.ts";
 import type { KvBackend } from "../store/kv.ts";
 import { RecordWriter } from "../store/writer.ts";
 import type { ReflectorCaps } from "./caps.ts";
+import { FederationView, type StoreView } from "./federation-view.ts";
 import { type HostnameLookup, HostnameResolver } from "./hostnames.ts";
 import { Leadership } from "./leadership.ts";
 import { type ClusterStatusReport, Membership } from "./membership.ts";
 import { ControllerMetrics } from "./metrics.ts";
 import { Reconciler, type UnitWriter } from "./reconciler.ts";
+import { ShortPublisher } from "./short-publisher.ts";
 
 export type { ClusterStatusReport };
 
 /** What the controller needs of the store's writer: the reconciler's part, and the store's view for plan(). */
-export interface StoreWriter extends UnitWriter {
-  /** The `cluster` fields of the records of ours the store holds for a unit (last known records, grace.ts). */
-  storedClusters(unit: string): ReadonlySet<string | undefined>;
-}
+export interface StoreWriter extends UnitWriter, StoreView {}
 
 export interface ControllerOptions {
   federation: string;
@@ -77,6 +75,8 @@ export interface ControllerOptions {
   resyncMs?: number;
   /** Replaces the store's RecordWriter (unit tests). */
   writer?: StoreWriter;
+  /** Short names (SPEC §4a): publish under this prefix (e.g. `/fedns-short`); absent: off. */
+  shortNames?: { prefix: string; maxNetworksPerCluster?: number };
 }
 
 export interface ControllerStatus {
@@ -123,16 +123,16 @@ class FederationController implements Controller {
   private readonly recordWriter: RecordWriter | undefined;
   private readonly leadership: Leadership;
   private following: Promise<void> | undefined;
+  /** Short names' keys (absent when off). */
+  private readonly short: ShortPublisher | undefined;
+  private followingShort: Promise<void> | undefined;
   private readonly candidate: string;
   private startupDone = false;
   private startupTimer: { cancel(): void } | undefined;
   /** The one wake-up for grace periods: plans again when the earliest one ends (plan.recheckAt). */
   private recheck: { at: number; timer: { cancel(): void } } | undefined;
   private stopped = false;
-  /** Bumped when an LB hostname resolves differently (plan contexts are then out of date). */
-  private hostnameChanges = 0;
-  /** The plan context (federation/plan.ts) and the inputs it was built from (contextInputs). */
-  private context: { inputs: readonly number[]; value: PlanContext } | undefined;
+  private readonly view: FederationView;
 
   constructor(options: ControllerOptions) {
     this.options = options;
@@ -173,10 +173,14 @@ class FederationController implements Controller {
       timers: this.timers,
       ...(this.metrics === undefined ? {} : { metrics: this.metrics }),
       onChange: (units) => this.reconciler.markDirty(units),
+      onShortChange: (clusters) => this.short?.markDirty(clusters),
       onPhaseChange: () => {
         this.checkStartup();
         // Units held for this cluster while it was syncing may now be written.
-        if (this.startupDone) this.reconciler.markDirty("all");
+        if (this.startupDone) {
+          this.reconciler.markDirty("all");
+          this.short?.markDirty("all");
+        }
       },
     });
     this.resolver = new HostnameResolver({
@@ -189,7 +193,7 @@ class FederationController implements Controller {
       timers: this.timers,
       ...(this.metrics === undefined ? {} : { metrics: this.metrics }),
       onChange: () => {
-        this.hostnameChanges += 1;
+        this.view.hostnamesChanged();
         this.reconciler.markDirty("all");
       },
     });
@@ -207,10 +211,38 @@ class FederationController implements Controller {
       });
     }
     this.writer = options.writer ?? this.recordWriter!;
+    if (options.shortNames !== undefined) {
+      this.short = new ShortPublisher({
+        backend: options.backend,
+        prefix: options.shortNames.prefix,
+        federation: options.federation,
+        owner: this.planOptions.owner,
+        namespaces: this.planOptions.namespaces,
+        maxNetworksPerCluster: options.shortNames.maxNetworksPerCluster ?? DEFAULT_MAX_NETWORKS_PER_CLUSTER,
+        ...(options.policy === undefined ? {} : { policy: options.policy }),
+        sources: () => this.membership.shortSources(this.resolver.resolved),
+        unseen: () => this.unseen(),
+        graceMs,
+        now: () => this.timers.now(),
+        batchMs: options.batchMs ?? 30,
+        ...(election.enabled ? { fence: () => this.leadership.fence() } : {}),
+        onNotLeader: (err) => this.leadership.depose(err),
+        ...(options.registry === undefined ? {} : { registry: options.registry }),
+        ...(options.resyncMs === undefined ? {} : { resyncMs: options.resyncMs }),
+        timers: this.timers,
+      });
+    }
+    this.view = new FederationView({
+      membership: this.membership,
+      resolver: this.resolver,
+      writer: this.writer,
+      planOptions: this.planOptions,
+      timers: this.timers,
+    });
     this.reconciler = new Reconciler({
       plan: (only) => this.plan(only),
       units: () => this.membership.units(),
-      signature: (unit) => this.signature(unit),
+      signature: (unit) => this.view.signature(unit),
       beginFull: () => this.resolver.want(this.membership.hostnames(undefined)),
       writer: this.writer,
       batchMs: options.batchMs ?? 30,
@@ -230,6 +262,7 @@ class FederationController implements Controller {
     this.startupTimer = this.timers.setTimeout(() => this.finishStartup(true), timeout);
     this.checkStartup();
     if (this.recordWriter !== undefined) this.following = this.follow(this.recordWriter);
+    if (this.short !== undefined) this.followingShort = this.follow(this.short);
     this.leadership.start();
   }
 
@@ -237,12 +270,20 @@ class FederationController implements Controller {
     return this.leadership.isLeader;
   }
 
-  whenIdle(): Promise<void> {
-    return this.reconciler.whenIdle();
+  async whenIdle(): Promise<void> {
+    await this.reconciler.whenIdle();
+    await this.short?.whenIdle();
   }
 
   currentPlan(): Plan {
     return this.plan(undefined);
+  }
+
+  /** Plans through the view; a grace period ending later wakes the controller then (plan.recheckAt). */
+  private plan(only: ReadonlySet<string> | undefined): Plan {
+    const result = this.view.plan(only);
+    this.wakeAt(result.recheckAt);
+    return result;
   }
 
   status(): ControllerStatus {
@@ -265,16 +306,18 @@ class FederationController implements Controller {
     this.startupTimer?.cancel();
     this.recheck?.timer.cancel();
     this.resolver.stop();
-    await this.reconciler.stop();
+    await Promise.all([this.reconciler.stop(), this.short?.stopWriting()]);
     // Resigned first, so a standby takes over at once instead of after the lease.
     await this.leadership.stop();
     await this.recordWriter?.stop();
+    await this.short?.stop();
     await this.following;
+    await this.followingShort;
     await this.membership.stop();
   }
 
   /** Follows etcd with the writer, retrying until it works (etcd may still be starting). */
-  private async follow(writer: RecordWriter): Promise<void> {
+  private async follow(writer: { follow(): Promise<void> }): Promise<void> {
     for (let attempt = 0; !this.stopped; attempt++) {
       try {
         await writer.follow();
@@ -307,7 +350,10 @@ class FederationController implements Controller {
   /** Enables the reconciler once the LB hostnames of the current state have had a first lookup. */
   private startWriting(): void {
     void this.resolver.settle(this.membership.hostnames(undefined)).finally(() => {
-      if (this.leadership.isLeader && this.startupDone && !this.stopped) this.reconciler.enable();
+      if (this.leadership.isLeader && this.startupDone && !this.stopped) {
+        this.reconciler.enable();
+        this.short?.enable();
+      }
     });
   }
 
@@ -318,49 +364,20 @@ class FederationController implements Controller {
       if (this.startupDone) this.startWriting();
     } else {
       this.reconciler.disable();
+      this.short?.disable();
     }
-  }
-
-  /** The federation state of `only` (undefined: everything) as of now, planned. */
-  private plan(only: ReadonlySet<string> | undefined): Plan {
-    const hostnames = this.membership.hostnames(only);
-    if (only === undefined) this.resolver.want(hostnames);
-    else this.resolver.add(hostnames);
-    const state: FederationState = {
-      clusters: this.membership.states(this.resolver.resolved, only),
-      now: this.timers.now(),
-    };
-    const unseen = new Map<string, number>();
-    for (const member of this.membership.all())
-      if (!member.watch.synced) unseen.set(member.config.name, member.addedAt);
-    if (unseen.size > 0) {
-      state.unseen = unseen;
-      state.lastKnown = this.lastKnown(only, unseen);
-    }
-    const result = planServices(state, this.planOptions, this.contextOf(state));
-    this.wakeAt(result.recheckAt);
-    return result;
-  }
-
-  /** The units (of `only`, or all the store has of ours) holding records of unseen clusters, with their clusters. */
-  private lastKnown(
-    only: ReadonlySet<string> | undefined,
-    unseen: ReadonlyMap<string, number>,
-  ): Map<string, ReadonlySet<string | undefined>> {
-    const lastKnown = new Map<string, ReadonlySet<string | undefined>>();
-    for (const unit of only ?? this.writer.ownedUnits()) {
-      const clusters = this.writer.storedClusters(unit);
-      for (const cluster of clusters) {
-        if (cluster !== undefined && unseen.has(cluster)) {
-          lastKnown.set(unit, clusters);
-          break;
-        }
-      }
-    }
-    return lastKnown;
   }
 
   /** Plans everything again at `at` (a grace period ends), unless an earlier wake-up is armed. */
+  /** Members that have not synced (yet), with when their watch started (their grace period counts from there). */
+  private unseen(): Map<string, number> {
+    const unseen = new Map<string, number>();
+    for (const member of this.membership.all()) {
+      if (!member.watch.synced) unseen.set(member.config.name, member.addedAt);
+    }
+    return unseen;
+  }
+
   private wakeAt(at: number | undefined): void {
     if (at === undefined || this.stopped) return;
     if (this.recheck !== undefined && this.recheck.at <= at) return;
@@ -369,62 +386,10 @@ class FederationController implements Controller {
       () => {
         this.recheck = undefined;
         this.reconciler.markDirty("all");
+        this.short?.markDirty("all");
       },
       Math.max(0, at - this.timers.now()),
     );
     this.recheck = { at, timer };
   }
-
-  /** The plan context of the current state: rebuilt only when what it is built from has changed. */
-  private contextOf(federation: FederationState): PlanContext {
-    const inputs = this.contextInputs();
-    if (this.context === undefined || !sameNumbers(this.context.inputs, inputs)) {
-      this.context = { inputs, value: planContext(federation, this.planOptions) };
-    }
-    return this.context.value;
-  }
-
-  /**
-   * Counters that, between two changes of the member list, only grow, and grow with every change of what a
-   * plan context is built from: members synced, their nodes, and for a cluster past its record budget its shards.
-   */
-  private contextInputs(): number[] {
-    const limit = this.planOptions.policy?.limits.recordsPerCluster ?? DEFAULT_LIMITS.recordsPerCluster;
-    let synced = 0;
-    let nodes = 0;
-    let overBudget = 0;
-    for (const { watch } of this.membership.all()) {
-      if (!watch.synced) continue;
-      synced += 1;
-      nodes += watch.nodesVersion;
-      if (watch.recordCost > limit) overBudget += watch.shardsVersion + 1;
-    }
-    return [this.membership.version, this.hostnameChanges, synced, nodes, overBudget];
-  }
-
-  /**
-   * What a unit's records depend on, for the reconciler's memo: the plan context's inputs, and each member's
-   * phase, whether its grace period is over, and its shard of the unit (shards are replaced, never changed in
-   * place: cluster-state.ts). Undefined (no memo) while a member has not synced: what is held for it depends on
-   * the store and the clock (grace.ts).
-   */
-  private signature(unit: string): unknown[] | undefined {
-    const signature: unknown[] = this.contextInputs();
-    const now = this.timers.now();
-    const graceMs = this.planOptions.graceMs ?? DEFAULT_GRACE_MS;
-    for (const { watch } of this.membership.all()) {
-      const status = watch.lifecycle.status;
-      if (status === undefined) return undefined;
-      const shard = watch.shards.get(unit);
-      if (shard === undefined) continue;
-      const since = watch.lifecycle.phase === "unreachable" ? watch.lifecycle.unreachableSince : undefined;
-      const stale = isStale(since === undefined ? { status } : { status, unreachableSince: since }, now, graceMs);
-      signature.push(watch, status, stale, shard);
-    }
-    return signature;
-  }
-}
-
-function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((value, i) => value === b[i]);
 }

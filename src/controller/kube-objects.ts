@@ -2,6 +2,7 @@
 // the controller never keeps a full Service, EndpointSlice or Node in memory.
 // Input is whatever the API server sent (watch JSON or list items); anything malformed gives
 // undefined, which the caller logs, counts and skips.
+import type { NodeNetworks } from "../federation/short-names.ts";
 import type { EndpointInfo, LoadBalancerIngress, Location, ServicePort, ServiceShard } from "../federation/state.ts";
 
 /** A Service without its endpoints (those come from EndpointSlices). */
@@ -18,7 +19,14 @@ export interface SliceInfo {
 export interface NodeInfo {
   name: string;
   location: Location;
+  /** status.addresses (InternalIP, ExternalIP) and spec.podCIDRs: where its pods ask from (short names). */
+  networks: NodeNetworks;
 }
+
+/** Addresses and pod CIDRs kept per node, at most (a node is somebody else's object). */
+const MAX_NODE_NETWORKS = 16;
+/** ClusterIPs kept per Service, at most (Kubernetes allows two: one per family). */
+const MAX_CLUSTER_IPS = 2;
 
 export interface ObjectMeta {
   namespace: string;
@@ -92,10 +100,15 @@ export function reduceService(raw: unknown): ServiceInfo | undefined {
     else if (hostname !== undefined) ingress.push({ hostname });
   }
   const metadata = object(object(raw)?.metadata);
+  const clusterIPs = array(spec.clusterIPs).length > 0 ? array(spec.clusterIPs) : [spec.clusterIP];
   return {
     namespace: meta.namespace,
     name: meta.name,
     type: string(spec.type) ?? "ClusterIP",
+    clusterIPs: clusterIPs
+      .map(string)
+      .filter((ip): ip is string => ip !== undefined && ip !== "None")
+      .slice(0, MAX_CLUSTER_IPS),
     annotations: stringMap(metadata?.annotations, (key) => key.startsWith(ANNOTATION_PREFIX)),
     ports,
     ingress,
@@ -134,9 +147,23 @@ export function reduceNode(raw: unknown): NodeInfo | undefined {
   const labels = stringMap(object(object(raw)?.metadata)?.labels);
   const zone = firstLabel(labels, ZONE_LABELS);
   const region = firstLabel(labels, REGION_LABELS);
+  const spec = object(object(raw)?.spec);
+  const addresses = array(object(object(raw)?.status)?.addresses)
+    .map(object)
+    .filter((entry) => entry?.type === "InternalIP" || entry?.type === "ExternalIP")
+    .map((entry) => string(entry?.address))
+    .filter((address): address is string => address !== undefined);
+  const cidrs = array(spec?.podCIDRs).length > 0 ? array(spec?.podCIDRs) : [spec?.podCIDR];
   return {
     name: meta.name,
     location: { ...(zone === undefined ? {} : { zone }), ...(region === undefined ? {} : { region }) },
+    networks: {
+      addresses: [...new Set(addresses)].slice(0, MAX_NODE_NETWORKS),
+      podCIDRs: [...new Set(cidrs.map(string).filter((cidr): cidr is string => cidr !== undefined))].slice(
+        0,
+        MAX_NODE_NETWORKS,
+      ),
+    },
   };
 }
 

@@ -2,7 +2,9 @@
 //   syncing ──synced──> active ──failure──> unreachable ──grace──> stale ──contact──> resyncing ──synced──> active
 // (unreachable ──contact──> active; resyncing ──failure──> stale). Only active and unreachable
 // clusters count fully; stale and resyncing ones are withdrawn (plan keeps last addresses);
-// syncing ones are left out of the plan until their first full list.
+// syncing ones are left out of the plan until their first full list. The phase is what status and metrics
+// show; the records follow plan(), which decides the grace period itself (federation/grace.ts) from
+// `unreachableSince` with the same rule this class's grace timer applies.
 import { graceOver } from "../federation/grace.ts";
 import type { ClusterStatus } from "../federation/state.ts";
 import { realTimers, type Timers } from "../obs/clock.ts";

@@ -2,6 +2,7 @@
 // clusters are watched, removed ones stopped, a changed source restarts its watch, a changed location
 // re-plans), and what the federation state needs of them: their ClusterStates, units and LB hostnames.
 import { configLocation, type MemberCluster, sameSource } from "../config/members.ts";
+import type { ShortSource } from "../federation/short-names.ts";
 import type { ClusterState, Location } from "../federation/state.ts";
 import type { Timers } from "../obs/clock.ts";
 import { logger } from "../obs/log.ts";
@@ -23,6 +24,8 @@ export interface MembershipOptions {
   onChange(units: string[] | "all"): void;
   /** A member's phase changed (synced, unreachable, stale...). */
   onPhaseChange(): void;
+  /** Short names: these members' published keys may have changed (or all of them: locations are shared). */
+  onShortChange?(clusters: string[] | "all"): void;
 }
 
 export interface Member {
@@ -99,6 +102,9 @@ export class Membership {
     for (const [name, member] of this.members) {
       const next = wanted.get(name);
       if (next !== undefined && sameSource(member.config, next)) {
+        if ((member.config.clientNetworks ?? []).join(",") !== (next.clientNetworks ?? []).join(",")) {
+          this.options.onShortChange?.([name]);
+        }
         member.config = next;
         const location = configLocation(next);
         if (location.zone !== member.location.zone || location.region !== member.location.region) {
@@ -124,6 +130,7 @@ export class Membership {
       }
     }
     this.options.onChange("all");
+    this.options.onShortChange?.("all");
   }
 
   async stop(): Promise<void> {
@@ -138,6 +145,17 @@ export class Membership {
       if (state !== undefined) clusters.set(state.name, state);
     }
     return clusters;
+  }
+
+  /** Every synced member as the short-name publisher sees it. */
+  shortSources(resolvedHostnames: Map<string, string[]>): ShortSource[] {
+    const sources: ShortSource[] = [];
+    for (const { watch, location, config } of this.members.values()) {
+      const state = watch.state(location, resolvedHostnames);
+      if (state === undefined) continue;
+      sources.push({ state, clientNetworks: config.clientNetworks ?? [], nodeNetworks: watch.nodeNetworks });
+    }
+    return sources;
   }
 
   /** Every unit (service) some synced member cluster has. */
@@ -209,7 +227,14 @@ export class Membership {
   private changed(watch: ClusterWatch, change: ClusterChange): void {
     // Changes of a cluster that is not part of the plan (still syncing) cannot alter any record.
     if (!watch.synced) return;
-    this.options.onChange(change.kind === "all" ? "all" : change.keys);
+    if (change.kind === "all") {
+      this.options.onChange("all");
+      // Node locations are shared (location.ts): any member's short-name keys may change.
+      this.options.onShortChange?.("all");
+      return;
+    }
+    if (change.kind === "services") this.options.onChange(change.keys);
+    this.options.onShortChange?.([watch.name]);
   }
 }
 

@@ -9,7 +9,7 @@
 // - Memo: given `signature`, a unit whose inputs are the same as when its records were last written (or found
 //   in place) is not planned again; any change of its inputs, or a new term of leadership, replans it.
 import { createHash } from "node:crypto";
-import type { Plan, PlanWarning } from "../federation/state.ts";
+import type { HeldUnit, PlanWarning } from "../federation/state.ts";
 import { isPolicyKind } from "../federation/trust.ts";
 import { realTimers, sleep, type Timers } from "../obs/clock.ts";
 import { type Logger, logger } from "../obs/log.ts";
@@ -19,23 +19,34 @@ import { NotLeaderError } from "../store/writer.ts";
 import type { ControllerMetrics } from "./metrics.ts";
 import { RateLimiter } from "./rate-limiter.ts";
 
-/** The part of the store's RecordWriter the reconciler uses. */
-export interface UnitWriter {
+/** The part of the store's RecordWriter the reconciler uses (V: the value type, skydns records by default). */
+export interface UnitWriter<V = SkydnsService> {
   /** Resolves once the writer's view of the store is loaded. */
   ready(): Promise<void>;
   /** Units that have keys of ours in the store. */
   ownedUnits(): string[];
-  writeUnit(unit: string, desired: ReadonlyMap<string, SkydnsService>): Promise<{ puts: number; deletes: number }>;
+  writeUnit(unit: string, desired: ReadonlyMap<string, V>): Promise<{ puts: number; deletes: number }>;
 }
 
-export interface ReconcilerOptions {
+/** What plan() returns, for any value type (federation/state.ts Plan for the records). */
+export interface UnitPlan<V = SkydnsService> {
+  /** unit -> key -> value: the complete desired set of each unit. */
+  services: Map<string, Map<string, V>>;
+  warnings: PlanWarning[];
+  /** Units left exactly as the store holds them. */
+  held: ReadonlyMap<string, HeldUnit>;
+}
+
+export interface ReconcilerOptions<V = SkydnsService> {
+  /** A value's canonical text, for the fingerprint of a unit's desired set (default: the skydns encoding). */
+  encode?(value: V): string;
   /** Desired records of the given units, or of all units when `only` is undefined. */
-  plan(only: ReadonlySet<string> | undefined): Plan;
+  plan(only: ReadonlySet<string> | undefined): UnitPlan<V>;
   /** Every unit the federation state knows; given, a full reconcile plans it in slices of `sliceUnits`. */
   units?(): Iterable<string>;
   /** Called once before the slices of a full reconcile (the controller refreshes what it tracks for all units). */
   beginFull?(): void;
-  writer: UnitWriter;
+  writer: UnitWriter<V>;
   /** Delay between the first dirty mark and the reconcile, so bursts of events make one write. */
   batchMs: number;
   /** Per-unit retry backoff after a failed write (default 500 ms doubling to 30 s, ±20 % jitter). */
@@ -78,8 +89,9 @@ const NO_WARNINGS: readonly PlanWarning[] = Object.freeze([]);
 /** How long stop() waits for writes in flight. */
 const STOP_WAIT_MS = 500;
 
-export class Reconciler {
-  private readonly options: ReconcilerOptions;
+export class Reconciler<V = SkydnsService> {
+  private readonly options: ReconcilerOptions<V>;
+  private readonly encode: (value: V) => string;
   private readonly timers: Timers;
   private readonly log: Logger;
   /** Per unit: fingerprint of the records last written (or found already in place), and what they came from. */
@@ -104,8 +116,9 @@ export class Reconciler {
   /** What the last reconcile did (tests and status). */
   lastStats: ReconcileStats | undefined;
 
-  constructor(options: ReconcilerOptions) {
+  constructor(options: ReconcilerOptions<V>) {
     this.options = options;
+    this.encode = options.encode ?? (encodeService as unknown as (value: V) => string);
     this.timers = options.timers ?? realTimers;
     this.log = logger("reconciler");
     this.limiter = new RateLimiter(options.retry ?? { initialMs: 500, maxMs: 30_000 });
@@ -274,10 +287,10 @@ export class Reconciler {
     // Held units are left as the store has them, and not recorded as applied: every later plan decides again.
     stats.held += plan.held.size;
     for (const unit of plan.held.keys()) this.applied.delete(unit);
-    const work = new Map<string, Work>();
+    const work = new Map<string, Work<V>>();
     for (const [unit, desired] of plan.services) {
       stats.services += 1;
-      const print = fingerprint(desired);
+      const print = fingerprintWith(desired, this.encode);
       if (this.applied.get(unit)?.print !== print)
         work.set(unit, { desired, print, signature: undefined, warnings: [] });
     }
@@ -303,7 +316,7 @@ export class Reconciler {
     budget: LoopBudget,
   ): Promise<void> {
     const size = Math.max(1, this.options.sliceUnits ?? DEFAULT_SLICE_UNITS);
-    const work = new Map<string, Work>();
+    const work = new Map<string, Work<V>>();
     const absent = new Set<string>();
     for (let i = 0; i < units.length && this.enabled && !this.stopped; i += size) {
       await budget.spend();
@@ -347,7 +360,7 @@ export class Reconciler {
           continue;
         }
         stats.services += 1;
-        const print = fingerprint(desired);
+        const print = fingerprintWith(desired, this.encode);
         const known = this.applied.get(unit);
         if (known?.print === print) {
           // Already in place: remember what it came from, so that the next unchanged pass skips it.
@@ -362,7 +375,7 @@ export class Reconciler {
   }
 
   private async write(
-    work: Map<string, Work>,
+    work: Map<string, Work<V>>,
     absent: ReadonlySet<string>,
     stats: ReconcileStats,
     budget: LoopBudget,
@@ -423,8 +436,8 @@ export class Reconciler {
 }
 
 /** A unit's desired records and their fingerprint, computed once per reconcile, and what they came from. */
-interface Work {
-  desired: ReadonlyMap<string, SkydnsService>;
+interface Work<V> {
+  desired: ReadonlyMap<string, V>;
   print: string;
   signature: readonly unknown[] | undefined;
   warnings: readonly PlanWarning[];
@@ -445,7 +458,11 @@ export function sameSignature(a: readonly unknown[], b: readonly unknown[]): boo
 
 /** A compact identity of a desired record set: a digest, so the map of applied sets stays small. */
 export function fingerprint(records: ReadonlyMap<string, SkydnsService>): string {
+  return fingerprintWith(records, encodeService);
+}
+
+function fingerprintWith<V>(records: ReadonlyMap<string, V>, encode: (value: V) => string): string {
   const hash = createHash("sha256");
-  for (const [key, service] of records) hash.update(`${key}\n${encodeService(service)}\n`);
+  for (const [key, value] of records) hash.update(`${key}\n${encode(value)}\n`);
   return hash.digest("base64");
 }

@@ -38,6 +38,8 @@ export const RCODE = {
 /** EDNS option codes (RFC 5001, 7873, 8914). */
 export const EDNS_OPTION = {
   NSID: 3,
+  /** RFC 7871 EDNS Client Subnet. */
+  CLIENT_SUBNET: 8,
   COOKIE: 10,
   EXTENDED_ERROR: 15,
 } as const;

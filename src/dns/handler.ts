@@ -36,6 +36,7 @@ import {
 } from "./query.ts";
 import { zoneSerial } from "./records.ts";
 import { RESPONSE_CLASS, type ResponseClass, type ResponseRateLimiter } from "./rrl.ts";
+import type { ShortAnswerer } from "./short-answer.ts";
 import { SubtreeMemo } from "./subtree-memo.ts";
 import { RCODE_NOTAUTH, ReplySigner, TSIG_ERROR, TsigKeyring, tsigSize, unsignedError, verifyRequest } from "./tsig.ts";
 import type { ZoneSet } from "./zones.ts";
@@ -67,6 +68,8 @@ export interface HandlerOptions {
   cookies?: ServerCookies;
   /** Response-rate limiting of UDP replies; absent: off. */
   rrl?: ResponseRateLimiter;
+  /** Short names (SPEC §4a): a zone answered per asker, never cached; absent: off. */
+  short?: ShortAnswerer;
   /** TSIG keys (RFC 8945); a signed query with a key not here gets NOTAUTH/BADKEY. */
   tsig?: TsigKeyring;
   /** Zone transfers (AXFR/IXFR); absent: refused like any other transfer request. */
@@ -119,6 +122,7 @@ export class QueryHandler {
   private readonly nsidOption: Buffer | undefined;
   private readonly cookies: ServerCookies | undefined;
   private readonly rrl: ResponseRateLimiter | undefined;
+  private readonly short: ShortAnswerer | undefined;
   private readonly keys: TsigKeyring;
   private readonly transfers: TransferService | undefined;
   private readonly nowSeconds: () => number;
@@ -143,6 +147,7 @@ export class QueryHandler {
     this.nsidOption = nsid.length === 0 ? undefined : option(EDNS_OPTION.NSID, nsid);
     this.cookies = options.cookies;
     this.rrl = options.rrl;
+    this.short = options.short;
     this.keys = options.tsig ?? new TsigKeyring();
     this.transfers = options.transfers;
     this.nowSeconds = options.nowSeconds ?? (() => Math.floor(Date.now() / 1000));
@@ -243,7 +248,10 @@ export class QueryHandler {
     // Room for the options appended after encoding (edns.ts) and the signature: the reply stays within the limit.
     const limit =
       sizeLimit(query, transport, this.context.udpPayloadSize) - perQuery.options.length - (signed?.reserve ?? 0);
-    const reply = this.answerOrCached(query, transport, limit);
+    const short = this.short;
+    const reply = short?.owns(query.packet, query.qnameEnd)
+      ? this.shortReply(short, query, transport, limit, client)
+      : this.answerOrCached(query, transport, limit);
     if (transport === "udp" && this.rrl !== undefined && perQuery.cookie !== "valid" && signed === undefined) {
       const limited = this.rateLimit(this.rrl, query, reply.bytes, perQuery, transport, started);
       if (limited !== "pass") return limited;
@@ -290,6 +298,24 @@ export class QueryHandler {
       cache.set(variant, key, index, result, dependencies);
     }
     return result;
+  }
+
+  /** A short-name reply: depends on who asks (source address or Client Subnet), so never cached. */
+  private shortReply(
+    short: ShortAnswerer,
+    query: Query,
+    transport: Transport,
+    limit: number,
+    client: ClientAddress | undefined,
+  ): CachedResponse {
+    this.context.index = this.live.current;
+    const labels = questionLabels(query.packet, query.qnameEnd);
+    const question = { labels, qtype: query.qtype, qclass: query.qclass, edns: query.edns, transport };
+    const { response, subnetOption } = short.answer(question, sourceBytes(client), this.context);
+    if (!this.live.loaded && response.authoritative) notLoadedYet(response);
+    const extra = subnetOption ?? NO_OPTIONS;
+    const encoded = this.encode(replyTo(query, labels), response, limit - extra.length);
+    return { bytes: appendOptions(encoded.bytes, extra), rcode: response.rcode, truncated: encoded.truncated };
   }
 
   /**

@@ -10,6 +10,18 @@ export interface EdnsOptions {
   nsid?: boolean;
   /** RFC 7873 cookies (views into the packet); "malformed" for a COOKIE option of a bad length. */
   cookie?: { client: Buffer; server: Buffer | undefined } | "malformed";
+  /** RFC 7871 EDNS Client Subnet; "malformed" when it breaks §6 (FORMERR). */
+  clientSubnet?: ClientSubnet | "malformed";
+}
+
+/** An EDNS Client Subnet option as sent (RFC 7871 §6). */
+export interface ClientSubnet {
+  /** 1: IPv4, 2: IPv6. */
+  family: 1 | 2;
+  sourcePrefix: number;
+  scopePrefix: number;
+  /** The address, padded with zeros to 4 or 16 bytes. */
+  address: Uint8Array;
 }
 
 export interface Edns extends EdnsOptions {
@@ -101,6 +113,9 @@ export function parseQuery(packet: Buffer): ParseResult {
   if (records.problem !== undefined) return reject("formerr", records.problem, question);
   // RFC 7873 §5.2.2: a COOKIE option of a bad length is FORMERR (the reply still carries OPT).
   if (edns?.cookie === "malformed") return reject("formerr", "malformed COOKIE option", question, edns);
+  if (edns?.clientSubnet === "malformed") {
+    return reject("formerr", "malformed EDNS Client Subnet option", question, { ...edns, clientSubnet: undefined });
+  }
   return {
     ok: true,
     query: {
@@ -234,9 +249,34 @@ function readOptions(packet: Buffer, start: number, end: number): EdnsOptions | 
     offset = data + length;
     if (offset > end) return undefined;
     if (code === EDNS_OPTION.NSID) found.nsid = true;
-    else if (code === EDNS_OPTION.COOKIE && found.cookie === undefined) found.cookie = readCookie(packet, data, length);
+    else if (code === EDNS_OPTION.CLIENT_SUBNET) {
+      // RFC 7871 §7.1.1: more than one is FORMERR.
+      found.clientSubnet = found.clientSubnet === undefined ? readClientSubnet(packet, data, length) : "malformed";
+    } else if (code === EDNS_OPTION.COOKIE && found.cookie === undefined)
+      found.cookie = readCookie(packet, data, length);
   }
   return found;
+}
+
+/**
+ * RFC 7871 §6: FAMILY (1 or 2), SOURCE PREFIX-LENGTH within the family, SCOPE PREFIX-LENGTH, then exactly
+ * ceil(source / 8) address bytes with no bit set past the source prefix; anything else is malformed (§7.1.1).
+ */
+function readClientSubnet(packet: Buffer, data: number, length: number): ClientSubnet | "malformed" {
+  if (length < 4) return "malformed";
+  const family = packet.readUInt16BE(data);
+  if (family !== 1 && family !== 2) return "malformed";
+  const sourcePrefix = packet[data + 2]!;
+  const scopePrefix = packet[data + 3]!;
+  const size = family === 1 ? 4 : 16;
+  if (sourcePrefix > size * 8 || scopePrefix > size * 8) return "malformed";
+  const bytes = length - 4;
+  if (bytes !== Math.ceil(sourcePrefix / 8)) return "malformed";
+  const address = new Uint8Array(size);
+  address.set(packet.subarray(data + 4, data + 4 + bytes));
+  const spare = bytes * 8 - sourcePrefix;
+  if (spare > 0 && (address[bytes - 1]! & ((1 << spare) - 1)) !== 0) return "malformed";
+  return { family, sourcePrefix, scopePrefix, address };
 }
 
 /** RFC 7873 §4: an 8-byte client cookie, optionally followed by an 8 to 32-byte server cookie. */

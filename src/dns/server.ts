@@ -2,7 +2,7 @@
 import { randomBytes } from "node:crypto";
 import { logger } from "../obs/log.ts";
 import type { Registry } from "../obs/metrics.ts";
-import type { RecordIndex } from "../records/index.ts";
+import type { IndexChange, RecordIndex } from "../records/index.ts";
 import { LiveIndex } from "../records/live-index.ts";
 import { TRANSFER_DEFAULTS, Transfers, type TransferZoneConfig } from "../xfr/service.ts";
 import { DEFAULT_UDP_PAYLOAD_SIZE } from "./constants.ts";
@@ -10,6 +10,7 @@ import { SECRET_SIZE, ServerCookies } from "./cookies.ts";
 import { type Codec, QueryHandler } from "./handler.ts";
 import { DnsMetrics } from "./metrics.ts";
 import { ResponseRateLimiter, type RrlOptions } from "./rrl.ts";
+import type { ShortAnswerer } from "./short-answer.ts";
 import { listenTcp, TCP_DEFAULTS, type TcpOptions, type TcpTransport } from "./tcp.ts";
 import type { TsigKeyring } from "./tsig.ts";
 import { answerWith, listenUdp } from "./udp/listen.ts";
@@ -53,6 +54,8 @@ export interface DnsServerOptions {
   cookieSecret?: Uint8Array;
   /** Response-rate limiting of UDP replies; absent: off. */
   rrl?: RrlOptions;
+  /** Short names (SPEC §4a); absent: off. */
+  short?: ShortAnswerer;
   /** Clock of cookies and RRL (ms), for tests. */
   now?: () => number;
   /** TSIG keys (RFC 8945) for signed queries, transfers and NOTIFY. */
@@ -74,8 +77,11 @@ export interface TransferSettings {
 export interface DnsServer {
   address: { host: string; port: number };
   zones: Zone[];
-  /** Call after the index changed: transfer versions are rebuilt and secondaries notified (debounced). */
-  indexChanged(): void;
+  /**
+   * Call after the index changed, with the changes applied (undefined: a new index was swapped in):
+   * transfer versions follow them and secondaries are notified (debounced).
+   */
+  indexChanged(changes?: readonly IndexChange[]): void;
   /** The transfer service, when transfers are configured (for tests and diagnostics). */
   transfers: Transfers | undefined;
   close(): Promise<void>;
@@ -116,6 +122,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     nsid: options.nsid,
     cookies: new ServerCookies(options.cookieSecret ?? randomBytes(SECRET_SIZE), options.now),
     rrl: options.rrl === undefined ? undefined : new ResponseRateLimiter(options.rrl, options.now),
+    ...(options.short === undefined ? {} : { short: options.short }),
     tsig: options.tsig,
     transfers,
   });
@@ -146,7 +153,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     address: { host, port },
     zones,
     transfers,
-    indexChanged: () => transfers?.changed(),
+    indexChanged: (changes) => transfers?.changed(changes),
     close: () => {
       transfers?.close();
       closed ??= Promise.all([udp?.close(), tcp?.close()]).then(() => undefined);

@@ -10,6 +10,7 @@
 // per-source cap keeps one address from taking every slot meanwhile. Refusing is cheap: past either
 // cap, node:net closes the new connection on its raw handle (see tcp-admission.ts).
 import { createServer, type Server, type Socket } from "node:net";
+import { yieldToLoop } from "../obs/clock.ts";
 import { logger } from "../obs/log.ts";
 import type { ClientAddress, QueryHandler } from "./handler.ts";
 import type { DnsMetrics } from "./metrics.ts";
@@ -235,7 +236,9 @@ async function streamTransfer(socket: Socket, messages: AsyncIterable<Buffer>): 
       framed.writeUInt16BE(message.length, 0);
       message.copy(framed, 2);
       socket.write(framed);
+      // Let other connections and timers run between messages (encoding one takes a few ms).
       if (socket.writableLength > WRITE_HIGH_WATER) await drained(socket);
+      else await yieldToLoop();
     }
   } catch (err) {
     logger("dns-tcp").error({ err }, "zone transfer stream failed; closing the connection");

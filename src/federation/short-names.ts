@@ -27,6 +27,7 @@ import {
   serviceKey,
 } from "./short-keys.ts";
 import type { ClusterState, PlanWarning } from "./state.ts";
+import { type FederationPolicy, Trust } from "./trust.ts";
 
 /** Addresses and pod CIDRs of one node (status.addresses, spec.podCIDRs). */
 export interface NodeNetworks {
@@ -51,25 +52,31 @@ export interface ShortOptions {
   namespaces: readonly string[];
   /** Client networks published per cluster, at most (the rest are dropped with a warning). */
   maxNetworksPerCluster: number;
+  /** The zones and regions each cluster may claim, as for the records (plan()); default: no policy. */
+  policy?: FederationPolicy;
 }
 
 export const DEFAULT_MAX_NETWORKS_PER_CLUSTER = 20_000;
 
 /**
  * The desired short-name keys of each given cluster (key -> value). Pure; the location of a node comes from
- * the same rules as the records (location.ts), computed over every cluster given.
+ * the same rules as the records (location.ts), computed over every cluster given; `only`: the keys of these
+ * clusters only (the locations still come from all).
  */
 export function shortRecords(
   sources: readonly ShortSource[],
   options: ShortOptions,
   warn: (warning: PlanWarning) => void = () => {},
+  only?: ReadonlySet<string>,
 ): Map<string, Map<string, ShortValue>> {
   const universe = buildLocationUniverse(
     sources.map((source) => source.state),
     () => {},
+    new Trust(options.policy),
   );
   const out = new Map<string, Map<string, ShortValue>>();
-  for (const source of [...sources].sort((a, b) => compare(a.state.name, b.state.name))) {
+  const wanted = only === undefined ? sources : sources.filter((source) => only.has(source.state.name));
+  for (const source of [...wanted].sort((a, b) => compare(a.state.name, b.state.name))) {
     const cluster = source.state.name;
     const records = new Map<string, ShortValue>();
     const networks = new Map<string, ClientNetworkValue>();
@@ -215,6 +222,22 @@ export class ShortData {
   askerOf(address: Uint8Array, sourcePrefix?: number): AskerMatch {
     const match = this.trie.match(address, sourcePrefix);
     return { asker: match.value, scope: match.scope };
+  }
+
+  /** A cluster's shard of `namespace/name` changed (undefined: gone or no longer healthy): applied in place. */
+  setShard(cluster: string, namespace: string, name: string, shard: LocalShard | undefined): void {
+    const service = `${namespace}/${name}`;
+    let byCluster = this.services.get(service);
+    if (shard === undefined) {
+      byCluster?.delete(cluster);
+      if (byCluster?.size === 0) this.services.delete(service);
+      return;
+    }
+    if (byCluster === undefined) {
+      byCluster = new Map();
+      this.services.set(service, byCluster);
+    }
+    byCluster.set(cluster, shard);
   }
 
   /** The cluster's shard of `namespace/name`, when it is healthy. */

@@ -187,6 +187,7 @@ export class RecordIndex {
   private readonly base: string;
   private readonly root: Node;
   private readonly interner = new Interner();
+  private cachedPath: { segments: readonly string[]; path: Node[] } | undefined;
   private count = 0;
   private revisionSeen = 0;
   private gen = 0;
@@ -513,21 +514,33 @@ export class RecordIndex {
 
   /** The record stored at a key's segments, if any. */
   private find(segments: readonly string[]): StoredRecord | undefined {
-    const parent = this.nodeAt(segments.slice(0, -1));
-    if (parent === undefined) return undefined;
-    const child = childOf(parent, segments[segments.length - 1]!);
+    const path = this.parentPath(segments, false);
+    if (path === undefined) return undefined;
+    const child = childOf(path[path.length - 1]!, segments[segments.length - 1]!);
     return child instanceof Node ? child.record : child;
   }
 
-  private insert(segments: readonly string[], record: StoredRecord, group: string | undefined, owner: string): void {
-    const depth = segments.length;
-    const ownerDepth = labelCount(owner);
+  /**
+   * The nodes from the root to a key's parent name, created where missing when `create` (a leaf on the way
+   * becomes a node holding its record), else undefined when missing. Remembered: the keys of a sorted load
+   * share their parent in runs, so most keys cost no walk. Nodes leave the tree only when pruned, which
+   * forgets it.
+   */
+  private parentPath(segments: readonly string[], create: boolean): Node[] | undefined {
+    const depth = segments.length - 1;
+    const cached = this.cachedPath;
+    if (cached !== undefined && cached.segments.length === segments.length) {
+      let same = true;
+      for (let i = depth - 1; i >= 0 && same; i--) same = cached.segments[i] === segments[i];
+      if (same) return cached.path;
+    }
     const path: Node[] = [this.root];
     let node = this.root;
-    for (let i = 0; i < depth - 1; i++) {
+    for (let i = 0; i < depth; i++) {
       const label = segments[i]!;
       let next = childOf(node, label);
       if (!(next instanceof Node)) {
+        if (!create) return undefined;
         // A key below another key's leaf: the leaf becomes a node holding its record.
         const created: Node = new Node(this.interner.intern(label), node);
         if (next !== undefined) {
@@ -542,6 +555,15 @@ export class RecordIndex {
       node = next;
       path.push(node);
     }
+    this.cachedPath = { segments, path };
+    return path;
+  }
+
+  private insert(segments: readonly string[], record: StoredRecord, group: string | undefined, owner: string): void {
+    const depth = segments.length;
+    const ownerDepth = labelCount(owner);
+    const path = this.parentPath(segments, true)!;
+    const node = path[path.length - 1]!;
     const fedns = record.fedns;
     record.parent = node;
     const label = record.label;
@@ -558,17 +580,18 @@ export class RecordIndex {
     } else {
       setChild(node, record);
     }
-    if (own !== undefined) path.push(own);
     const namedDepth = fedns ? ownerDepth : depth;
-    for (let k = 0; k < path.length; k++) {
-      const visited = path[k]!;
+    // `path` is shared with the next keys (parentPath): the record's own node, if any, is depth `depth`.
+    for (let k = 0; k <= depth; k++) {
+      const visited = k < depth ? path[k]! : own;
+      if (visited === undefined) continue;
       if (k <= namedDepth) visited.named++;
       if (!fedns) visited.foreign++;
       if (record.modRevision > visited.lastChange) visited.lastChange = record.modRevision;
     }
     this.count++;
     if (!fedns) return;
-    const ownerNode = path[Math.min(ownerDepth, depth)]!;
+    const ownerNode = ownerDepth >= depth ? own! : path[ownerDepth]!;
     record.setOwnerNode(ownerNode);
     // The group is the owner node's name unless written otherwise (case, trailing dot) or no ancestor.
     if (group !== undefined && group !== owner) record.keepRawGroup(group);
@@ -620,6 +643,7 @@ export class RecordIndex {
       const empty = path[k]!;
       if (empty.children !== undefined || empty.record !== undefined) break;
       removeChild(path[k - 1]!, empty.label);
+      this.cachedPath = undefined;
     }
     return true;
   }

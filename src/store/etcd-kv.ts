@@ -2,6 +2,7 @@
 // resume by themselves after disconnects and report compaction, compare-guarded txns, leader campaigns.
 import { readFileSync } from "node:fs";
 import { Etcd3, type IOptions, type Watcher } from "etcd3";
+import { realTimers, sleep, type Timers } from "../obs/clock.ts";
 import { logger } from "../obs/log.ts";
 import { campaignThroughEtcd } from "./election.ts";
 import type {
@@ -37,6 +38,8 @@ export interface EtcdOptions {
   maxTxnOps?: number;
   /** Watch reconnect backoff bounds (default 100 ms .. 5000 ms). */
   watchBackoff?: { initialMs?: number; maxMs?: number };
+  /** The clock of watch reconnects, campaigns and the bounded close (default: the real one). */
+  timers?: Timers;
 }
 
 const DEFAULT_TIMEOUT_MS = 5000;
@@ -113,6 +116,7 @@ function buildClientOptions(options: EtcdOptions): IOptions {
   const client: IOptions = {
     hosts: options.endpoints,
     dialTimeout: options.dialTimeoutMs ?? DEFAULT_TIMEOUT_MS,
+    // gRPC deadlines are wall-clock dates enforced by grpc-js itself: the injected clock cannot drive them.
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeout }),
     grpcOptions: {
       // Full range reads of large record sets exceed gRPC's 4 MiB default.
@@ -144,6 +148,7 @@ function buildClientOptions(options: EtcdOptions): IOptions {
 class EtcdKv implements KvBackend {
   readonly description: string;
   readonly maxTxnOps: number;
+  private readonly timers: Timers;
   private readonly client: Etcd3;
   private readonly log = logger("store.etcd");
   private readonly options: EtcdOptions;
@@ -154,6 +159,7 @@ class EtcdKv implements KvBackend {
     this.options = options;
     this.description = `etcd ${options.endpoints.join(",")}`;
     this.maxTxnOps = options.maxTxnOps ?? 128;
+    this.timers = options.timers ?? realTimers;
     this.client = new Etcd3(buildClientOptions(options));
   }
 
@@ -191,7 +197,7 @@ class EtcdKv implements KvBackend {
     let next = Math.max(1, fromRevision);
     let closed = false;
     let current: Watcher | undefined;
-    let retryTimer: NodeJS.Timeout | undefined;
+    let retryTimer: { cancel(): void } | undefined;
     let backoff = exponentialBackoff(
       this.options.watchBackoff?.initialMs ?? 100,
       this.options.watchBackoff?.maxMs ?? 5000,
@@ -249,7 +255,7 @@ class EtcdKv implements KvBackend {
         guarded("disconnected", () => handlers.onDisconnected(err));
         const delay = backoff.duration;
         backoff = backoff.next(undefined) as Backoff;
-        retryTimer = setTimeout(() => {
+        retryTimer = this.timers.setTimeout(() => {
           if (!closed) open();
         }, delay);
       });
@@ -258,7 +264,7 @@ class EtcdKv implements KvBackend {
     return {
       close: async () => {
         closed = true;
-        clearTimeout(retryTimer);
+        retryTimer?.cancel();
         const watcher = current;
         current = undefined;
         if (watcher !== undefined) await watcher.cancel().catch(() => undefined);
@@ -292,7 +298,7 @@ class EtcdKv implements KvBackend {
   }
 
   campaign(electionName: string, candidate: string, ttlSeconds: number): LeaderCampaign {
-    const campaign = campaignThroughEtcd(this.client, electionName, candidate, ttlSeconds);
+    const campaign = campaignThroughEtcd(this.client, electionName, candidate, ttlSeconds, this.timers);
     this.campaigns.add(campaign);
     return campaign;
   }
@@ -302,7 +308,7 @@ class EtcdKv implements KvBackend {
     // client alone would not even stop keepalives already in flight.
     const resigning = [...this.campaigns].map((campaign) => campaign.resign().catch(() => undefined));
     this.campaigns.clear();
-    await Promise.race([Promise.all(resigning), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+    await Promise.race([Promise.all(resigning), sleep(this.timers, 2000)]);
     this.client.close();
   }
 }

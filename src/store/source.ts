@@ -35,8 +35,8 @@ export interface RecordSourceOptions {
   retry?: RetryOptions;
   /** Keys per range request (default DEFAULT_PAGE_SIZE). */
   pageSize?: number;
-  /** Called after each change to the index (watch events applied, a complete load swapped in). */
-  onChange?: () => void;
+  /** Called after each change to the index: with the changes applied, or undefined when a complete load was swapped in. */
+  onChange?: (changes: readonly IndexChange[] | undefined) => void;
   /** The clock of retries and of the last event's time (tests pass a fake one). */
   timers?: Timers;
 }
@@ -98,7 +98,7 @@ class WatchedSource implements RecordSource {
   /** key -> the bad value already reported, so each distinct bad value is logged and counted once. */
   private readonly badValues = new Map<string, string>();
   private resolveLoaded: () => void = () => {};
-  private readonly onChange: () => void;
+  private readonly onChange: (changes: readonly IndexChange[] | undefined) => void;
 
   constructor(options: RecordSourceOptions) {
     this.backend = options.backend;
@@ -161,7 +161,7 @@ class WatchedSource implements RecordSource {
       this.live.swap(fresh);
       this.reportBadValues(bad, true);
       this.setRevision(revision);
-      this.onChange();
+      this.onChange(undefined);
       this.log.info(
         {
           backend: this.backend.description,
@@ -214,6 +214,7 @@ class WatchedSource implements RecordSource {
 
   private applyEvents(events: WatchEvent[], revision: number): void {
     this.lastEventAt = this.timers.now();
+    const applied: IndexChange[] = [];
     for (const event of events) {
       // One change at a time so a bad value is attributed to the exact event that carried it. JavaScript
       // runs no answer in between, so a txn's events still become visible together.
@@ -221,16 +222,17 @@ class WatchedSource implements RecordSource {
         event.type === "put"
           ? { type: "put", key: event.key, value: event.value, revision: event.modRevision }
           : { type: "delete", key: event.key, revision: event.modRevision };
-      const applied = this.live.current.apply([change]);
-      if (event.type === "put" && applied.rejected.length > 0) {
-        this.reportBadValues(badValuesOf(applied.rejected, [{ key: event.key, value: event.value }]), false);
+      const result = this.live.current.apply([change]);
+      applied.push(change);
+      if (event.type === "put" && result.rejected.length > 0) {
+        this.reportBadValues(badValuesOf(result.rejected, [{ key: event.key, value: event.value }]), false);
       } else if (this.badValues.delete(event.key)) {
         this.metrics.badKeys.set(this.badValues.size);
       }
     }
     this.metrics.events.inc(events.length);
     this.setRevision(Math.max(revision, this.live.current.revision));
-    this.onChange();
+    this.onChange(applied);
   }
 
   private reportBadValues(rejected: BadValue[], fullLoad: boolean): void {

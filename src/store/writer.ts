@@ -24,8 +24,35 @@ import {
 } from "./kv.ts";
 import { DEFAULT_MAX_TXN_BYTES, txnBatches } from "./txn-batches.ts";
 
-export interface RecordWriterOptions {
+/**
+ * How the writer reads and writes the values of its keys: the records' codec by default (skydns JSON), the
+ * short names' for `/fedns-short` (federation/short-keys.ts). Equal values must normalize to equal strings.
+ */
+export interface ValueCodec<V> {
+  /** The stored form of a desired value with `owner` set; undefined when it would not decode. */
+  desired(value: V, owner: string): string | undefined;
+  /** A stored value in comparable form (decoded and re-encoded); undefined when undecodable. */
+  normalize(raw: string): string | undefined;
+  /** The `owner` field of a stored value, if any. */
+  owner(raw: string): string | undefined;
+  /** The `cluster` field of a desired value. */
+  cluster(value: V): string | undefined;
+}
+
+/** The skydns records' codec (records/service.ts, federation/diff.ts). */
+export const RECORD_CODEC: ValueCodec<SkydnsService> = {
+  desired: desiredValue,
+  normalize: normalizeValue,
+  owner: ownerOfValue,
+  cluster: (service) => service.cluster,
+};
+
+export interface RecordWriterOptions<V = SkydnsService> {
   backend: KvBackend;
+  /** Value codec (default the skydns records'). */
+  codec?: ValueCodec<V>;
+  /** Prefix of the writer's metric names (default `fedns_controller`); one per writer sharing a registry. */
+  metricPrefix?: string;
   /** Key prefix, e.g. `/skydns`. */
   prefix: string;
   /** Value of the `owner` field of every key this writer writes, e.g. `fedns/myfed` (federation/keys.ts). */
@@ -96,7 +123,7 @@ function digestOf(normalized: string | undefined): string | undefined {
   return normalized === undefined ? undefined : createHash("sha1").update(normalized).digest("base64").slice(0, 16);
 }
 
-export class RecordWriter {
+export class RecordWriter<V = SkydnsService> {
   private readonly backend: KvBackend;
   private readonly keyPrefix: string;
   private readonly owner: string;
@@ -104,7 +131,8 @@ export class RecordWriter {
   private readonly maxAttempts: number;
   private readonly maxTxnBytes: number;
   private readonly fence: (() => TxnCompare | undefined) | undefined;
-  private readonly options: RecordWriterOptions;
+  private readonly options: RecordWriterOptions<V>;
+  private readonly codec: ValueCodec<V>;
   private readonly timers: Timers;
   private readonly log = logger("store.writer");
   private readonly metrics: WriterMetrics;
@@ -127,8 +155,10 @@ export class RecordWriter {
   /** Set while a full read is processed: watch events wait here. */
   private buffered: { events: WatchEvent[]; revision: number }[] | undefined;
 
-  constructor(options: RecordWriterOptions) {
+  constructor(options: RecordWriterOptions<V>) {
     this.options = options;
+    this.codec = options.codec ?? (RECORD_CODEC as unknown as ValueCodec<V>);
+    const metric = options.metricPrefix ?? "fedns_controller";
     this.backend = options.backend;
     this.keyPrefix = `${normalizePrefix(options.prefix)}/`;
     this.owner = options.owner;
@@ -140,25 +170,25 @@ export class RecordWriter {
     const registers = options.registry === undefined ? [] : [options.registry];
     this.metrics = {
       written: new Counter({
-        name: "fedns_controller_records_written_total",
+        name: `${metric}_records_written_total`,
         help: "Keys written to the store, by operation (put, delete)",
         labelNames: ["op"],
         registers,
       }),
       txns: new Counter({
-        name: "fedns_controller_txn_total",
+        name: `${metric}_txn_total`,
         help: "Store transactions by result (success, conflict, not-leader, error)",
         labelNames: ["result"],
         registers,
       }),
       skipped: new Counter({
-        name: "fedns_controller_records_skipped_total",
+        name: `${metric}_records_skipped_total`,
         help: "Desired keys not written, by reason (foreign-owner, invalid, wrong-unit)",
         labelNames: ["reason"],
         registers,
       }),
       drift: new Counter({
-        name: "fedns_controller_drift_total",
+        name: `${metric}_drift_total`,
         help: "Units whose keys were changed in the store by somebody else, by how it was seen (watch, resync)",
         labelNames: ["source"],
         registers,
@@ -222,7 +252,7 @@ export class RecordWriter {
   }
 
   /** What the store holds for a unit against `desired`, as diff() sees it (no write). */
-  changesOf(unit: string, desired: ReadonlyMap<string, SkydnsService>): UnitChanges {
+  changesOf(unit: string, desired: ReadonlyMap<string, V>): UnitChanges {
     const wanted = this.prepare(unit, desired, undefined);
     return this.diffUnit(unit, wanted);
   }
@@ -231,7 +261,7 @@ export class RecordWriter {
    * Makes the store hold exactly `desired` for the unit, as far as we own it: puts what differs, deletes what
    * we own in the unit and is no longer desired, in one txn (split by name only past the backend's limits).
    */
-  async writeUnit(unit: string, desired: ReadonlyMap<string, SkydnsService>): Promise<WriteResult> {
+  async writeUnit(unit: string, desired: ReadonlyMap<string, V>): Promise<WriteResult> {
     const previous = this.unitLocks.get(unit) ?? Promise.resolve();
     const run = previous.then(
       () => this.writeUnitNow(unit, desired),
@@ -269,8 +299,8 @@ export class RecordWriter {
   }
 
   private storedKeyOf(kv: { value: string; modRevision: number }): StoredKey {
-    const normalized = normalizeValue(kv.value);
-    const owner = this.intern(ownerOfValue(kv.value));
+    const normalized = this.codec.normalize(kv.value);
+    const owner = this.intern(this.codec.owner(kv.value));
     let cluster: string | undefined;
     if (normalized !== undefined && owner === this.owner) {
       const match = /"cluster":("(?:[^"\\]|\\.)*")/.exec(normalized);
@@ -429,7 +459,7 @@ export class RecordWriter {
     if (keys?.size === 0) this.owned.delete(unit);
   }
 
-  private async writeUnitNow(unit: string, desired: ReadonlyMap<string, SkydnsService>): Promise<WriteResult> {
+  private async writeUnitNow(unit: string, desired: ReadonlyMap<string, V>): Promise<WriteResult> {
     const result: WriteResult = { puts: 0, deletes: 0, txns: 0, skipped: 0 };
     // One leadership term per call: a fence that changes meanwhile no longer holds and stops the write.
     const fence = this.fence?.();
@@ -507,7 +537,7 @@ export class RecordWriter {
   /** Desired values in their stored form; keys that must not be written are counted (when `result`) and dropped. */
   private prepare(
     unit: string,
-    desired: ReadonlyMap<string, SkydnsService>,
+    desired: ReadonlyMap<string, V>,
     result: WriteResult | undefined,
   ): Map<string, { value: string; digest: string; cluster: string | undefined }> {
     const wanted = new Map<string, { value: string; digest: string; cluster: string | undefined }>();
@@ -522,12 +552,12 @@ export class RecordWriter {
         this.skip(result, "wrong-unit", { unit, key, unitOfKey }, "key belongs to another unit");
         continue;
       }
-      const value = desiredValue(service, this.owner);
+      const value = this.codec.desired(service, this.owner);
       if (value === undefined) {
         this.skip(result, "invalid", { unit, key }, "invalid record value");
         continue;
       }
-      wanted.set(key, { value, digest: digestOf(value)!, cluster: this.intern(service.cluster) });
+      wanted.set(key, { value, digest: digestOf(value)!, cluster: this.intern(this.codec.cluster(service)) });
     }
     return wanted;
   }

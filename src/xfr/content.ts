@@ -5,10 +5,10 @@
 // name what fedns answers. The apex holds what the apex answers (NS, apex.dns.<zone>, fedns records
 // owned by it); the SOA is added by the transfer itself.
 //
-// A version is built from a snapshot of the index's records (immutable objects, taken in one go) in
-// slices that yield the event loop, and incrementally: the RRsets of a name whose records are the
-// same (key and revision) as in the previous version are reused, so after the first build a new
-// version costs a walk over the records plus the names that changed.
+// A full version is built from a snapshot of the index's records (immutable objects, taken in one
+// go) in slices that yield the event loop: at start and after a reload. After that, versions follow
+// the store's changes (the keys and values the record source applied): only the names those keys
+// belonged to or now belong to are made again, synchronously, in time proportional to the change.
 import { performance } from "node:perf_hooks";
 import { TYPE } from "../dns/constants.ts";
 import { recordFits } from "../dns/encode.ts";
@@ -16,7 +16,7 @@ import type { ResourceRecord } from "../dns/message.ts";
 import { AnswerReader, dataAt, nsRecords, RecordSet, recordIdentity, zoneSerial } from "../dns/records.ts";
 import { type Zone, ZoneSet } from "../dns/zones.ts";
 import { yieldToLoop } from "../obs/clock.ts";
-import type { IndexedRecord, RecordIndex } from "../records/index.ts";
+import { type IndexChange, type IndexedRecord, RecordIndex } from "../records/index.ts";
 
 /** Run for this long at most, then let answers and timers run. */
 const SLICE_MS = 8;
@@ -26,8 +26,8 @@ const SLICE_NAMES = 64;
 const CONTENT_TYPES = [TYPE.A, TYPE.AAAA, TYPE.TXT, TYPE.PTR, TYPE.SRV, TYPE.MX];
 
 export interface NameContent {
-  /** The stored records it was made from, as `key@revision`: equal means the RRsets are equal. */
-  readonly sources: string;
+  /** The stored records it was made from, in key order. */
+  readonly stored: readonly IndexedRecord[];
   readonly records: readonly ResourceRecord[];
 }
 
@@ -38,8 +38,15 @@ export interface ZoneVersion {
   /** The index the snapshot was taken from, and its revision then. */
   readonly index: RecordIndex;
   readonly revision: number;
-  /** Names in transfer order (the apex first), each with its RRsets. */
-  readonly names: ReadonlyMap<string, NameContent>;
+  /**
+   * Names in transfer order (the apex first), each with its RRsets. Shared with the next version
+   * (applyChanges changes it in place) unless a full transfer holds this one (`holds` > 0).
+   */
+  readonly names: Map<string, NameContent>;
+  /** The name each stored record of the zone belongs to, by key (shared like `names`). */
+  readonly ownerOf: Map<string, string>;
+  /** Full transfers reading `names`: while any does, the next version copies instead of sharing. */
+  holds: number;
   /** Records in all names (the SOA not counted). */
   readonly size: number;
 }
@@ -86,55 +93,153 @@ function apexContent(index: RecordIndex, zone: Zone, zones: ZoneSet): NameConten
   set.addAll(nsRecords(reader, zone).answer);
   const stored = reader.recordsAt(zone.name) ?? [];
   for (const qtype of CONTENT_TYPES) set.addAll(dataAt(reader, zone.name, stored, qtype).answer);
-  const sources = [...stored, ...(index.lookup(`ns.dns.${zone.name}`) ?? [])].map(sourceOf).join(" ");
-  return { sources, records: set.records.filter(transferable) };
-}
-
-function sourceOf(record: IndexedRecord): string {
-  return `${record.key}@${record.modRevision}`;
+  return { stored, records: set.records.filter(transferable) };
 }
 
 /**
- * A new version of the zone from the index as it is now, reusing `previous` where a name's records
- * did not change. Yields the event loop every few milliseconds; the content is that of the snapshot.
+ * A version of the zone from the index as it is now, from a snapshot of its records. Yields the
+ * event loop every few milliseconds; the content is that of the snapshot.
  */
-export async function buildVersion(
-  index: RecordIndex,
-  zone: Zone,
-  zones: ZoneSet,
-  previous: ZoneVersion | undefined,
-): Promise<ZoneVersion> {
+export async function buildVersion(index: RecordIndex, zone: Zone, zones: ZoneSet): Promise<ZoneVersion> {
   const serial = zoneSerial(index, zone.name);
   const revision = index.revision;
+  const snapshot = index.all();
   const byName = new Map<string, IndexedRecord[]>();
-  for (const record of zoneRecords(index, zone, zones)) {
-    if (record.owner === zone.name) continue;
-    const list = byName.get(record.owner);
-    if (list === undefined) byName.set(record.owner, [record]);
-    else list.push(record);
+  const ownerOf = new Map<string, string>();
+  const slices = new Slicer();
+  for (const record of snapshot) {
+    if (record.type !== "INVALID" && zones.find(record.owner)?.name === zone.name) {
+      ownerOf.set(record.key, record.owner);
+      if (record.owner !== zone.name) {
+        const list = byName.get(record.owner);
+        if (list === undefined) byName.set(record.owner, [record]);
+        else list.push(record);
+      }
+    }
+    await slices.tick();
   }
   const names = new Map<string, NameContent>([[zone.name, apexContent(index, zone, zones)]]);
   const reader = isolatedReader(index);
   let size = names.get(zone.name)?.records.length ?? 0;
-  let sliceStarted = performance.now();
-  let handled = 0;
   for (const [name, stored] of byName) {
-    const sources = stored.map(sourceOf).join(" ");
-    const before = previous?.names.get(name);
-    const content =
-      before !== undefined && before.sources === sources
-        ? before
-        : { sources, records: nameRecords(reader, name, stored) };
-    if (content.records.length > 0) {
-      names.set(name, content);
-      size += content.records.length;
+    const records = nameRecords(reader, name, stored);
+    if (records.length > 0) {
+      names.set(name, { stored, records });
+      size += records.length;
     }
-    if (++handled % SLICE_NAMES === 0 && performance.now() - sliceStarted >= SLICE_MS) {
-      await yieldToLoop();
-      sliceStarted = performance.now();
-    }
+    await slices.tick();
   }
-  return { zone, serial, index, revision, names, size };
+  return { zone, serial, index, revision, names, ownerOf, size, holds: 0 };
+}
+
+/** Yields the event loop once a slice has run SLICE_MS (looking at the clock every SLICE_NAMES steps). */
+class Slicer {
+  private started = performance.now();
+  private steps = 0;
+
+  async tick(): Promise<void> {
+    if (++this.steps % SLICE_NAMES !== 0 || performance.now() - this.started < SLICE_MS) return;
+    await yieldToLoop();
+    this.started = performance.now();
+  }
+}
+
+/** One change the record source applied: a key put (with its value) or deleted. */
+export type StoreChange = IndexChange;
+
+/**
+ * The next version after `changes` (applied to `index` since `previous` was made), and what changed:
+ * the names the changed keys belonged to or belong to now are made again, the rest is shared.
+ * Synchronous, in time proportional to the changes and the names they touch (plus a copy of the
+ * zone's maps when a full transfer is still reading `previous`; otherwise `previous` is used up).
+ */
+export function applyChanges(
+  previous: ZoneVersion,
+  changes: Iterable<StoreChange>,
+  index: RecordIndex,
+  zones: ZoneSet,
+): { version: ZoneVersion; diff: Diff } {
+  const zone = previous.zone;
+  const shared = previous.holds === 0;
+  const ownerOf = shared ? previous.ownerOf : new Map(previous.ownerOf);
+  /** Per touched name: the keys changed there, with their new record (undefined: gone from the name). */
+  const touched = new Map<string, Map<string, IndexedRecord | undefined>>();
+  const touch = (name: string, key: string, record: IndexedRecord | undefined): void => {
+    let keys = touched.get(name);
+    if (keys === undefined) {
+      keys = new Map();
+      touched.set(name, keys);
+    }
+    if (record !== undefined || !keys.has(key)) keys.set(key, record);
+  };
+  const decoder = new RecordDecoder(index);
+  for (const change of changes) {
+    const old = ownerOf.get(change.key);
+    if (old !== undefined) {
+      touch(old, change.key, undefined);
+      ownerOf.delete(change.key);
+    }
+    if (change.type !== "put") continue;
+    const record = decoder.decode(change.key, change.value, change.revision);
+    if (record === undefined || record.type === "INVALID" || zones.find(record.owner)?.name !== zone.name) continue;
+    ownerOf.set(change.key, record.owner);
+    touch(record.owner, change.key, record);
+  }
+  const names = shared ? previous.names : new Map(previous.names);
+  const reader = isolatedReader(index);
+  const diff: Diff = { deleted: [], added: [] };
+  let size = previous.size;
+  const replace = (name: string, next: NameContent | undefined): void => {
+    const before = names.get(name);
+    if (before === next) return;
+    compareInto(diff, before, next);
+    size += (next?.records.length ?? 0) - (before?.records.length ?? 0);
+    if (next === undefined) names.delete(name);
+    else names.set(name, next);
+  };
+  replace(zone.name, apexContent(index, zone, zones));
+  for (const [name, keys] of touched) {
+    if (name === zone.name) continue;
+    const stored = (names.get(name)?.stored ?? []).filter((record) => !keys.has(record.key));
+    for (const record of keys.values()) if (record !== undefined) stored.push(record);
+    stored.sort(byKey);
+    const records = nameRecords(reader, name, stored);
+    replace(name, records.length === 0 ? undefined : { stored, records });
+  }
+  const version: ZoneVersion = {
+    zone,
+    serial: zoneSerial(index, zone.name),
+    index,
+    revision: index.revision,
+    names,
+    ownerOf,
+    size,
+    holds: 0,
+  };
+  return { version, diff };
+}
+
+function byKey(a: IndexedRecord, b: IndexedRecord): number {
+  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+}
+
+/**
+ * Turns a changed key's value into the record the index made of it, through a one-record index with
+ * the same settings (the index's own parsing, no second copy of its rules). Undefined: a bad value.
+ */
+class RecordDecoder {
+  private readonly scratch: RecordIndex;
+
+  constructor(index: RecordIndex) {
+    this.scratch = new RecordIndex({ prefix: index.prefix, defaultTtl: index.defaultTtl });
+  }
+
+  decode(key: string, value: string, revision: number): IndexedRecord | undefined {
+    this.scratch.apply([{ type: "put", key, value, revision }]);
+    const record = this.scratch.all()[0];
+    this.scratch.apply([{ type: "delete", key, revision }]);
+    return record;
+  }
 }
 
 /** The records of a version in transfer order. */
@@ -152,27 +257,24 @@ export interface Diff {
   added: ResourceRecord[];
 }
 
-/** What changed from one version to the next, name by name (names with the same sources are skipped). */
+function compareInto(diff: Diff, before: NameContent | undefined, after: NameContent | undefined): void {
+  if (before === after) return;
+  const old = before?.records ?? [];
+  const fresh = after?.records ?? [];
+  const oldIds = new Set(old.map(diffIdentity));
+  const freshIds = new Set(fresh.map(diffIdentity));
+  for (const record of old) if (!freshIds.has(diffIdentity(record))) diff.deleted.push(record);
+  for (const record of fresh) if (!oldIds.has(diffIdentity(record))) diff.added.push(record);
+}
+
+/** What changed from one version to the next (after a full rebuild), name by name, in yielding slices. */
 export async function diffVersions(from: ZoneVersion, to: ZoneVersion): Promise<Diff> {
   const diff: Diff = { deleted: [], added: [] };
-  let sliceStarted = performance.now();
-  let handled = 0;
-  const compare = (before: NameContent | undefined, after: NameContent | undefined): void => {
-    if (before === after) return;
-    const old = before?.records ?? [];
-    const fresh = after?.records ?? [];
-    const oldIds = new Set(old.map(diffIdentity));
-    const freshIds = new Set(fresh.map(diffIdentity));
-    for (const record of old) if (!freshIds.has(diffIdentity(record))) diff.deleted.push(record);
-    for (const record of fresh) if (!oldIds.has(diffIdentity(record))) diff.added.push(record);
-  };
+  const slices = new Slicer();
   for (const [name, before] of from.names) {
-    compare(before, to.names.get(name));
-    if (++handled % SLICE_NAMES === 0 && performance.now() - sliceStarted >= SLICE_MS) {
-      await yieldToLoop();
-      sliceStarted = performance.now();
-    }
+    compareInto(diff, before, to.names.get(name));
+    await slices.tick();
   }
-  for (const [name, after] of to.names) if (!from.names.has(name)) compare(undefined, after);
+  for (const [name, after] of to.names) if (!from.names.has(name)) compareInto(diff, undefined, after);
   return diff;
 }

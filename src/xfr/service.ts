@@ -13,9 +13,18 @@ import { zoneSerial } from "../dns/records.ts";
 import type { Zone, ZoneSet } from "../dns/zones.ts";
 import { realTimers, type Timers } from "../obs/clock.ts";
 import { logger } from "../obs/log.ts";
+import type { RecordIndex } from "../records/index.ts";
 import type { LiveIndex } from "../records/live-index.ts";
 import { type AclRuleConfig, TransferAcl } from "./acl.ts";
-import { buildVersion, diffVersions, versionRecords, type ZoneVersion } from "./content.ts";
+import {
+  applyChanges,
+  buildVersion,
+  type Diff,
+  diffVersions,
+  type StoreChange,
+  versionRecords,
+  type ZoneVersion,
+} from "./content.ts";
 import { incrementalRecords, Journal } from "./journal.ts";
 import { transferMessages } from "./messages.ts";
 import { Notifier, type NotifyTarget } from "./notify.ts";
@@ -60,9 +69,14 @@ interface ZoneState {
   notify: NotifyTarget[];
   journal: Journal;
   current: ZoneVersion | undefined;
+  /** Store changes applied since `current` was made; "all" after a reload (or too many to keep). */
+  pending: StoreChange[] | "all";
   building: Promise<ZoneVersion> | undefined;
   notified: number | undefined;
 }
+
+/** Changes kept per zone before the next version; past this a full (sliced) rebuild is cheaper. */
+const MAX_PENDING_CHANGES = 20_000;
 
 export class Transfers implements TransferService {
   private readonly options: TransfersOptions;
@@ -95,15 +109,31 @@ export class Transfers implements TransferService {
         notify: config.notify,
         journal: new Journal(options.journalRecords),
         current: undefined,
+        pending: "all",
         building: undefined,
         notified: undefined,
       });
     }
   }
 
-  /** The index changed: build new versions and announce new serials, once the debounce period is over. */
-  changed(): void {
-    if (this.closed || this.debounce !== undefined || this.states.size === 0) return;
+  /**
+   * The index changed: `changes` are the keys the record source applied (undefined: a whole new index
+   * was swapped in). New versions are made and new serials announced once the debounce period is over.
+   */
+  changed(changes?: readonly StoreChange[]): void {
+    if (this.closed) return;
+    for (const state of this.states.values()) {
+      if (
+        changes === undefined ||
+        state.pending === "all" ||
+        state.pending.length + changes.length > MAX_PENDING_CHANGES
+      ) {
+        state.pending = "all";
+      } else {
+        for (const change of changes) state.pending.push(change);
+      }
+    }
+    if (this.debounce !== undefined || this.states.size === 0) return;
     this.debounce = this.timers.setTimeout(() => {
       this.debounce = undefined;
       void this.refresh();
@@ -249,38 +279,64 @@ export class Transfers implements TransferService {
   }
 
   /**
-   * The zone's version for the index as it is: the latest one when nothing changed since, else a new
-   * one (one build at a time per zone; a request waits for at most the build in flight and one more).
+   * The zone's version for the index as it is: the latest one when nothing changed since; else the
+   * changes applied to it (synchronously); after a reload a full rebuild in slices (one at a time per
+   * zone), then the changes that arrived meanwhile.
    */
   private async version(state: ZoneState): Promise<ZoneVersion> {
-    const fresh = (): ZoneVersion | undefined => {
-      const current = state.current;
+    for (let attempt = 0; ; attempt++) {
+      // A rebuild in flight took the pending changes: wait for it before adding newer ones.
+      if (state.building !== undefined) {
+        const built = await state.building;
+        if (attempt >= 2) return built;
+        continue;
+      }
       const index = this.options.live.current;
-      return current !== undefined && current.index === index && current.serial === zoneSerial(index, state.zone.name)
-        ? current
-        : undefined;
-    };
-    const known = fresh();
-    if (known !== undefined) return known;
-    if (state.building !== undefined) await state.building.catch(() => undefined);
-    const after = fresh();
-    if (after !== undefined) return after;
-    state.building ??= this.build(state).finally(() => {
-      state.building = undefined;
-    });
-    return state.building;
+      const current = state.current;
+      // A change nobody reported (the serial moved, no pending change): rebuild rather than serve stale data.
+      if (current !== undefined && state.pending !== "all" && state.pending.length === 0) {
+        if (current.serial !== zoneSerial(index, state.zone.name)) state.pending = "all";
+      }
+      if (current !== undefined && state.pending !== "all" && current.index === index) {
+        if (state.pending.length === 0) return current;
+        const changes = state.pending;
+        state.pending = [];
+        const next = applyChanges(current, changes, index, this.options.zones);
+        this.record(state, current, next.version, next.diff);
+        return next.version;
+      }
+      state.pending = [];
+      const building = this.rebuild(state, index).finally(() => {
+        state.building = undefined;
+      });
+      state.building = building;
+      const built = await building;
+      // Changes or a reload during the build: apply or build again (bounded; the last one is served as it is).
+      if (attempt >= 2) return built;
+    }
   }
 
-  private async build(state: ZoneState): Promise<ZoneVersion> {
+  private async rebuild(state: ZoneState, index: RecordIndex): Promise<ZoneVersion> {
     const previous = state.current;
-    const version = await buildVersion(this.options.live.current, state.zone, this.options.zones, previous);
-    if (previous !== undefined) {
+    const version = await buildVersion(index, state.zone, this.options.zones);
+    const diff = previous === undefined ? undefined : await diffVersions(previous, version);
+    this.record(state, previous, version, diff);
+    return version;
+  }
+
+  /** Makes `version` the zone's current one, journaling the diff from `previous` when its serial is newer. */
+  private record(
+    state: ZoneState,
+    previous: ZoneVersion | undefined,
+    version: ZoneVersion,
+    diff: Diff | undefined,
+  ): void {
+    if (previous !== undefined && diff !== undefined) {
       const order = compareSerials(version.serial, previous.serial);
-      if (order === 1) state.journal.add(previous.serial, version.serial, await diffVersions(previous, version));
-      else if (order !== 0) state.journal.clear();
+      if (order === 1) state.journal.add(previous.serial, version.serial, diff);
+      else if (order !== 0 || diff.added.length + diff.deleted.length > 0) state.journal.clear();
     }
     state.current = version;
-    return version;
   }
 }
 
@@ -290,11 +346,19 @@ function soaOf(zone: Zone, serial: number): ResourceRecord {
   return { name: zone.name, ttl: zone.soa.minimum, data: { type: TYPE.SOA, serial, ...zone.soa } };
 }
 
-/** AXFR form: SOA, every record, SOA (RFC 5936 §2.2). */
+/**
+ * AXFR form: SOA, every record, SOA (RFC 5936 §2.2). Holds the version while reading it, so the next
+ * version is made beside it rather than over it.
+ */
 function* fullRecords(version: ZoneVersion, soa: (serial: number) => ResourceRecord): Generator<ResourceRecord> {
-  yield soa(version.serial);
-  yield* versionRecords(version);
-  yield soa(version.serial);
+  version.holds++;
+  try {
+    yield soa(version.serial);
+    yield* versionRecords(version);
+    yield soa(version.serial);
+  } finally {
+    version.holds--;
+  }
 }
 
 /** The serial of the SOA an IXFR request carries in its authority section (RFC 1995 §3), or undefined. */

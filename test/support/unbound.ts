@@ -21,6 +21,8 @@ export interface UnboundOptions {
   mode?: "stub" | "forward";
   /** unbound's default is on; off by default here for the older tests. */
   qnameMinimisation?: boolean;
+  /** Source address of unbound's queries to fedns (a loopback address stands for a member cluster's resolver). */
+  outgoingInterface?: string;
 }
 
 export async function startUnbound(options: UnboundOptions): Promise<Unbound> {
@@ -56,7 +58,7 @@ export async function startUnbound(options: UnboundOptions): Promise<Unbound> {
   cache-max-negative-ttl: ${options.noCache === false ? 3600 : 0}
   do-ip6: no
   edns-buffer-size: 1232
-${options.zones.map((zone) => `  domain-insecure: "${zone}"\n  local-zone: "${zone}" nodefault\n`).join("")}
+${options.outgoingInterface === undefined ? "" : `  outgoing-interface: ${options.outgoingInterface}\n`}${options.zones.map((zone) => `  domain-insecure: "${zone}"\n  local-zone: "${zone}" nodefault\n`).join("")}
 remote-control:
   control-enable: no
 ${stubs}`;

@@ -3,8 +3,8 @@
 # fedns process, identified by the common name of its client certificate (make-etcd-secrets.sh):
 #
 #   root       role root (administration; this script)
-#   fedns      role fedns-controller: readwrite on PREFIX/ and on election/fedns/ (leader election)
-#   fedns-dns  role fedns-dns: read on PREFIX/ only (fedns serve loads and watches, never writes)
+#   fedns      role fedns-controller: readwrite on PREFIX/, SHORT/ (short names) and election/fedns/
+#   fedns-dns  role fedns-dns: read on PREFIX/ and SHORT/ only (fedns serve loads and watches, never writes)
 #
 # Run it once after the etcd pods are up (`kubectl -n fedns rollout status statefulset/fedns-etcd`).
 # It is safe to run again: users and roles that exist are kept, permissions are granted again,
@@ -22,6 +22,7 @@ Usage: bootstrap-etcd-auth.sh [options]
 
   --namespace NS     namespace of the etcd StatefulSet (default: fedns)
   --prefix PREFIX    fedns's etcd.prefix (default: /skydns)
+  --short-prefix SHORT  fedns's shortNames.prefix (default: /fedns-short)
   -h, --help         this text
 
 Environment: ETCDCTL  the etcdctl command line to use (default: kubectl exec into fedns-etcd-0)
@@ -35,11 +36,13 @@ die() {
 
 namespace="fedns"
 prefix="/skydns"
+short_prefix="/fedns-short"
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
   --namespace) namespace="${2:?--namespace needs a value}"; shift 2 ;;
   --prefix) prefix="${2:?--prefix needs a value}"; shift 2 ;;
+  --short-prefix) short_prefix="${2:?--short-prefix needs a value}"; shift 2 ;;
   -h | --help) usage; exit 0 ;;
   *) usage >&2; die "unknown argument: $1" ;;
   esac
@@ -48,6 +51,8 @@ done
 # The record prefix as etcd keys start with it: leading slash kept, exactly one trailing slash.
 [[ "$prefix" =~ ^/?[^/[:space:]]+(/[^/[:space:]]+)*/?$ ]] || die "--prefix must be a key prefix like /skydns"
 records="${prefix%/}/"
+[[ "$short_prefix" =~ ^/?[^/[:space:]]+(/[^/[:space:]]+)*/?$ ]] || die "--short-prefix must be a key prefix like /fedns-short"
+short="${short_prefix%/}/"
 
 if [[ -n "${ETCDCTL:-}" ]]; then
   read -r -a etcdctl <<<"$ETCDCTL"
@@ -82,12 +87,14 @@ ensure_user root root
 
 ensure_role fedns-controller
 ctl role grant-permission fedns-controller --prefix=true readwrite "$records" >/dev/null
+ctl role grant-permission fedns-controller --prefix=true readwrite "$short" >/dev/null
 ctl role grant-permission fedns-controller --prefix=true readwrite election/fedns/ >/dev/null
 ensure_user fedns fedns-controller
 
 ensure_role fedns-dns
 ctl role grant-permission fedns-dns --prefix=true read "$records" >/dev/null
+ctl role grant-permission fedns-dns --prefix=true read "$short" >/dev/null
 ensure_user fedns-dns fedns-dns
 
 ctl auth enable >/dev/null
-echo "bootstrap-etcd-auth.sh: auth on; fedns read-write on $records and election/fedns/, fedns-dns read-only on $records"
+echo "bootstrap-etcd-auth.sh: auth on; fedns read-write on $records, $short and election/fedns/, fedns-dns read-only on $records and $short"

@@ -2,10 +2,10 @@
 // cluster (access, labels, load balancers), etcd records against what the clusters imply, DNS answers.
 
 import type { MemberCluster } from "../../config/members.ts";
-import { federationPolicy } from "../../config/policy.ts";
+import { planSettings } from "../../config/policy.ts";
 import type { FednsConfig } from "../../config/schema.ts";
 import { dnsLookup, type HostnameLookup, HostnameResolver } from "../../controller/hostnames.ts";
-import { serviceUnitOf } from "../../federation/keys.ts";
+import { ownerOf, serviceUnitOf } from "../../federation/keys.ts";
 import { plan } from "../../federation/plan.ts";
 import type { ClusterState, Plan, PlanOptions } from "../../federation/state.ts";
 import { isPolicyKind } from "../../federation/trust.ts";
@@ -21,6 +21,7 @@ import { ownedRecords, readEtcd } from "./etcd-check.ts";
 import { error, exitCodeOf, type Finding, listed, ok, warn } from "./findings.ts";
 import { memberClustersOfConfig } from "./members.ts";
 import { compareRecords } from "./records-compare.ts";
+import { shortNameFindings } from "./short-findings.ts";
 
 export interface CheckOptions {
   /** DNS server to resolve the names against, HOST:PORT; default config dns.listen (wildcard -> loopback). */
@@ -55,7 +56,7 @@ export async function runCheck(config: FednsConfig, options: CheckOptions = {}):
   const prefix = normalizePrefix(config.etcd.prefix);
   const federation = config.federation;
   const domain = config.domain;
-  const owner = federation === undefined ? undefined : `fedns/${federation}`;
+  const owner = federation === undefined ? undefined : ownerOf(federation);
   const zones = config.zones ?? (domain === undefined ? [] : [domain]);
   /** --context: only some member clusters, so nothing federation-wide can be concluded. */
   const partial = (options.contexts?.length ?? 0) > 0;
@@ -107,6 +108,7 @@ export async function runCheck(config: FednsConfig, options: CheckOptions = {}):
       ...loadBalancerFindings(read.state, namespaces),
     );
   }
+  findings.push(...shortNameFindings(config, clusters));
   const unread = reads.filter((read) => read.state === undefined).map((read) => read.name);
   // Whether a service is healthy somewhere can only be told with every member cluster read.
   if (unread.length === 0 && !partial) findings.push(...federationFindings(clusters, namespaces));
@@ -121,11 +123,7 @@ export async function runCheck(config: FednsConfig, options: CheckOptions = {}):
     domain,
     prefix,
     owner,
-    ttl: config.controller.ttl,
-    srv: config.controller.srv,
-    namespaces,
-    policy: federationPolicy(config),
-    graceMs: config.controller.gracePeriodSeconds * 1000,
+    ...planSettings(config),
   };
   // Without every member cluster (unreadable, or missing from a broken kubeconfig) the plan would be wrong.
   const complete = !partial && unread.length === 0 && !members.findings.some((finding) => finding.severity === "error");

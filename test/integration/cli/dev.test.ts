@@ -37,6 +37,27 @@ describe("fedns dev", function () {
     const before = await dig(server, ZONE_NAME, "A");
     expect(before.answer.map((rr) => `${rr.type} ${rr.data}`)).to.deep.equal(["A 198.51.100.10"]);
 
+    // Short names: the printed digs from two pods of different clusters get different answers.
+    const shortDig = (name: string, from: string) => {
+      const line = new RegExp(
+        `^ {2}dig .* -b (${from.replaceAll(".", "\\.")}) \\+short (${name.replaceAll(".", "\\.")}) `,
+        "m",
+      );
+      const found = line.exec(printed);
+      expect(found, `${name} from ${from} in:\n${printed}`).to.not.equal(null);
+      return dig(server, found![2]!, "A", { extra: ["-b", found![1]!] });
+    };
+    const shortCart = "cart.shop.myfed.svc.cluster.local";
+    const shortWeb = "web.default.myfed.svc.cluster.local";
+    const eastA = await shortDig(shortCart, "127.0.1.1");
+    const eastB = await shortDig(shortCart, "127.0.2.1");
+    expect(eastA.answer[0]).to.include({
+      type: "CNAME",
+      data: "cart.shop.myfed.svc.us-east-1a.us-east-1.example.com.",
+    });
+    expect(eastB.answer.map((rr) => rr.type)).to.deep.equal(["A"]);
+    expect((await shortDig(shortWeb, "127.0.1.1")).answer.map((rr) => rr.type)).to.deep.equal(["A"]);
+
     // The kubectl command exactly as printed (two lines joined at the backslash).
     const kubectl = /^ {2}(kubectl .* patch endpointslice .*) \\\n\s+(-p '.*')$/m.exec(printed);
     expect(kubectl, printed).to.not.equal(null);
@@ -44,6 +65,10 @@ describe("fedns dev", function () {
     await eventually("zone falls back to the region", async () => {
       const after = await dig(server, ZONE_NAME, "A");
       expect(after.answer[0]?.type).to.equal("CNAME");
+    });
+    await eventually("the east-a pod's short name moves to its zone", async () => {
+      const after = await dig(server, "web.default.myfed.svc.cluster.local", "A", { extra: ["-b", "127.0.1.1"] });
+      expect(after.answer[0]).to.include({ type: "CNAME", data: `${ZONE_NAME}.` });
     });
 
     const etcdEndpoint = /etcd at (http:\/\/127\.0\.0\.1:\d+)/.exec(printed)?.[1];

@@ -8,6 +8,7 @@ import { type Controller, startController } from "../../../src/controller/contro
 import type { SkydnsService } from "../../../src/records/service.ts";
 import { type Simulation, startSimulation } from "../../../src/sim/index.ts";
 import { createMemoryBackend } from "../../../src/store/memory-kv.ts";
+import { FakeTimers } from "../../support/fake-timers.ts";
 import { scenario } from "./support.ts";
 
 /** Records of cluster "east-b" from an earlier run: web (which east-a also has) and solo (only east-b). */
@@ -64,6 +65,7 @@ describe("controller with a member cluster that never syncs", function () {
       currentContext: "gone",
     });
     const writer = new RecordingWriter();
+    const timers = new FakeTimers();
     controller = await startController({
       federation: "myfed",
       domain: "example.com",
@@ -79,15 +81,30 @@ describe("controller with a member cluster that never syncs", function () {
       backoff: { initialMs: 50, maxMs: 200 },
       leaderElection: { enabled: false, leaseSeconds: 2 },
       lookup: async () => ({ addresses: [] }),
+      // Every timer of the controller on a fake clock: the grace period passes when the test says so.
+      timers,
     });
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // east-a syncs through real I/O; the clock stands still meanwhile.
+    const deadline = Date.now() + 10_000;
+    while (controller.status().clusters.find((c) => c.name === "east-a")?.phase !== "active") {
+      if (Date.now() > deadline) throw new Error("east-a did not sync");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    // The start-up deadline passes without east-b; the first reconcile runs after the batching delay.
+    await timers.advance(300);
+    await timers.advance(10);
     await controller.whenIdle();
     // Within the grace period: east-a's services are written, nothing that holds east-b records is.
     expect(writer.written.has("default/dual")).to.equal(true);
     expect(writer.written.has("default/web")).to.equal(false);
     expect(writer.written.has("default/solo")).to.equal(false);
 
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await timers.advance(1600);
+    await controller.whenIdle();
+    expect(writer.written.has("default/web")).to.equal(false);
+    // The grace period (2 s from the start) ends: the controller plans again at that moment (plan.recheckAt).
+    await timers.advance(100);
+    await timers.advance(10);
     await controller.whenIdle();
     // Past it: web is rewritten from east-a alone; solo keeps east-b's address, its last one.
     expect(writer.written.get("default/web")).to.deep.equal(["east-a"]);

@@ -247,7 +247,9 @@ describe("deploy/overlays/bundled-etcd: TLS and auth with the generated certific
       const health = (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as { health?: string };
       expect(health.health, `member on ${port}`).to.equal("true");
     }
-    expect(dnsRole).to.equal("Role fedns-dns\nKV Read:\n\t[/skydns/, /skydns0) (prefix /skydns/)\nKV Write:\n");
+    expect(dnsRole).to.equal(
+      "Role fedns-dns\nKV Read:\n\t[/fedns-short/, /fedns-short0) (prefix /fedns-short/)\n\t[/skydns/, /skydns0) (prefix /skydns/)\nKV Write:\n",
+    );
   });
 
   it("lets the controller's certificate write the prefix and campaign, and nothing else", async () => {

@@ -3,6 +3,7 @@
 // native one has: fixed receive slots (a larger datagram is dropped and counted), the bounded send
 // queue (replies wait while the socket is full, the excess is dropped and counted), batching.
 import { createSocket, type Socket } from "node:dgram";
+import { readdirSync } from "node:fs";
 import { expect } from "chai";
 import { listenDgram } from "../../../src/dns/udp/dgram.ts";
 import { listenNative } from "../../../src/dns/udp/native.ts";
@@ -244,6 +245,40 @@ describeNativeUdp("native UDP transport: slots and the send queue", function () 
     await eventually("the reply that fits", async () => expect(c.replies).to.have.length(1));
     expect(c.replies[0]!.length).to.equal(512);
     expect(transport.stats()).to.include({ received: 2, sent: 1, sendErrors: 1 });
+  });
+
+  it("can be closed from inside its batch callback, and leaks no descriptor over many binds", async () => {
+    let closing: Promise<void> | undefined;
+    let batches = 0;
+    const transport = await listenNative({
+      host: "127.0.0.1",
+      port: 0,
+      onBatch: (batch, reply) => {
+        batches++;
+        reply(0, batch[0]!.data);
+        closing = transport.close();
+      },
+    });
+    const c = await client("127.0.0.1");
+    open.push(c);
+    c.send("one", transport.port);
+    await eventually("the batch", async () => expect(batches).to.equal(1));
+    await closing;
+    c.send("two", transport.port);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(batches).to.equal(1);
+    // The port is free again at once.
+    const again = await listenNative({ host: "127.0.0.1", port: transport.port, onBatch: () => {} });
+    await again.close();
+
+    const descriptors = (): number => readdirSync("/proc/self/fd").length;
+    const before = descriptors();
+    for (let i = 0; i < 200; i++) {
+      const t = await listenNative({ host: i % 2 === 0 ? "127.0.0.1" : "::1", port: 0, onBatch: () => {} });
+      await t.close();
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(descriptors()).to.be.at.most(before + 2);
   });
 
   it("rejects out-of-range tuning instead of passing it to the addon", async () => {

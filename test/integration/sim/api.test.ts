@@ -201,6 +201,35 @@ describe("sim API server (HTTP)", function () {
     expect(cluster.revision()).to.equal(listRv + 1);
   });
 
+  it("pages lists under setListPageLimit with continue tokens, and expires a token once the list changed", async () => {
+    const all = await call(cluster, "GET", "/api/v1/nodes");
+    const names = (all.json.items as { metadata: { name: string } }[]).map((item) => item.metadata.name);
+    expect(names.length).to.be.at.least(2);
+    cluster.setListPageLimit(1);
+    try {
+      const seen: string[] = [];
+      let token: string | undefined;
+      do {
+        const query = token === undefined ? "?limit=500" : `?limit=500&continue=${encodeURIComponent(token)}`;
+        const page = await call(cluster, "GET", `/api/v1/nodes${query}`);
+        const items = page.json.items as { metadata: { name: string } }[];
+        expect(items).to.have.length(1);
+        seen.push(items[0]!.metadata.name);
+        token = (page.json.metadata as { continue?: string }).continue;
+      } while (token !== undefined);
+      expect(seen).to.deep.equal(names);
+
+      const first = await call(cluster, "GET", "/api/v1/nodes");
+      const stale = (first.json.metadata as { continue: string }).continue;
+      await call(cluster, "POST", SERVICES, svc("pages-changed"));
+      const expired = await call(cluster, "GET", `/api/v1/nodes?continue=${encodeURIComponent(stale)}`);
+      expect(expired.status).to.equal(410);
+      expect(expired.json.reason).to.equal("Expired");
+    } finally {
+      cluster.setListPageLimit(undefined);
+    }
+  });
+
   it("flushes watch headers at once and starts a resourceVersion=0 watch with synthetic ADDED events", async () => {
     const w = await watch("/api/v1/nodes?watch=true&resourceVersion=0");
     expect(w.status).to.equal(200);

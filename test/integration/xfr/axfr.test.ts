@@ -65,7 +65,9 @@ describe("zone transfers (kdig)", function () {
   let revision = 1;
 
   const put = (key: string, value: object): void => {
-    live.current.apply([{ type: "put", key, value: JSON.stringify(value), revision: revision++ }]);
+    const change = { type: "put" as const, key, value: JSON.stringify(value), revision: revision++ };
+    live.current.apply([change]);
+    server.indexChanged([change]);
   };
 
   before(async () => {

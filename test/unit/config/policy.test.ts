@@ -1,7 +1,7 @@
 // clusters[].trust and controller.limits: validated by the schema, turned into plan()'s policy in one place.
 import { expect } from "chai";
 import { ConfigError, parseConfig } from "../../../src/config/load.ts";
-import { federationPolicy } from "../../../src/config/policy.ts";
+import { federationPolicy, planSettings } from "../../../src/config/policy.ts";
 import { DEFAULT_LIMITS } from "../../../src/federation/limits.ts";
 
 describe("config: trust and limits", () => {
@@ -47,5 +47,17 @@ describe("config: trust and limits", () => {
     expect(bad({ namespaces: [] })).to.throw(ConfigError, /namespaces/);
     expect(bad({ unknown: true })).to.throw(ConfigError);
     expect(() => parseConfig({ controller: { limits: { zones: 0 } } })).to.throw(ConfigError, /zones/);
+  });
+
+  it("gives the controller and fedns check the same plan settings", () => {
+    const config = parseConfig({
+      controller: { ttl: { default: 60 }, namespaces: ["shop"], gracePeriodSeconds: 90, srv: { priority: 5 } },
+    });
+    const settings = planSettings(config);
+    expect(settings.ttl.default).to.equal(60);
+    expect(settings.namespaces).to.deep.equal(["shop"]);
+    expect(settings.graceMs).to.equal(90_000);
+    expect(settings.srv.priority).to.equal(5);
+    expect(settings.policy.limits).to.deep.equal(config.controller.limits);
   });
 });

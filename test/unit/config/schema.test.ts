@@ -64,6 +64,25 @@ describe("config schema", () => {
     }
   });
 
+  it("dns.transfers: keys must be listed under dns.tsig.keys, a rule needs networks or a key", () => {
+    const key = { name: "xfr-key", algorithm: "hmac-sha256", secretFile: "/k" };
+    const zone = (allow: object[], notify: object[] = []) => ({ zone: "example.com", allow, notify });
+    const config = (tsigKeys: object[], zones: object[]) => ({
+      federation: "f",
+      domain: "example.com",
+      dns: { tsig: { keys: tsigKeys }, transfers: { zones } },
+    });
+    expect(errorOf(config([], [zone([{ key: "xfr-key" }])]))).to.contain("unknown TSIG key xfr-key");
+    expect(errorOf(config([key], [zone([], [{ address: "192.0.2.1:53", key: "other" }])]))).to.contain(
+      "unknown TSIG key other",
+    );
+    expect(errorOf(config([key], [zone([{}])]))).to.contain("give networks and/or key");
+    expect(errorOf(config([{ ...key, algorithm: "hmac-md5" }], []))).to.contain("algorithm");
+    const parsed = parseConfig(config([key], [zone([{ networks: ["10.0.0.0/8"], key: "XFR-key." }])]));
+    expect(parsed.dns.transfers.zones[0]?.allow[0]?.key).to.equal("xfr-key");
+    expect(parsed.dns.transfers.journalRecords).to.equal(100_000);
+  });
+
   it("rejects unknown keys, at the top level and nested", () => {
     expect(errorOf({ federaton: "x" })).to.match(/\(top level\): .*federaton/);
     expect(errorOf({ etcd: { pasword: "x" } })).to.match(/^ {2}etcd: .*pasword/m);
@@ -180,3 +199,32 @@ describe("config schema", () => {
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 }
+
+describe("config schema: short names", () => {
+  it("is on by default for cluster.local under /fedns-short", () => {
+    const config = parseConfig({});
+    expect(config.shortNames).to.deep.equal({
+      enabled: true,
+      clusterDomain: "cluster.local",
+      prefix: "/fedns-short",
+      maxNetworksPerCluster: 20_000,
+    });
+  });
+
+  it("refuses a short-name prefix that overlaps the records' prefix (CoreDNS would serve its keys)", () => {
+    expect(errorOf({ shortNames: { prefix: "/skydns/short" } })).to.match(/shortNames\.prefix.*overlap etcd\.prefix/s);
+    expect(errorOf({ etcd: { prefix: "/fed" }, shortNames: { prefix: "/fed/" } })).to.match(/shortNames\.prefix/);
+    expect(
+      parseConfig({ etcd: { prefix: "/skydns" }, shortNames: { prefix: "/skydns-short" } }).shortNames.prefix,
+    ).to.equal("/skydns-short");
+  });
+
+  it("checks per-cluster client networks and the cluster domain", () => {
+    expect(errorOf({ clusters: [{ name: "a", clientNetworks: ["10.0.0.0/33"] }] })).to.match(/clientNetworks/);
+    expect(
+      parseConfig({ clusters: [{ name: "a", clientNetworks: ["10.0.0.0/8", "fd00::/8"] }] }).clusters[0]!
+        .clientNetworks,
+    ).to.have.length(2);
+    expect(errorOf({ shortNames: { clusterDomain: "bad..domain" } })).to.match(/clusterDomain/);
+  });
+});

@@ -277,8 +277,19 @@ describe("kube-objects", () => {
       annotations: { "fedns.io/ttl": "60" },
       ports: [{ name: "http", protocol: "TCP", port: 80 }],
       ingress: [{ ip: "192.0.2.1" }, { hostname: "lb.example" }],
+      clusterIPs: [],
     });
     expect(reduceService({ metadata: { name: "x" } })).to.equal(undefined);
+    // ClusterIPs (short names answer with them): both families, "None" (headless) dropped, at most two.
+    const clusterIPs = (spec: Record<string, unknown>) =>
+      reduceService({ metadata: { name: "a", namespace: "b" }, spec })?.clusterIPs;
+    expect(clusterIPs({ clusterIP: "10.96.0.1", clusterIPs: ["10.96.0.1", "fd00::1"] })).to.deep.equal([
+      "10.96.0.1",
+      "fd00::1",
+    ]);
+    expect(clusterIPs({ clusterIP: "10.96.0.2" })).to.deep.equal(["10.96.0.2"]);
+    expect(clusterIPs({ clusterIP: "None", clusterIPs: ["None"] })).to.deep.equal([]);
+    expect(clusterIPs({ clusterIPs: ["10.0.0.1", "10.0.0.2", "10.0.0.3", 7] })).to.deep.equal(["10.0.0.1", "10.0.0.2"]);
     expect(reduceService("garbage")).to.equal(undefined);
   });
 
@@ -306,7 +317,33 @@ describe("kube-objects", () => {
           labels: { "failure-domain.beta.kubernetes.io/zone": "z", "failure-domain.beta.kubernetes.io/region": "r" },
         },
       }),
-    ).to.deep.equal({ name: "n1", location: { zone: "z", region: "r" } });
+    ).to.deep.equal({ name: "n1", location: { zone: "z", region: "r" }, networks: { addresses: [], podCIDRs: [] } });
+  });
+
+  it("reads where a node's pods ask from: InternalIP/ExternalIP addresses and pod CIDRs, bounded", () => {
+    const node = reduceNode({
+      metadata: { name: "n1" },
+      spec: { podCIDR: "10.244.1.0/24", podCIDRs: ["10.244.1.0/24", "fd00:244:1::/64"] },
+      status: {
+        addresses: [
+          { type: "InternalIP", address: "127.0.1.10" },
+          { type: "ExternalIP", address: "192.0.2.9" },
+          { type: "Hostname", address: "n1" },
+          { type: "InternalIP" },
+        ],
+      },
+    });
+    expect(node?.networks).to.deep.equal({
+      addresses: ["127.0.1.10", "192.0.2.9"],
+      podCIDRs: ["10.244.1.0/24", "fd00:244:1::/64"],
+    });
+    expect(
+      reduceNode({ metadata: { name: "n2" }, spec: { podCIDR: "10.244.2.0/24" } })?.networks.podCIDRs,
+    ).to.deep.equal(["10.244.2.0/24"]);
+    const many = Array.from({ length: 40 }, (_, i) => ({ type: "InternalIP", address: `10.0.0.${i}` }));
+    expect(reduceNode({ metadata: { name: "n3" }, status: { addresses: many } })?.networks.addresses).to.have.length(
+      16,
+    );
   });
 });
 

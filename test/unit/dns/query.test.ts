@@ -71,3 +71,51 @@ describe("parseQuery()", () => {
     expect(lookupNameOf(["a\u0000", "com"])).to.equal(undefined);
   });
 });
+
+describe("parseQuery(): EDNS Client Subnet (RFC 7871)", () => {
+  /** A query with an OPT record carrying the given option TLVs. */
+  function withOptions(...options: Buffer[]): Buffer {
+    const query = buildQuery("web.default.myfed.svc.cluster.local", TYPE.A, { ednsPayload: 1232 });
+    const data = Buffer.concat(options);
+    const out = Buffer.concat([query, data]);
+    out.writeUInt16BE(data.length, query.length - 2);
+    return out;
+  }
+  const ecs = (family: number, source: number, scope: number, address: number[]) => {
+    const body = Buffer.from([family >> 8, family & 0xff, source, scope, ...address]);
+    const head = Buffer.alloc(4);
+    head.writeUInt16BE(8, 0);
+    head.writeUInt16BE(body.length, 2);
+    return Buffer.concat([head, body]);
+  };
+
+  it("reads family, prefixes and the address padded to its family's size", () => {
+    const parsed = parseQuery(withOptions(ecs(1, 24, 0, [127, 1, 2])));
+    expect(parsed.ok).to.equal(true);
+    if (!parsed.ok) return;
+    const subnet = parsed.query.edns?.clientSubnet;
+    expect(subnet).to.deep.include({ family: 1, sourcePrefix: 24, scopePrefix: 0 });
+    expect([...(subnet as { address: Uint8Array }).address]).to.deep.equal([127, 1, 2, 0]);
+    const v6 = parseQuery(withOptions(ecs(2, 56, 0, [0xfd, 0, 0, 0, 0, 0, 1])));
+    const v6Subnet = v6.ok ? (v6.query.edns?.clientSubnet as { address: Uint8Array } | undefined) : undefined;
+    expect(v6Subnet?.address.length).to.equal(16);
+    const zero = parseQuery(withOptions(ecs(1, 0, 0, [])));
+    expect(zero.ok && zero.query.edns?.clientSubnet).to.deep.include({ sourcePrefix: 0 });
+  });
+
+  it("answers FORMERR to a malformed option or two of them (§7.1.1)", () => {
+    for (const [what, option] of [
+      ["bits set past the source prefix", ecs(1, 24, 0, [127, 1, 2, 7])],
+      ["host bits in the last byte", ecs(1, 23, 0, [127, 1, 3])],
+      ["unknown family", ecs(3, 8, 0, [1])],
+      ["source prefix past the family", ecs(1, 33, 0, [1, 2, 3, 4, 5])],
+      ["address too short for the prefix", ecs(1, 24, 0, [127, 1])],
+      ["too short to hold the header", Buffer.from([0, 8, 0, 2, 0, 1])],
+    ] as const) {
+      const result = rejected(withOptions(option));
+      expect(result.action, what).to.equal("formerr");
+      expect(result.reason, what).to.match(/Client Subnet/);
+    }
+    expect(rejected(withOptions(ecs(1, 8, 0, [127]), ecs(1, 8, 0, [127]))).action).to.equal("formerr");
+  });
+});

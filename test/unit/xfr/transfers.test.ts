@@ -9,7 +9,7 @@ import { resolveZones, ZoneSet } from "../../../src/dns/zones.ts";
 import { Registry } from "../../../src/obs/metrics.ts";
 import { LiveIndex } from "../../../src/records/live-index.ts";
 import { TransferAcl } from "../../../src/xfr/acl.ts";
-import { buildVersion } from "../../../src/xfr/content.ts";
+import { applyChanges, buildVersion } from "../../../src/xfr/content.ts";
 import { Journal } from "../../../src/xfr/journal.ts";
 import { compareSerials, isCurrent } from "../../../src/xfr/serial.ts";
 import { requestSerial, Transfers } from "../../../src/xfr/service.ts";
@@ -18,7 +18,7 @@ import { buildQuery, replyHeader } from "../../support/dns.ts";
 const ZONE = "example.com";
 const zones = new ZoneSet(resolveZones([ZONE]));
 
-function liveWith(names: number): { live: LiveIndex; put: (name: string, host: string) => void } {
+function liveWith(names: number) {
   const live = new LiveIndex({ prefix: "/skydns" });
   const index = live.create();
   let revision = 1;
@@ -31,10 +31,15 @@ function liveWith(names: number): { live: LiveIndex; put: (name: string, host: s
     })),
   );
   live.swap(index);
-  const put = (name: string, host: string): void => {
-    live.current.apply([
-      { type: "put", key: `/skydns/com/example/${name}`, value: JSON.stringify({ host }), revision: revision++ },
-    ]);
+  const put = (name: string, host: string) => {
+    const change = {
+      type: "put" as const,
+      key: `/skydns/com/example/${name}`,
+      value: JSON.stringify({ host }),
+      revision: revision++,
+    };
+    live.current.apply([change]);
+    return change;
   };
   return { live, put };
 }
@@ -55,8 +60,13 @@ function ixfrQuery(serial: number): Buffer {
 }
 
 describe("zone transfer service", () => {
-  const setup = (options: { maxConcurrent?: number; maxConcurrentPerSource?: number; journalRecords?: number }) => {
-    const { live, put } = liveWith(2000);
+  const setup = (options: {
+    maxConcurrent?: number;
+    maxConcurrentPerSource?: number;
+    journalRecords?: number;
+    names?: number;
+  }) => {
+    const { live, put } = liveWith(options.names ?? 2000);
     const registry = new Registry();
     const metrics = new DnsMetrics(registry);
     const transfers = new Transfers({
@@ -121,7 +131,7 @@ describe("zone transfer service", () => {
     const serials: number[] = [];
     for (let i = 0; i < 4; i++) {
       serials.push((await soaSerialOf(start)) >>> 0);
-      put(`n${i}`, `10.9.0.${i}`);
+      transfers.changed([put(`n${i}`, `10.9.0.${i}`)]);
       await transfers.refresh();
     }
     const drain = async (serial: number): Promise<number> => {
@@ -137,6 +147,24 @@ describe("zone transfer service", () => {
     expect(await drain(serials[1]!)).to.equal(2000 + 2);
     const metrics = await registry.getSingleMetricAsString("fedns_dns_transfers_total");
     expect(metrics).to.contain('kind="ixfr-full",result="done"} 1');
+  });
+
+  it("a full transfer in flight keeps its version while the next one is made", async () => {
+    // Names go out in key order: n999 is in the last message.
+    const { start, put, transfers } = setup({ names: 6000 });
+    const stream = start("10.0.0.1");
+    const messages: Buffer[] = [(await stream.next()).value as Buffer];
+    transfers.changed([put("n999", "10.99.99.99")]);
+    await transfers.refresh();
+    for (let next = await stream.next(); !next.done; next = await stream.next()) messages.push(next.value as Buffer);
+    const all = Buffer.concat(messages);
+    expect(all.includes(Buffer.from([10, 99, 99, 99]))).to.equal(false);
+    expect(messages.length).to.be.greaterThan(1);
+    expect(all.includes(Buffer.from([10, 0, 3, 231]))).to.equal(true);
+    // The next full transfer has the change.
+    const after: Buffer[] = [];
+    for await (const message of { [Symbol.asyncIterator]: () => start("10.0.0.2") }) after.push(message as Buffer);
+    expect(Buffer.concat(after).includes(Buffer.from([10, 99, 99, 99]))).to.equal(true);
   });
 
   it("reads the client's serial from an IXFR request", () => {
@@ -222,21 +250,41 @@ describe("RFC 1982 serials", () => {
 });
 
 describe("zone versions", () => {
-  it("are built in slices that let the event loop run, and reuse unchanged names", async () => {
+  it("are built in slices that let the event loop run, then follow changes name by name", async () => {
     const { live, put } = liveWith(20_000);
     const zone = zones.all[0]!;
     let turns = 0;
     const ticker = setInterval(() => turns++, 0);
-    const first = await buildVersion(live.current, zone, zones, undefined);
+    const first = await buildVersion(live.current, zone, zones);
     clearInterval(ticker);
     expect(first.size).to.equal(20_000);
     expect(turns, "timers ran while building").to.be.greaterThan(0);
-    put("n5", "10.9.9.9");
-    const second = await buildVersion(live.current, zone, zones, first);
+    const changes = [
+      put("n5", "10.9.9.9"),
+      put("fresh", "10.9.9.10"),
+      { type: "delete" as const, key: "/skydns/com/example/n7", revision: 1_000_000 },
+    ];
+    live.current.apply([changes[2]!]);
+    const { version: second, diff } = applyChanges(first, changes, live.current, zones);
     expect(second.serial).to.be.greaterThan(first.serial);
+    expect(second.size).to.equal(20_000);
     expect(second.names.get(`n6.${ZONE}`)).to.equal(first.names.get(`n6.${ZONE}`));
-    expect(second.names.get(`n5.${ZONE}`)).to.not.equal(first.names.get(`n5.${ZONE}`));
     expect(second.names.get(`n5.${ZONE}`)?.records[0]?.data).to.deep.equal({ type: 1, address: "10.9.9.9" });
+    expect(second.names.has(`n7.${ZONE}`)).to.equal(false);
+    const line = (record: { name: string; data: unknown }) => `${record.name} ${JSON.stringify(record.data)}`;
+    expect(diff.added.map(line).sort()).to.deep.equal([
+      `fresh.${ZONE} {"type":1,"address":"10.9.9.10"}`,
+      `n5.${ZONE} {"type":1,"address":"10.9.9.9"}`,
+    ]);
+    expect(diff.deleted.map(line).sort()).to.deep.equal([
+      `n5.${ZONE} {"type":1,"address":"10.0.0.5"}`,
+      `n7.${ZONE} {"type":1,"address":"10.0.0.7"}`,
+    ]);
+    // The same content as a full build of the index as it is now.
+    const full = await buildVersion(live.current, zone, zones);
+    const all = (version: typeof full) =>
+      [...version.names.values()].flatMap((content) => content.records.map(line)).sort();
+    expect(all(second)).to.deep.equal(all(full));
   });
 });
 

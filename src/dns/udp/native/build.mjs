@@ -6,6 +6,8 @@
 //   node src/dns/udp/native/build.mjs           install: never fails
 //   node src/dns/udp/native/build.mjs --strict  exit 1 when the build fails
 //   node src/dns/udp/native/build.mjs --asan    AddressSanitizer build into build-asan/ (implies --strict)
+//   ... --out DIR                                 build in a temporary copy, put fedns_udp.node into DIR
+//                                                 (leaves build/ alone; the tests use it)
 import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,6 +18,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..", "..", "..");
 const asan = process.argv.includes("--asan");
 const strict = asan || process.argv.includes("--strict");
+const outIndex = process.argv.indexOf("--out");
+const out = outIndex > 0 ? process.argv[outIndex + 1] : asan ? join(here, "build-asan") : undefined;
 const BUILD_TIMEOUT_MS = 5 * 60 * 1000;
 
 /** node-gyp: npm's own (npm tells scripts where), a local install, or one on PATH. */
@@ -67,17 +71,21 @@ function build() {
   const nodeDir = findNodeDir();
   if (nodeDir === undefined)
     return finish(false, "native UDP transport not built (no local Node headers); fedns will use node:dgram");
-  // The ASan build goes through a copy so that it never replaces the normal one.
-  const dir = asan ? mkdtempSync(join(tmpdir(), "fedns-udp-asan-")) : here;
-  if (asan) for (const file of ["binding.gyp", "fedns_udp.c"]) cpSync(join(here, file), join(dir, file));
+  // A build into another place (ASan, --out) goes through a copy: it never replaces build/.
+  const dir = out === undefined ? here : mkdtempSync(join(tmpdir(), "fedns-udp-build-"));
+  if (out !== undefined) for (const file of ["binding.gyp", "fedns_udp.c"]) cpSync(join(here, file), join(dir, file));
   const args = [gyp, "rebuild", `--directory=${dir}`, `--nodedir=${nodeDir}`, "--loglevel=warn"];
   if (asan) args.push("--asan=1");
   const run = spawnSync(process.execPath, args, { encoding: "utf8", timeout: BUILD_TIMEOUT_MS });
   const log = `${run.stdout ?? ""}${run.stderr ?? ""}${run.error ? String(run.error) : ""}`;
   const built = join(dir, "build", "Release", "fedns_udp.node");
-  const logFile = join(here, asan ? "build-asan.log" : "build.log");
+  const logFile = out === undefined ? join(here, "build.log") : join(out, "build.log");
+  mkdirSync(dirname(logFile), { recursive: true });
   writeFileSync(logFile, log);
-  if (run.status !== 0 || !existsSync(built)) {
+  const ok = run.status === 0 && existsSync(built);
+  if (ok && out !== undefined) cpSync(built, join(out, "fedns_udp.node"));
+  if (out !== undefined) rmSync(dir, { recursive: true, force: true });
+  if (!ok) {
     const reason =
       log
         .split("\n")
@@ -88,14 +96,9 @@ function build() {
       `native UDP transport not built (${reason.slice(0, 160)}; log: ${logFile}); fedns will use node:dgram`,
     );
   }
-  if (asan) {
-    mkdirSync(join(here, "build-asan"), { recursive: true });
-    cpSync(built, join(here, "build-asan", "fedns_udp.node"));
-    rmSync(dir, { recursive: true, force: true });
-    return finish(
-      true,
-      `built the native UDP transport with AddressSanitizer: ${join(here, "build-asan", "fedns_udp.node")}`,
-    );
+  if (out !== undefined) {
+    const what = asan ? " with AddressSanitizer" : "";
+    return finish(true, `built the native UDP transport${what}: ${join(out, "fedns_udp.node")}`);
   }
   return finish(true, `built the native UDP transport (Node ${nodeVersion(nodeDir)} headers from ${nodeDir})`);
 }

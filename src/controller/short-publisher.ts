@@ -1,0 +1,113 @@
+// The controller's short-name half (SPEC §4a): publishes, per member cluster, where its pods ask from (client
+// networks with their zone and region) and the ClusterIPs of its healthy shards, under `<prefix>/<F>/` (default
+// `/fedns-short`, outside what CoreDNS serves). The same machinery as the records: a RecordWriter (with the
+// short-name codec) that follows etcd and repairs drift, and a Reconciler whose unit is a cluster, so each
+// cluster's change is one transaction, written only while leading and once start-up sync is over.
+import { graceOver } from "../federation/grace.ts";
+import { encodeShortValue, normalizeShortValue, type ShortValue, shortUnitOf } from "../federation/short-keys.ts";
+import { type ShortOptions, type ShortSource, shortRecords } from "../federation/short-names.ts";
+import type { HeldUnit, PlanWarning } from "../federation/state.ts";
+import type { Timers } from "../obs/clock.ts";
+import type { Registry } from "../obs/metrics.ts";
+import { ownerOf as ownerOfValue } from "../records/service.ts";
+import type { KvBackend, TxnCompare } from "../store/kv.ts";
+import { RecordWriter, type ValueCodec } from "../store/writer.ts";
+import { Reconciler } from "./reconciler.ts";
+
+/** The short-name values' codec for the writer. */
+export const SHORT_CODEC: ValueCodec<ShortValue> = {
+  desired: (value, owner) => normalizeShortValue(encodeShortValue({ ...value, owner })),
+  normalize: normalizeShortValue,
+  owner: ownerOfValue,
+  cluster: (value) => value.cluster,
+};
+
+export interface ShortPublisherOptions extends ShortOptions {
+  backend: KvBackend;
+  /** Every synced member cluster as the publisher sees it (unsynced ones are absent). */
+  sources(): ShortSource[];
+  /** Members that have not synced (yet), with when their watch started. */
+  unseen(): ReadonlyMap<string, number>;
+  /** How long an unsynced cluster's keys stay as the store has them (federation/grace.ts). */
+  graceMs: number;
+  now(): number;
+  batchMs: number;
+  fence?: () => TxnCompare | undefined;
+  onNotLeader(err: Error): void;
+  registry?: Registry;
+  resyncMs?: number;
+  timers?: Timers;
+}
+
+export class ShortPublisher {
+  private readonly writer: RecordWriter<ShortValue>;
+  private readonly reconciler: Reconciler<ShortValue>;
+
+  constructor(options: ShortPublisherOptions) {
+    this.writer = new RecordWriter<ShortValue>({
+      backend: options.backend,
+      prefix: options.prefix,
+      owner: options.owner,
+      codec: SHORT_CODEC,
+      unitOf: shortUnitOf(options.prefix, options.federation),
+      metricPrefix: "fedns_controller_short",
+      ...(options.registry === undefined ? {} : { registry: options.registry }),
+      ...(options.fence === undefined ? {} : { fence: options.fence }),
+      ...(options.resyncMs === undefined ? {} : { resyncMs: options.resyncMs }),
+      ...(options.timers === undefined ? {} : { timers: options.timers }),
+      onDrift: (units) => this.reconciler.invalidate(units),
+    });
+    this.reconciler = new Reconciler<ShortValue>({
+      plan: (only) => {
+        const warnings: PlanWarning[] = [];
+        const services = shortRecords(options.sources(), options, (warning) => warnings.push(warning), only);
+        // A cluster not synced yet keeps its keys within its grace period (then they are withdrawn).
+        const held = new Map<string, HeldUnit>();
+        for (const [cluster, since] of options.unseen()) {
+          if ((only === undefined || only.has(cluster)) && !graceOver(since, options.now(), options.graceMs)) {
+            held.set(cluster, { reason: "syncing", clusters: [cluster] });
+          }
+        }
+        return { services, warnings, held };
+      },
+      units: () => options.sources().map((source) => source.state.name),
+      encode: encodeShortValue,
+      writer: this.writer,
+      batchMs: options.batchMs,
+      onNotLeader: options.onNotLeader,
+      ...(options.timers === undefined ? {} : { timers: options.timers }),
+    });
+  }
+
+  /** Reads what etcd holds under the prefix and follows it (standby replicas too). */
+  follow(): Promise<void> {
+    return this.writer.follow();
+  }
+
+  /** The clusters whose short-name keys may have changed (or all of them). */
+  markDirty(clusters: Iterable<string> | "all"): void {
+    this.reconciler.markDirty(clusters);
+  }
+
+  enable(): void {
+    this.reconciler.enable();
+  }
+
+  disable(): void {
+    this.reconciler.disable();
+  }
+
+  whenIdle(): Promise<void> {
+    return this.reconciler.whenIdle();
+  }
+
+  /** Stops writing (waits for writes in flight a little, as the records' reconciler does). */
+  stopWriting(): Promise<void> {
+    return this.reconciler.stop();
+  }
+
+  async stop(): Promise<void> {
+    await this.reconciler.stop();
+    await this.writer.stop();
+  }
+}

@@ -1,0 +1,232 @@
+// startShortSource(): keeps the DNS server's ShortData (federation/short-names.ts) equal to what the controller
+// publishes under `<prefix>/<F>/`: one range read, then a watch from the next revision (reloaded after
+// compaction, retried with backoff). Nothing is read from etcd per query, and while etcd is away the last
+// state keeps answering. A shard's change is applied in place; a client network's change rebuilds the prefix
+// trie (coalesced: a burst of node changes makes one rebuild). Bad values are logged once, counted, skipped.
+
+import {
+  decodeShortValue,
+  isClientNetwork,
+  parseShortKey,
+  type ShortValue,
+  shortBase,
+} from "../federation/short-keys.ts";
+import { ShortData } from "../federation/short-names.ts";
+import { logger } from "../obs/log.ts";
+import { Counter, Gauge, type Registry } from "../obs/metrics.ts";
+import { type KvBackend, rangePages, type WatchEvent, type WatchHandle } from "./kv.ts";
+
+export interface ShortSourceOptions {
+  backend: KvBackend;
+  /** The short-name prefix (default `/fedns-short` in the config). */
+  prefix: string;
+  federation: string;
+  registry?: Registry;
+  /** Networks kept in the trie, at most (default 1 000 000). */
+  maxNetworks?: number;
+  /** Delay that coalesces client-network changes into one trie rebuild (default 5 ms). */
+  rebuildDelayMs?: number;
+}
+
+export interface ShortSource {
+  /** What answers use; undefined until the first complete read. */
+  data(): ShortData | undefined;
+  /** True while following a live watch. */
+  ready(): boolean;
+  revision(): number;
+  readonly loaded: Promise<void>;
+  stop(): Promise<void>;
+}
+
+const PAGE_SIZE = 5000;
+/** Distinct keys of the prefix kept, at most: a flood of keys must not grow memory without bound. */
+const MAX_KEYS = 2_000_000;
+
+export function startShortSource(options: ShortSourceOptions): ShortSource {
+  return new WatchedShortSource(options);
+}
+
+class WatchedShortSource implements ShortSource {
+  readonly loaded: Promise<void>;
+  private readonly options: ShortSourceOptions;
+  private readonly base: string;
+  private readonly log = logger("store.short");
+  private readonly entries = new Map<string, ShortValue>();
+  private current: ShortData | undefined;
+  private rebuildTimer: NodeJS.Timeout | undefined;
+  private live = false;
+  private rev = 0;
+  private stopped = false;
+  private session = 0;
+  private attempts = 0;
+  private handle: WatchHandle | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly badKeys = new Map<string, string>();
+  private resolveLoaded: () => void = () => {};
+  private readonly metrics: { bad: Counter; networks: Gauge; ready: Gauge };
+
+  constructor(options: ShortSourceOptions) {
+    this.options = options;
+    this.base = shortBase(options.prefix, options.federation);
+    const registers = options.registry === undefined ? [] : [options.registry];
+    const source = this;
+    this.metrics = {
+      bad: new Counter({
+        name: "fedns_short_bad_values_total",
+        help: "Distinct bad values seen under the short-name prefix; skipped",
+        registers,
+      }),
+      networks: new Gauge({
+        name: "fedns_short_client_networks",
+        help: "Client networks the DNS server maps askers with (short names)",
+        registers,
+        collect() {
+          this.set(source.current?.networks ?? 0);
+        },
+      }),
+      ready: new Gauge({ name: "fedns_short_ready", help: "1 while short-name data follows a live watch", registers }),
+    };
+    this.loaded = new Promise((resolve) => {
+      this.resolveLoaded = resolve;
+    });
+    void this.load();
+  }
+
+  data(): ShortData | undefined {
+    return this.current;
+  }
+
+  ready(): boolean {
+    return this.live;
+  }
+
+  revision(): number {
+    return this.rev;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.session++;
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.rebuildTimer);
+    await this.closeWatch();
+    this.setLive(false);
+  }
+
+  private async load(): Promise<void> {
+    if (this.stopped) return;
+    const session = ++this.session;
+    await this.closeWatch();
+    try {
+      const fresh = new Map<string, ShortValue>();
+      let revision = 0;
+      for await (const page of rangePages(this.options.backend, this.base, PAGE_SIZE)) {
+        if (session !== this.session) return;
+        revision = page.revision;
+        for (const kv of page.kvs) {
+          const value = this.decode(kv.key, kv.value);
+          if (value !== undefined && fresh.size < MAX_KEYS) fresh.set(kv.key, value);
+        }
+      }
+      this.entries.clear();
+      for (const [key, value] of fresh) this.entries.set(key, value);
+      this.rebuild();
+      this.rev = revision;
+      this.log.info({ revision, keys: fresh.size, networks: this.current?.networks }, "loaded short-name data");
+      this.handle = await this.options.backend.watch(this.base, revision + 1, {
+        onEvents: (events, at) => {
+          if (session === this.session) this.apply(events, at);
+        },
+        onCompacted: () => {
+          if (session === this.session) void this.load();
+        },
+        onDisconnected: (error) => {
+          if (session !== this.session) return;
+          if (this.live) this.log.warn({ err: error.message }, "store disconnected: answering short names from memory");
+          this.setLive(false);
+        },
+        onConnected: () => {
+          if (session === this.session) this.setLive(true);
+        },
+      });
+      if (session !== this.session) {
+        await this.closeWatch();
+        return;
+      }
+      this.attempts = 0;
+      this.setLive(true);
+      this.resolveLoaded();
+    } catch (err) {
+      if (session !== this.session || this.stopped) return;
+      const delay = Math.min(5000, 100 * 2 ** this.attempts++);
+      this.log.warn({ err: (err as Error).message, retryInMs: delay }, "loading short-name data failed");
+      this.setLive(false);
+      this.retryTimer = setTimeout(() => void this.load(), delay);
+    }
+  }
+
+  private apply(events: WatchEvent[], revision: number): void {
+    let networksChanged = false;
+    for (const event of events) {
+      const parsed = parseShortKey(this.base, event.key);
+      const value = event.type === "put" ? this.decode(event.key, event.value) : undefined;
+      const before = this.entries.get(event.key);
+      if (value === undefined) this.entries.delete(event.key);
+      else if (this.entries.size < MAX_KEYS || before !== undefined) this.entries.set(event.key, value);
+      if (parsed?.kind === "client" || (before !== undefined && isClientNetwork(before))) networksChanged = true;
+      else if (parsed?.kind === "service" && this.current !== undefined) {
+        const shard = value !== undefined && !isClientNetwork(value) ? value : undefined;
+        this.current.setShard(
+          parsed.cluster,
+          parsed.namespace,
+          parsed.name,
+          shard === undefined ? undefined : { addresses: shard.addresses, ports: shard.ports },
+        );
+      }
+    }
+    this.rev = Math.max(this.rev, revision);
+    if (networksChanged) this.scheduleRebuild();
+  }
+
+  private scheduleRebuild(): void {
+    if (this.rebuildTimer !== undefined) return;
+    this.rebuildTimer = setTimeout(() => {
+      this.rebuildTimer = undefined;
+      this.rebuild();
+    }, this.options.rebuildDelayMs ?? 5);
+  }
+
+  private rebuild(): void {
+    const data = new ShortData(this.entries, this.base, this.options.maxNetworks);
+    if (data.refused > 0)
+      this.log.warn({ refused: data.refused }, "client networks past the limit or invalid: skipped");
+    this.current = data;
+  }
+
+  /** The value, or undefined (logged once per distinct bad value, counted) when it does not decode. */
+  private decode(key: string, raw: string): ShortValue | undefined {
+    if (parseShortKey(this.base, key) === undefined) return undefined;
+    const decoded = decodeShortValue(raw);
+    if (decoded.ok) {
+      this.badKeys.delete(key);
+      return decoded.value;
+    }
+    if (this.badKeys.get(key) !== raw) {
+      if (this.badKeys.size < 10_000) this.badKeys.set(key, raw);
+      this.metrics.bad.inc();
+      this.log.warn({ key, error: decoded.error }, "skipping bad short-name value");
+    }
+    return undefined;
+  }
+
+  private setLive(live: boolean): void {
+    this.live = live;
+    this.metrics.ready.set(live ? 1 : 0);
+  }
+
+  private async closeWatch(): Promise<void> {
+    const handle = this.handle;
+    this.handle = undefined;
+    if (handle !== undefined) await handle.close().catch(() => undefined);
+  }
+}
