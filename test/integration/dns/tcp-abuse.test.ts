@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import { expect } from "chai";
 import { type DnsServer, startDnsServer } from "../../../src/dns/server.ts";
 import { Registry } from "../../../src/obs/metrics.ts";
-import { dig, indexWith } from "../../support/dns.ts";
+import { buildQuery, dig, indexWith } from "../../support/dns.ts";
 
 // Five times the global cap (200), twenty times the per-source cap (50), from another process.
 const TRICKLERS = 1000;
@@ -95,5 +95,90 @@ describe("DNS over TCP: trickling clients from one address", function () {
     const refused = await registry.getSingleMetric("fedns_dns_tcp_refused_total")?.get();
     const bySource = refused?.values.find((value) => value.labels.cap === "source");
     expect(bySource?.value ?? 0, "connections refused by the per-source cap").to.be.greaterThan(0);
+  });
+});
+
+/** Connects from `source`; resolves once the connection is open (the server may close it right after). */
+function opened(server: { host: string; port: number }, source: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: server.host, port: server.port, localAddress: source });
+    socket.once("connect", () => resolve(socket));
+    socket.once("error", reject);
+  });
+}
+
+/** Resolves with the first reply frame's payload, or undefined when the server closed the connection first. */
+function firstReply(socket: Socket, query: Buffer): Promise<Buffer | undefined> {
+  return new Promise((resolve) => {
+    let input = Buffer.alloc(0);
+    socket.on("error", () => undefined);
+    socket.on("data", (chunk: Buffer) => {
+      input = Buffer.concat([input, chunk]);
+      if (input.length >= 2 && input.length >= 2 + input.readUInt16BE(0)) resolve(input.subarray(2));
+    });
+    socket.once("close", () => resolve(undefined));
+    const framed = Buffer.alloc(2 + query.length);
+    framed.writeUInt16BE(query.length, 0);
+    query.copy(framed, 2);
+    socket.write(framed);
+  });
+}
+
+describe("DNS over TCP: a connect storm from a source at its cap", function () {
+  this.timeout(30_000);
+  const PER_SOURCE = 4;
+  const STORM = 30;
+  let server: DnsServer;
+  let registry: Registry;
+
+  before(async () => {
+    const index = await indexWith({ "/skydns/com/example/web": { host: "10.0.0.1", ttl: 30 } });
+    registry = new Registry();
+    server = await startDnsServer({
+      index,
+      zones: ["example.com"],
+      listen: { host: "127.0.0.1", port: 0 },
+      tcp: { maxConnections: 100, maxConnectionsPerSource: PER_SOURCE, messageTimeoutMs: 5000 },
+      registry,
+    });
+  });
+
+  after(async () => {
+    await server.close();
+  });
+
+  const metric = async (name: string, cap?: string): Promise<number> => {
+    const values = (await registry.getSingleMetric(name)?.get())?.values ?? [];
+    return values.find((value) => cap === undefined || value.labels.cap === cap)?.value ?? 0;
+  };
+
+  it("closes the storm before it reaches the server's JS, counts the source once, and lets it back when a slot frees", async () => {
+    const held: Socket[] = [];
+    try {
+      for (let i = 0; i < PER_SOURCE; i++) held.push(await opened(server.address, ATTACKER));
+      // One after the other: each is closed by the server; only the first past the cap is seen in JS.
+      for (let i = 0; i < STORM; i++) {
+        const socket = await opened(server.address, ATTACKER);
+        expect(await firstReply(socket, buildQuery("web.example.com", 1)), `storm connection #${i}`).to.equal(
+          undefined,
+        );
+      }
+      expect(await metric("fedns_dns_tcp_refused_total", "source"), "refusals that reached fedns").to.equal(1);
+      expect(await metric("fedns_dns_tcp_sources_at_cap")).to.equal(1);
+      const other = await dig(server.address, "web.example.com", "A", { tcp: true, extra: ["-b", "127.0.0.1"] });
+      expect(other.status, "another source meanwhile").to.equal("NOERROR");
+
+      held.pop()?.destroy();
+      const deadline = Date.now() + 5000;
+      while ((await metric("fedns_dns_tcp_sources_at_cap")) > 0 && Date.now() < deadline) await sleep(20);
+      expect(await metric("fedns_dns_tcp_sources_at_cap"), "unblocked once a connection closed").to.equal(0);
+      const again = await opened(server.address, ATTACKER);
+      held.push(again);
+      const reply = await firstReply(again, buildQuery("web.example.com", 1));
+      expect(reply, "the freed slot answers").to.not.equal(undefined);
+      expect(reply?.readUInt16BE(6), "answer count").to.equal(1);
+    } finally {
+      for (const socket of held) socket.destroy();
+    }
   });
 });
