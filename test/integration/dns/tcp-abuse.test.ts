@@ -3,6 +3,7 @@
 // per-message deadline closes each one soon after its message started, while `dig +tcp` from
 // another address is answered throughout.
 import { spawn } from "node:child_process";
+import { connect, type Socket } from "node:net";
 import { expect } from "chai";
 import { type DnsServer, startDnsServer } from "../../../src/dns/server.ts";
 import { Registry } from "../../../src/obs/metrics.ts";
