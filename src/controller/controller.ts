@@ -173,7 +173,7 @@ class FederationController implements Controller {
       timers: this.timers,
       ...(this.metrics === undefined ? {} : { metrics: this.metrics }),
       onChange: (units) => this.reconciler.markDirty(units),
-      onShortChange: (clusters) => this.short?.markDirty(clusters),
+      onShortChange: (units) => this.short?.markDirty(units),
       onPhaseChange: () => {
         this.checkStartup();
         // Units held for this cluster while it was syncing may now be written.

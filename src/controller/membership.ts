@@ -2,6 +2,7 @@
 // clusters are watched, removed ones stopped, a changed source restarts its watch, a changed location
 // re-plans), and what the federation state needs of them: their ClusterStates, units and LB hostnames.
 import { configLocation, type MemberCluster, sameSource } from "../config/members.ts";
+import { clientUnit, serviceUnit } from "../federation/short-keys.ts";
 import type { ShortSource } from "../federation/short-names.ts";
 import type { ClusterState, Location } from "../federation/state.ts";
 import type { Timers } from "../obs/clock.ts";
@@ -24,8 +25,8 @@ export interface MembershipOptions {
   onChange(units: string[] | "all"): void;
   /** A member's phase changed (synced, unreachable, stale...). */
   onPhaseChange(): void;
-  /** Short names: these members' published keys may have changed (or all of them: locations are shared). */
-  onShortChange?(clusters: string[] | "all"): void;
+  /** Short names: these units' published keys may have changed (or all: locations are shared). */
+  onShortChange?(units: string[] | "all"): void;
 }
 
 export interface Member {
@@ -103,7 +104,7 @@ export class Membership {
       const next = wanted.get(name);
       if (next !== undefined && sameSource(member.config, next)) {
         if ((member.config.clientNetworks ?? []).join(",") !== (next.clientNetworks ?? []).join(",")) {
-          this.options.onShortChange?.([name]);
+          this.options.onShortChange?.([clientUnit(name)]);
         }
         member.config = next;
         const location = configLocation(next);
@@ -233,12 +234,22 @@ export class Membership {
       this.options.onShortChange?.("all");
       return;
     }
-    if (change.kind === "services") this.options.onChange(change.keys);
-    this.options.onShortChange?.([watch.name]);
+    if (change.kind === "services") {
+      this.options.onChange(change.keys);
+      this.options.onShortChange?.(change.keys.map((key) => serviceUnitOfShard(watch.name, key)));
+    } else {
+      this.options.onShortChange?.([clientUnit(watch.name)]);
+    }
   }
 }
 
 /** The fields of `options` that are set (exactOptionalPropertyTypes: undefined is not passed on). */
 function definedOf<T extends object>(options: T): Partial<T> {
   return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
+}
+
+/** The short-name unit of a cluster's shard `namespace/name`. */
+function serviceUnitOfShard(cluster: string, key: string): string {
+  const slash = key.indexOf("/");
+  return serviceUnit(cluster, key.slice(0, slash), key.slice(slash + 1));
 }

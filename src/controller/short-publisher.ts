@@ -1,11 +1,18 @@
 // The controller's short-name half (SPEC §4a): publishes, per member cluster, where its pods ask from (client
 // networks with their zone and region) and the ClusterIPs of its healthy shards, under `<prefix>/<F>/` (default
 // `/fedns-short`, outside what CoreDNS serves). The same machinery as the records: a RecordWriter (with the
-// short-name codec) that follows etcd and repairs drift, and a Reconciler whose unit is a cluster, so each
-// cluster's change is one transaction, written only while leading and once start-up sync is over.
+// short-name codec) that follows etcd and repairs drift, and a Reconciler whose units are a cluster's client
+// networks and each of its shards (short-keys.ts shortKeyUnit), so each change is one small transaction,
+// written only while leading and once start-up sync is over.
 import { graceOver } from "../federation/grace.ts";
-import { encodeShortValue, normalizeShortValue, type ShortValue, shortUnitOf } from "../federation/short-keys.ts";
-import { type ShortOptions, type ShortSource, shortRecords } from "../federation/short-names.ts";
+import {
+  clusterOfShortUnit,
+  encodeShortValue,
+  normalizeShortValue,
+  type ShortValue,
+  shortKeyUnit,
+} from "../federation/short-keys.ts";
+import { type ShortOptions, type ShortSource, shortUnits, shortUnitsOf } from "../federation/short-names.ts";
 import type { HeldUnit, PlanWarning } from "../federation/state.ts";
 import type { Timers } from "../obs/clock.ts";
 import type { Registry } from "../obs/metrics.ts";
@@ -49,7 +56,7 @@ export class ShortPublisher {
       prefix: options.prefix,
       owner: options.owner,
       codec: SHORT_CODEC,
-      unitOf: shortUnitOf(options.prefix, options.federation),
+      unitOf: shortKeyUnit(options.prefix, options.federation),
       metricPrefix: "fedns_controller_short",
       ...(options.registry === undefined ? {} : { registry: options.registry }),
       ...(options.fence === undefined ? {} : { fence: options.fence }),
@@ -60,17 +67,23 @@ export class ShortPublisher {
     this.reconciler = new Reconciler<ShortValue>({
       plan: (only) => {
         const warnings: PlanWarning[] = [];
-        const services = shortRecords(options.sources(), options, (warning) => warnings.push(warning), only);
+        const services = shortUnits(options.sources(), options, (warning) => warnings.push(warning), only);
         // A cluster not synced yet keeps its keys within its grace period (then they are withdrawn).
         const held = new Map<string, HeldUnit>();
+        const frozen = new Set<string>();
         for (const [cluster, since] of options.unseen()) {
-          if ((only === undefined || only.has(cluster)) && !graceOver(since, options.now(), options.graceMs)) {
-            held.set(cluster, { reason: "syncing", clusters: [cluster] });
+          if (!graceOver(since, options.now(), options.graceMs)) frozen.add(cluster);
+        }
+        if (frozen.size > 0) {
+          for (const unit of only ?? this.writer.ownedUnits()) {
+            const cluster = clusterOfShortUnit(unit);
+            if (cluster !== undefined && frozen.has(cluster))
+              held.set(unit, { reason: "syncing", clusters: [cluster] });
           }
         }
         return { services, warnings, held };
       },
-      units: () => options.sources().map((source) => source.state.name),
+      units: () => shortUnitsOf(options.sources()),
       encode: encodeShortValue,
       writer: this.writer,
       batchMs: options.batchMs,
@@ -84,9 +97,9 @@ export class ShortPublisher {
     return this.writer.follow();
   }
 
-  /** The clusters whose short-name keys may have changed (or all of them). */
-  markDirty(clusters: Iterable<string> | "all"): void {
-    this.reconciler.markDirty(clusters);
+  /** Units (short-keys.ts clientUnit, serviceUnit) whose keys may have changed, or all of them. */
+  markDirty(units: Iterable<string> | "all"): void {
+    this.reconciler.markDirty(units);
   }
 
   enable(): void {

@@ -76,7 +76,44 @@ export function parseShortKey(base: string, key: string): ParsedShortKey | undef
   return undefined;
 }
 
-/** Unit of a key: its cluster. */
+/**
+ * The writer's unit of a key: a cluster's client networks (`clients/<cluster>`, written together), or one of
+ * its shards (`services/<cluster>/<namespace>/<name>`), so a Service's change is one small transaction.
+ */
+export function shortKeyUnit(prefix: string, federation: string): UnitOf {
+  const base = shortBase(prefix, federation);
+  return (key) => {
+    const parsed = parseShortKey(base, key);
+    if (parsed === undefined) return undefined;
+    return parsed.kind === "client"
+      ? clientUnit(parsed.cluster)
+      : serviceUnit(parsed.cluster, parsed.namespace, parsed.name);
+  };
+}
+
+export function clientUnit(cluster: string): string {
+  return `clients/${cluster}`;
+}
+
+export function serviceUnit(cluster: string, namespace: string, name: string): string {
+  return `services/${cluster}/${namespace}/${name}`;
+}
+
+/** What a unit of shortKeyUnit() names, or undefined. */
+export function parseShortUnit(unit: string): ParsedShortKey | undefined {
+  const parts = unit.split("/");
+  if (parts[0] === "clients" && parts.length === 2 && parts[1] !== "") return { kind: "client", cluster: parts[1]! };
+  if (parts[0] === "services" && parts.length === 4 && parts.every((part) => part !== "")) {
+    return { kind: "service", cluster: parts[1]!, namespace: parts[2]!, name: parts[3]! };
+  }
+  return undefined;
+}
+
+export function clusterOfShortUnit(unit: string): string | undefined {
+  return parseShortUnit(unit)?.cluster;
+}
+
+/** The cluster of a key. */
 export function shortUnitOf(prefix: string, federation: string): UnitOf {
   const base = shortBase(prefix, federation);
   return (key) => parseShortKey(base, key)?.cluster;

@@ -16,17 +16,21 @@ import {
   type ClusterServiceValue,
   canonicalNetwork,
   clientKey,
+  clientUnit,
+  clusterOfShortUnit,
   isClientNetwork,
   NETWORK_SOURCES,
   type NetworkSource,
   networkBytes,
   type ParsedShortKey,
   parseShortKey,
+  parseShortUnit,
   type ShortPort,
   type ShortValue,
   serviceKey,
+  serviceUnit,
 } from "./short-keys.ts";
-import type { ClusterState, PlanWarning } from "./state.ts";
+import type { ClusterState, PlanWarning, ServiceShard } from "./state.ts";
 import { type FederationPolicy, Trust } from "./trust.ts";
 
 /** Addresses and pod CIDRs of one node (status.addresses, spec.podCIDRs). */
@@ -69,79 +73,161 @@ export function shortRecords(
   warn: (warning: PlanWarning) => void = () => {},
   only?: ReadonlySet<string>,
 ): Map<string, Map<string, ShortValue>> {
+  const out = new Map<string, Map<string, ShortValue>>();
+  for (const source of [...sources].sort((a, b) => compare(a.state.name, b.state.name))) {
+    if (only === undefined || only.has(source.state.name)) out.set(source.state.name, new Map());
+  }
+  for (const [unit, records] of shortUnits(sources, options, warn)) {
+    const cluster = clusterOfShortUnit(unit);
+    const target = cluster === undefined ? undefined : out.get(cluster);
+    if (target !== undefined) for (const [key, value] of records) target.set(key, value);
+  }
+  return out;
+}
+
+/**
+ * The desired short-name keys by unit (shortKeyUnit(): a cluster's client networks, or one shard of it), so
+ * that a change to one Service rewrites one key. `only`: these units; a service unit whose Service no longer
+ * exists in its cluster is absent (its keys go), one whose shard is not healthy maps to nothing.
+ */
+export function shortUnits(
+  sources: readonly ShortSource[],
+  options: ShortOptions,
+  warn: (warning: PlanWarning) => void = () => {},
+  only?: ReadonlySet<string>,
+): Map<string, Map<string, ShortValue>> {
   const universe = buildLocationUniverse(
     sources.map((source) => source.state),
     () => {},
     new Trust(options.policy),
   );
+  const wantedServices = new Map<string, string[]>();
+  for (const unit of only ?? []) {
+    const parsed = parseShortUnit(unit);
+    if (parsed?.kind !== "service") continue;
+    const list = wantedServices.get(parsed.cluster) ?? [];
+    list.push(`${parsed.namespace}/${parsed.name}`);
+    wantedServices.set(parsed.cluster, list);
+  }
   const out = new Map<string, Map<string, ShortValue>>();
-  const wanted = only === undefined ? sources : sources.filter((source) => only.has(source.state.name));
-  for (const source of [...wanted].sort((a, b) => compare(a.state.name, b.state.name))) {
+  for (const source of [...sources].sort((a, b) => compare(a.state.name, b.state.name))) {
     const cluster = source.state.name;
-    const records = new Map<string, ShortValue>();
-    const networks = new Map<string, ClientNetworkValue>();
-    const add = (raw: string, source: NetworkSource, place: Place | undefined, hostOnly: boolean): void => {
-      const network = canonicalNetwork(raw);
-      if (network === undefined || (hostOnly && !/\/(32|128)$/.test(network))) {
-        warn({ kind: "invalid-address", cluster, message: `client network ${JSON.stringify(raw)} skipped` });
-        return;
-      }
-      if (networks.has(network)) return;
-      if (networks.size >= options.maxNetworksPerCluster) {
-        warn({
-          kind: "invalid-address",
-          cluster,
-          message: `more than ${options.maxNetworksPerCluster} client networks: ${network} and later ones dropped`,
-        });
-        return;
-      }
-      networks.set(network, {
-        network,
-        source,
-        ...(place?.zone === undefined ? {} : { zone: place.zone }),
-        ...(place === undefined ? {} : { region: place.region }),
-        owner: options.owner,
-        cluster,
-      });
-    };
-    const places = universe.clusterPlaces.get(cluster) ?? [];
-    for (const network of [...source.clientNetworks].sort(compare)) add(network, "config", commonPlace(places), false);
-    const nodePlaces = universe.nodePlaces.get(cluster);
-    const nodeNames = [...source.nodeNetworks.keys()].sort(compare);
-    for (const kind of ["node", "pod"] as const) {
-      for (const node of nodeNames) {
-        const info = source.nodeNetworks.get(node)!;
-        const place = nodePlaces?.get(node) ?? commonPlace(places);
-        for (const raw of kind === "node" ? info.addresses : info.podCIDRs) add(raw, kind, place, kind === "node");
-      }
+    const clientsUnit = clientUnit(cluster);
+    if (only === undefined || only.has(clientsUnit)) {
+      out.set(clientsUnit, clientRecords(source, universe.clusterPlaces.get(cluster) ?? [], universe, options, warn));
     }
-    for (const value of [...networks.values()].sort((a, b) => compare(a.network, b.network))) {
-      records.set(clientKey(options.prefix, options.federation, cluster, value.network), value);
-    }
-    if (source.state.status === "active") {
-      for (const key of [...source.state.services.keys()].sort(compare)) {
-        const shard = source.state.services.get(key)!;
-        if (!isSelected(shard, options.namespaces)) continue;
-        if (!isHealthy(shard, shardAddresses(shard, source.state.resolvedHostnames).addresses)) continue;
-        const addresses = [...new Set((shard.clusterIPs ?? []).map(canonicalNetwork))]
-          .filter((network): network is string => network !== undefined && /\/(32|128)$/.test(network))
-          .map((network) => network.slice(0, network.lastIndexOf("/")))
-          .sort(compare);
-        if (addresses.length === 0) continue;
-        const ports = shard.ports
-          .filter((port) => port.name !== undefined && port.name.length > 0)
-          .map((port) => ({
-            name: port.name!.toLowerCase(),
-            protocol: (port.protocol.length === 0 ? "tcp" : port.protocol).toLowerCase(),
-            port: port.port,
-          }));
-        const value: ClusterServiceValue = { addresses, ports, owner: options.owner, cluster };
+    const keys =
+      only === undefined ? [...source.state.services.keys()].sort(compare) : (wantedServices.get(cluster) ?? []);
+    for (const key of keys) {
+      const shard = source.state.services.get(key);
+      if (shard === undefined) continue;
+      const records = new Map<string, ShortValue>();
+      const value = source.state.status === "active" ? shardValue(shard, source.state, options) : undefined;
+      if (value !== undefined) {
         records.set(serviceKey(options.prefix, options.federation, cluster, shard.namespace, shard.name), value);
       }
+      out.set(serviceUnit(cluster, shard.namespace, shard.name), records);
     }
-    out.set(cluster, records);
   }
   return out;
+}
+
+/** Every unit the given clusters have: their client networks and each of their Services. */
+export function shortUnitsOf(sources: readonly ShortSource[]): string[] {
+  const units: string[] = [];
+  for (const source of sources) {
+    units.push(clientUnit(source.state.name));
+    for (const shard of source.state.services.values()) {
+      units.push(serviceUnit(source.state.name, shard.namespace, shard.name));
+    }
+  }
+  return units;
+}
+
+function clientRecords(
+  source: ShortSource,
+  places: readonly Place[],
+  universe: ReturnType<typeof buildLocationUniverse>,
+  options: ShortOptions,
+  warn: (warning: PlanWarning) => void,
+): Map<string, ShortValue> {
+  const cluster = source.state.name;
+  const networks = new Map<string, ClientNetworkValue>();
+  const add = (raw: string, kind: NetworkSource, place: Place | undefined, hostOnly: boolean): void => {
+    const network = canonicalNetwork(raw);
+    if (network === undefined || (hostOnly && !/\/(32|128)$/.test(network))) {
+      warn({ kind: "invalid-address", cluster, message: `client network ${JSON.stringify(raw)} skipped` });
+      return;
+    }
+    if (kind === "pod" && tooWide(network)) {
+      // A member cluster speaks for its own nodes' pods, not for every address (an unknown asker's answer).
+      warn({
+        kind: "address-refused",
+        cluster,
+        message: `pod CIDR ${network} is wider than /${MIN_POD_PREFIX.v4} (IPv4) or /${MIN_POD_PREFIX.v6} (IPv6); not used to recognise askers`,
+      });
+      return;
+    }
+    if (networks.has(network)) return;
+    if (networks.size >= options.maxNetworksPerCluster) {
+      warn({
+        kind: "invalid-address",
+        cluster,
+        message: `more than ${options.maxNetworksPerCluster} client networks: ${network} and later ones dropped`,
+      });
+      return;
+    }
+    networks.set(network, {
+      network,
+      source: kind,
+      ...(place?.zone === undefined ? {} : { zone: place.zone }),
+      ...(place === undefined ? {} : { region: place.region }),
+      owner: options.owner,
+      cluster,
+    });
+  };
+  for (const network of [...source.clientNetworks].sort(compare)) add(network, "config", commonPlace(places), false);
+  const nodePlaces = universe.nodePlaces.get(cluster);
+  const nodeNames = [...source.nodeNetworks.keys()].sort(compare);
+  for (const kind of ["node", "pod"] as const) {
+    for (const node of nodeNames) {
+      const info = source.nodeNetworks.get(node)!;
+      const place = nodePlaces?.get(node) ?? commonPlace(places);
+      for (const raw of kind === "node" ? info.addresses : info.podCIDRs) add(raw, kind, place, kind === "node");
+    }
+  }
+  const records = new Map<string, ShortValue>();
+  for (const value of [...networks.values()].sort((a, b) => compare(a.network, b.network))) {
+    records.set(clientKey(options.prefix, options.federation, cluster, value.network), value);
+  }
+  return records;
+}
+
+/** Narrowest prefixes a node's pod CIDR may have to be published (a node's range is /24 or /64 in practice). */
+export const MIN_POD_PREFIX = { v4: 16, v6: 48 } as const;
+
+function tooWide(network: string): boolean {
+  const length = Number(network.slice(network.lastIndexOf("/") + 1));
+  return network.includes(":") ? length < MIN_POD_PREFIX.v6 : length < MIN_POD_PREFIX.v4;
+}
+
+/** What a healthy, federated shard publishes (its ClusterIPs and named ports), or undefined. */
+function shardValue(shard: ServiceShard, state: ClusterState, options: ShortOptions): ClusterServiceValue | undefined {
+  if (!isSelected(shard, options.namespaces)) return undefined;
+  if (!isHealthy(shard, shardAddresses(shard, state.resolvedHostnames).addresses)) return undefined;
+  const addresses = [...new Set((shard.clusterIPs ?? []).map(canonicalNetwork))]
+    .filter((network): network is string => network !== undefined && /\/(32|128)$/.test(network))
+    .map((network) => network.slice(0, network.lastIndexOf("/")))
+    .sort(compare);
+  if (addresses.length === 0) return undefined;
+  const ports = shard.ports
+    .filter((port) => port.name !== undefined && port.name.length > 0)
+    .map((port) => ({
+      name: port.name!.toLowerCase(),
+      protocol: (port.protocol.length === 0 ? "tcp" : port.protocol).toLowerCase(),
+      port: port.port,
+    }));
+  return { addresses, ports, owner: options.owner, cluster: state.name };
 }
 
 /** The one place all of a cluster's places share (a zone, else a region), for askers not tied to a node. */

@@ -101,6 +101,11 @@ export class Interner {
     return own;
   }
 
+  /** Distinct strings and tags held (at most `max` each). */
+  get size(): { strings: number; tags: number } {
+    return { strings: this.strings.size, tags: this.tags.size };
+  }
+
   /** The one Tag object of an (owner, cluster) pair. */
   tag(owner: string | undefined, cluster: string | undefined): Tag | undefined {
     if (owner === undefined && cluster === undefined) return undefined;

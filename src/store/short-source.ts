@@ -26,6 +26,8 @@ export interface ShortSourceOptions {
   maxNetworks?: number;
   /** Delay that coalesces client-network changes into one trie rebuild (default 5 ms). */
   rebuildDelayMs?: number;
+  /** Keys of the prefix kept, at most (default 2 000 000): a flood of keys must not grow memory without bound. */
+  maxKeys?: number;
 }
 
 export interface ShortSource {
@@ -39,8 +41,7 @@ export interface ShortSource {
 }
 
 const PAGE_SIZE = 5000;
-/** Distinct keys of the prefix kept, at most: a flood of keys must not grow memory without bound. */
-const MAX_KEYS = 2_000_000;
+const DEFAULT_MAX_KEYS = 2_000_000;
 
 export function startShortSource(options: ShortSourceOptions): ShortSource {
   return new WatchedShortSource(options);
@@ -50,6 +51,7 @@ class WatchedShortSource implements ShortSource {
   readonly loaded: Promise<void>;
   private readonly options: ShortSourceOptions;
   private readonly base: string;
+  private readonly maxKeys: number;
   private readonly log = logger("store.short");
   private readonly entries = new Map<string, ShortValue>();
   private current: ShortData | undefined;
@@ -68,6 +70,7 @@ class WatchedShortSource implements ShortSource {
   constructor(options: ShortSourceOptions) {
     this.options = options;
     this.base = shortBase(options.prefix, options.federation);
+    this.maxKeys = options.maxKeys ?? DEFAULT_MAX_KEYS;
     const registers = options.registry === undefined ? [] : [options.registry];
     const source = this;
     this.metrics = {
@@ -125,7 +128,7 @@ class WatchedShortSource implements ShortSource {
         revision = page.revision;
         for (const kv of page.kvs) {
           const value = this.decode(kv.key, kv.value);
-          if (value !== undefined && fresh.size < MAX_KEYS) fresh.set(kv.key, value);
+          if (value !== undefined && fresh.size < this.maxKeys) fresh.set(kv.key, value);
         }
       }
       this.entries.clear();
@@ -169,10 +172,13 @@ class WatchedShortSource implements ShortSource {
     let networksChanged = false;
     for (const event of events) {
       const parsed = parseShortKey(this.base, event.key);
-      const value = event.type === "put" ? this.decode(event.key, event.value) : undefined;
+      const decoded = event.type === "put" ? this.decode(event.key, event.value) : undefined;
       const before = this.entries.get(event.key);
+      // Past the key limit a new key is not kept (and not answered from); a known one still changes.
+      const value =
+        decoded !== undefined && (before !== undefined || this.entries.size < this.maxKeys) ? decoded : undefined;
       if (value === undefined) this.entries.delete(event.key);
-      else if (this.entries.size < MAX_KEYS || before !== undefined) this.entries.set(event.key, value);
+      else this.entries.set(event.key, value);
       if (parsed?.kind === "client" || (before !== undefined && isClientNetwork(before))) networksChanged = true;
       else if (parsed?.kind === "service" && this.current !== undefined) {
         const shard = value !== undefined && !isClientNetwork(value) ? value : undefined;

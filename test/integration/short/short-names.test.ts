@@ -91,7 +91,7 @@ describe("short names: dig from pods of different clusters and zones (sim + etcd
   let unbound: Unbound | undefined;
 
   const ask = (from: string, name: string, type = "A", extra: string[] = []) =>
-    dig(serving.dnsAddress, name, type, { extra: ["-b", from, ...extra] });
+    dig(serving.dnsAddress, name, type, { extra: ["-b", from, "+tries=3", ...extra] });
 
   /** Polls until the answer from `from` satisfies `check`. */
   async function until(from: string, name: string, check: (r: DigResult) => boolean, type = "A", extra: string[] = []) {

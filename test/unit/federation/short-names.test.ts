@@ -8,6 +8,7 @@ import {
   encodeShortValue,
   networkBytes,
   shortBase,
+  shortKeyUnit,
   shortUnitOf,
 } from "../../../src/federation/short-keys.ts";
 import {
@@ -18,6 +19,8 @@ import {
   type ShortOptions,
   type ShortSource,
   shortRecords,
+  shortUnits,
+  shortUnitsOf,
 } from "../../../src/federation/short-names.ts";
 import type { ClusterState, PlanWarning } from "../../../src/federation/state.ts";
 import { cluster, svc } from "./fixtures.ts";
@@ -180,6 +183,41 @@ describe("shortRecords", () => {
       cluster: "east",
     });
     expect(warnings.map((w) => w.message)).to.deep.equal(['client network "n1.example" skipped']);
+  });
+
+  it("splits the keys into units: a cluster's client networks, and each of its shards apart", () => {
+    const sources = [source(east, networks)];
+    expect(shortUnitsOf(sources)).to.deep.equal([
+      "clients/east",
+      "services/east/default/web",
+      "services/east/default/down",
+      "services/east/default/headless",
+    ]);
+    const only = new Set(["services/east/default/web", "services/east/default/down", "services/east/default/gone"]);
+    const units = shortUnits(sources, OPTIONS, () => {}, only);
+    // Only what was asked; an unhealthy shard maps to nothing (its key goes), a Service that is gone is absent.
+    expect([...units.keys()]).to.deep.equal(["services/east/default/web", "services/east/default/down"]);
+    expect([...units.get("services/east/default/web")!.keys()]).to.deep.equal([
+      `${shortBase("/fedns-short", "f")}services/east/default/web`,
+    ]);
+    expect(units.get("services/east/default/down")!.size).to.equal(0);
+    const unitOf = shortKeyUnit("/fedns-short", "f");
+    expect(unitOf("/fedns-short/f/clients/east/127.1.0.1_32")).to.equal("clients/east");
+    expect(unitOf("/fedns-short/f/services/east/default/web")).to.equal("services/east/default/web");
+  });
+
+  it("refuses a node's pod CIDR wider than /16 or /48: a cluster does not speak for every asker", () => {
+    const warnings: PlanWarning[] = [];
+    const wide = { n1: { addresses: [], podCIDRs: ["0.0.0.0/0", "127.0.0.0/8", "127.1.0.0/16", "fd00::/8"] } };
+    const records = shortRecords([source(east, wide)], OPTIONS, (w) => warnings.push(w));
+    const clients = [...records.get("east")!.keys()]
+      .filter((key) => key.includes("/clients/"))
+      .map((key) => key.slice(key.lastIndexOf("/") + 1));
+    expect(clients).to.deep.equal(["127.1.0.0_16"]);
+    expect(warnings.filter((w) => w.kind === "address-refused")).to.have.length(3);
+    // The operator's own clientNetworks are not limited.
+    const configured = shortRecords([source(east, {}, ["10.0.0.0/8"])], OPTIONS);
+    expect([...configured.get("east")!.keys()].some((key) => key.endsWith("10.0.0.0_8"))).to.equal(true);
   });
 
   it("caps the client networks of a cluster, deterministically, with a warning", () => {

@@ -4,6 +4,7 @@
 import { expect } from "chai";
 import { type IndexChange, IndexChangedError, RecordIndex } from "../../../src/records/index.ts";
 import { decodeService, encodeService } from "../../../src/records/service.ts";
+import { Interner } from "../../../src/records/stored-record.ts";
 
 let revision = 0;
 function put(key: string, value: object): IndexChange {
@@ -148,5 +149,19 @@ describe("records/index (compact form)", () => {
       error = err;
     });
     expect(error).to.be.instanceOf(IndexChangedError);
+  });
+
+  it("shares strings through a bounded interner that starts over when full", () => {
+    const interner = new Interner(3);
+    const first = interner.intern(["cluster", "a"].join("-"));
+    expect(interner.intern(["cluster", "a"].join("-"))).to.equal(first);
+    for (let i = 0; i < 100; i++) interner.intern(`name-${i}`);
+    for (let i = 0; i < 100; i++) interner.tag("fedns/myfed", `cluster-${i}`);
+    expect(interner.size.strings).to.be.at.most(3);
+    expect(interner.size.tags).to.be.at.most(3);
+    const tag = interner.tag("fedns/myfed", "east");
+    expect(interner.tag("fedns/myfed", "east")).to.equal(tag);
+    expect(interner.tag(undefined, "east")).to.not.equal(tag);
+    expect(interner.tag(undefined, undefined)).to.equal(undefined);
   });
 });
