@@ -130,9 +130,9 @@ function churn(etcdUrl: string, perSecond: number): () => Promise<void> {
 interface Attack {
   name: string;
   /** A control row: an ordinary flood at the attacker's rate, what every attack row is compared with. */
-  control?: "plain" | "churn";
-  /** The control row this attack is compared with (the same rate of ordinary names, same churn). */
-  comparedWith?: "plain" | "churn";
+  control?: "plain" | "churn" | "tcp";
+  /** The control row this attack is compared with (the same rate of ordinary names, same churn; tcp: the same storm elsewhere). */
+  comparedWith?: "plain" | "churn" | "tcp";
   /** Legitimate queries over TCP instead of UDP. */
   tcp?: boolean;
   rrl?: boolean;
@@ -239,7 +239,40 @@ function attacks(dir: string, legitFile: string): Attack[] {
       },
     },
     {
+      // The same attacker aimed at a decoy listener in another process (it closes every connection at
+      // once, as a refusing server does): what the attack's own CPU and the loopback traffic cost the
+      // legitimate TCP clients on this machine while fedns is not attacked at all.
+      name: "control: TCP trickle at a decoy",
+      control: "tcp",
+      tcp: true,
+      start: (context) => {
+        let stopTrickle: (() => void) | undefined;
+        const decoy = spawn(
+          nodeBinary(ROOT),
+          [
+            "-e",
+            'const s=require("node:net").createServer(c=>c.destroy());s.listen(0,"127.0.0.1",()=>console.log(s.address().port))',
+          ],
+          { stdio: ["ignore", "pipe", "pipe"] },
+        );
+        const tracked = context.tracker.track(decoy, "decoy listener");
+        const started = new Promise<void>((resolvePort) => {
+          decoy.stdout.once("data", (chunk: Buffer) => {
+            stopTrickle = trickle(Number(chunk.toString().trim()), "127.0.0.2", 1000);
+            resolvePort();
+          });
+        });
+        return async () => {
+          await started;
+          await sleep((context.seconds + 1) * 1000);
+          stopTrickle?.();
+          await context.tracker.stop(tracked);
+        };
+      },
+    },
+    {
       name: "TCP trickle (1,000 connections)",
+      comparedWith: "tcp",
       tcp: true,
       start: (context) => {
         const stop = trickle(context.port, "127.0.0.2", 1000);
@@ -362,7 +395,7 @@ async function main(): Promise<void> {
     }
     process.stdout.write(
       `\nlegitimate load: dnsperf -Q ${options.legitQps}, ${options.seconds} s without and during each attack` +
-        " (attacker: one dnsperf, unlimited; RRL row: three, from 127.0.0.2-4)\n" +
+        " (attacker: one dnsperf, unlimited; RRL row: three, from 127.0.0.2-4; TCP rows: 1,000 trickling connections from 127.0.0.2)\n" +
         `${"attack".padEnd(38)} | without                    | during                              | ratios (during/without; p99: without/during; vs control: control's p99 during / this p99 during)\n` +
         `${rows.join("\n")}\n`,
     );

@@ -160,13 +160,18 @@ export function optTtl(rcode: number, dnssecOk: boolean): number {
   return (((rcode >> 4) & 0xff) << 24) | (dnssecOk ? 0x8000 : 0);
 }
 
+/** Every suffix of the question name, at its offset in the question: one lowercased string, sliced (no join per suffix). */
 function rememberQuestionSuffixes(writer: Writer, labels: readonly string[]): void {
+  const name = labels.join(".").toLowerCase();
   let offset = QNAME_OFFSET;
+  let start = 0;
   for (let i = 0; i < labels.length; i++) {
     if (offset >= POINTER_LIMIT) return;
-    const suffix = labels.slice(i).join(".").toLowerCase();
+    const suffix = start === 0 ? name : name.slice(start);
     if (!writer.names.has(suffix)) writer.names.set(suffix, offset);
-    offset += labels[i]!.length + 1;
+    const length = labels[i]!.length;
+    offset += length + 1;
+    start += length + 1;
   }
 }
 

@@ -13,6 +13,7 @@ export class DnsMetrics {
   private readonly tcpGauge: Gauge;
   private readonly tcpRefusedCount: Counter;
   private readonly tcpTimeoutCount: Counter;
+  private readonly tcpBlockedGauge: Gauge;
   private readonly rrlCount: Counter;
   private readonly cookieCount: Counter;
   private readonly tsigCount: Counter;
@@ -61,8 +62,13 @@ export class DnsMetrics {
     });
     this.tcpRefusedCount = new Counter({
       name: "fedns_dns_tcp_refused_total",
-      help: "TCP connections closed on arrival because a connection cap was reached, by cap (global, source)",
+      help: "TCP connections closed on arrival because a connection cap was reached, by cap (global, source; a source at its cap counts once, then the listener closes its connections unseen until one of its own closes)",
       labelNames: ["cap"],
+      registers: [registry],
+    });
+    this.tcpBlockedGauge = new Gauge({
+      name: "fedns_dns_tcp_sources_at_cap",
+      help: "Source addresses at their TCP connection cap whose new connections the listener closes on arrival",
       registers: [registry],
     });
     this.tcpTimeoutCount = new Counter({
@@ -158,6 +164,10 @@ export class DnsMetrics {
 
   cookie(status: "valid" | "invalid" | "new"): void {
     this.cookieCount.inc({ status });
+  }
+
+  tcpSourcesAtCap(sources: number): void {
+    this.tcpBlockedGauge.set(sources);
   }
 
   tcpMessageTimeout(): void {

@@ -7,12 +7,14 @@
 // The deadline (Knot's tcp-io-timeout): once the first byte of a message (its length prefix) has
 // arrived, the whole message must arrive within `messageTimeoutMs`, or the connection is closed. A
 // client trickling a byte at a time cannot hold a connection for longer than that, and the
-// per-source cap keeps one address from taking every slot meanwhile.
+// per-source cap keeps one address from taking every slot meanwhile. Refusing is cheap: past either
+// cap, node:net closes the new connection on its raw handle (see tcp-admission.ts).
 import { createServer, type Server, type Socket } from "node:net";
 import { yieldToLoop } from "../obs/clock.ts";
 import { logger } from "../obs/log.ts";
 import type { ClientAddress, QueryHandler } from "./handler.ts";
 import type { DnsMetrics } from "./metrics.ts";
+import { SourceAdmission } from "./tcp-admission.ts";
 
 export interface TcpOptions {
   /** No byte received (and nothing pending) for this long: the connection is closed. */
@@ -65,32 +67,33 @@ export async function listenTcp(
 ): Promise<TcpTransport> {
   const log = logger("dns-tcp");
   const sockets = new Set<Socket>();
-  /** Open connections per source address (entries removed at zero, so bounded by the global cap). */
-  const perSource = new Map<string, number>();
   const stats: TcpBufferStats = { maxQueuedReplyBytes: 0, maxPendingQueryBytes: 0 };
   const server: Server = createServer({ noDelay: true }, (socket) => {
     const source = socket.remoteAddress ?? "";
-    const fromSource = perSource.get(source) ?? 0;
-    const refused =
-      sockets.size >= options.maxConnections ? "global" : fromSource >= options.maxConnectionsPerSource ? "source" : "";
-    if (refused !== "") {
-      metrics.tcpRefused(refused);
-      log.debug({ remote: source, cap: refused }, "TCP connection cap reached; closing new connection");
+    if (admission.admit(source, socket.remoteFamily) !== undefined) {
+      metrics.tcpRefused("source");
+      log.debug({ remote: source, cap: "source" }, "TCP per-source connection cap reached; closing new connection");
       socket.destroy();
       return;
     }
     sockets.add(socket);
-    perSource.set(source, fromSource + 1);
     metrics.tcpConnectionOpened();
     socket.once("close", () => {
       sockets.delete(socket);
-      const left = (perSource.get(source) ?? 1) - 1;
-      if (left > 0) perSource.set(source, left);
-      else perSource.delete(source);
+      admission.release(source);
       metrics.tcpConnectionClosed();
     });
     serveConnection(socket, handler, metrics, options, stats);
   });
+  // Both caps refuse on the raw handle where they can (no Socket, no listeners, no timers): node closes
+  // connections past maxConnections itself ('drop'), and those of a source at its cap (tcp-admission.ts).
+  // (`blockList` is the createServer option; node reads the property per connection, @types/node omits it.)
+  const admission = new SourceAdmission((list, sources) => {
+    Object.assign(server, { blockList: list });
+    metrics.tcpSourcesAtCap(sources);
+  }, options.maxConnectionsPerSource);
+  server.maxConnections = options.maxConnections;
+  server.on("drop", () => metrics.tcpRefused("global"));
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen({ port, host, exclusive: true }, () => {

@@ -48,7 +48,7 @@ describeEachUdpTransport("DNS server (dig/kdig, in-memory index)", function (udp
   });
 
   after(async () => {
-    await server.close();
+    await server?.close();
   });
 
   it("reports the ephemeral port it bound on both transports", () => {
@@ -197,6 +197,7 @@ describeEachUdpTransport("DNS server (dig/kdig, in-memory index)", function (udp
     expect(text).to.match(/fedns_dns_malformed_total [1-9]/);
     expect(text).to.match(/fedns_dns_truncated_total [1-9]/);
     expect(text).to.match(/fedns_dns_tcp_connections \d/);
+    expect(text, "the global cap, refused by node:net").to.match(/fedns_dns_tcp_refused_total\{cap="global"\} [1-9]/);
     // The UDP transport this suite runs on, and its counters (a runt was dropped by the handler, not the transport).
     expect(text).to.match(new RegExp(`^fedns_dns_udp_transport\\{transport="${udpTransport}"\\} 1$`, "m"));
     expect(text).to.match(/^fedns_dns_udp_batches_total [1-9]/m);

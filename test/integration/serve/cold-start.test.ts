@@ -86,7 +86,7 @@ function expectNoNegativeAnswer(polls: readonly Poll[]): void {
 }
 
 describe("fedns serve: large data set, cold start and reload (real etcd, dig, dnsperf)", function () {
-  this.timeout(180_000);
+  this.timeout(300_000);
   let etcd: EtcdProcess;
   let proxy: TcpProxy;
   let serve: ServeProcess | undefined;
@@ -122,7 +122,7 @@ describe("fedns serve: large data set, cold start and reload (real etcd, dig, dn
       expect(await readyz(serve)).to.equal(503);
       proxy.release();
       const running = serve;
-      await eventually("ready", async () => expect(await readyz(running)).to.equal(200), 60_000);
+      await eventually("ready", async () => expect(await readyz(running)).to.equal(200), 120_000);
       const afterReady = poller.polls.length;
       // Once ready, every probed name is answered (a dig that timed out on this busy machine is asked again).
       const answeredSinceReady = (): number[] => [
@@ -150,7 +150,7 @@ describe("fedns serve: large data set, cold start and reload (real etcd, dig, dn
   it("keeps answering every query during a reload forced by compaction, under dnsperf load", async () => {
     serve = await startServe({ etcd: proxy.endpoint, zones: ["example.com"] });
     const running = serve;
-    await eventually("ready", async () => expect(await readyz(running)).to.equal(200), 60_000);
+    await eventually("ready", async () => expect(await readyz(running)).to.equal(200), 120_000);
     const queryFile = join(tmpdir(), `fedns-reload-${process.pid}.queries`);
     await writeFile(queryFile, PROBED.map((i) => `${nameOf(i)} A\n`).join(""));
     const dnsperf = run(
