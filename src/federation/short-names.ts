@@ -8,7 +8,7 @@
 //   the zone name of the asker (region, global when those do not exist), the global name for an unknown
 //   asker, nothing when the service has no healthy shard anywhere.
 import { compare, isHealthy, isSelected, shardAddresses } from "./health.ts";
-import { buildLocationUniverse, type Place } from "./location.ts";
+import { buildLocationUniverse, type LocationUniverse, type Place } from "./location.ts";
 import { type ServiceNames, srvName } from "./names.ts";
 import { type NetworkBytes, PrefixTrie } from "./prefix-trie.ts";
 import {
@@ -46,6 +46,20 @@ export interface ShortSource {
   clientNetworks: readonly string[];
   /** Node name -> its addresses and pod CIDRs. */
   nodeNetworks: ReadonlyMap<string, NodeNetworks>;
+  /** Moves whenever the cluster's node locations change (lets callers reuse a location universe). */
+  nodesVersion?: number;
+}
+
+/** The locations shortUnits() needs, computed once for many calls while the nodes stay the same. */
+export type ShortLocations = LocationUniverse;
+
+/** The location universe of the given clusters under the options' policy (as plan() computes it). */
+export function shortLocations(sources: readonly ShortSource[], options: ShortOptions): ShortLocations {
+  return buildLocationUniverse(
+    sources.map((source) => source.state),
+    () => {},
+    new Trust(options.policy),
+  );
 }
 
 export interface ShortOptions {
@@ -95,12 +109,9 @@ export function shortUnits(
   options: ShortOptions,
   warn: (warning: PlanWarning) => void = () => {},
   only?: ReadonlySet<string>,
+  locations?: ShortLocations,
 ): Map<string, Map<string, ShortValue>> {
-  const universe = buildLocationUniverse(
-    sources.map((source) => source.state),
-    () => {},
-    new Trust(options.policy),
-  );
+  const universe = locations ?? shortLocations(sources, options);
   const wantedServices = new Map<string, string[]>();
   for (const unit of only ?? []) {
     const parsed = parseShortUnit(unit);
@@ -147,7 +158,7 @@ export function shortUnitsOf(sources: readonly ShortSource[]): string[] {
 function clientRecords(
   source: ShortSource,
   places: readonly Place[],
-  universe: ReturnType<typeof buildLocationUniverse>,
+  universe: LocationUniverse,
   options: ShortOptions,
   warn: (warning: PlanWarning) => void,
 ): Map<string, ShortValue> {
