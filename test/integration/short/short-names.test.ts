@@ -259,6 +259,10 @@ describe("short names: dig from pods of different clusters and zones (sim + etcd
     expect(wide.answer[0]).to.deep.include({ type: "CNAME", data: `${GLOBAL("web", "default")}.` });
     const scope = Number(/CLIENT-SUBNET: 127\.0\.0\.0\/8\/(\d+)/.exec(wide.raw)?.[1]);
     expect(scope).to.be.greaterThan(8);
+    // Source prefix 0 (the client opted out): the answer for an unknown asker, valid for everyone (scope 0).
+    const none = await ask(EAST_A_POD, WEB, "A", ["+subnet=0.0.0.0/0"]);
+    expect(none.answer[0]).to.deep.include({ type: "CNAME", data: `${GLOBAL("web", "default")}.` });
+    expect(none.raw).to.match(/CLIENT-SUBNET: 0\.0\.0\.0\/0\/0/);
   });
 
   it("moves a pod's answer when its cluster's copy turns unhealthy (local -> CNAME to its zone), and back", async () => {
