@@ -154,7 +154,12 @@ export class Membership {
     for (const { watch, location, config } of this.members.values()) {
       const state = watch.state(location, resolvedHostnames);
       if (state === undefined) continue;
-      sources.push({ state, clientNetworks: config.clientNetworks ?? [], nodeNetworks: watch.nodeNetworks });
+      sources.push({
+        state,
+        clientNetworks: config.clientNetworks ?? [],
+        nodeNetworks: watch.nodeNetworks,
+        nodesVersion: watch.nodesVersion,
+      });
     }
     return sources;
   }

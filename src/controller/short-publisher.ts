@@ -12,7 +12,14 @@ import {
   type ShortValue,
   shortKeyUnit,
 } from "../federation/short-keys.ts";
-import { type ShortOptions, type ShortSource, shortUnits, shortUnitsOf } from "../federation/short-names.ts";
+import {
+  type ShortLocations,
+  type ShortOptions,
+  type ShortSource,
+  shortLocations,
+  shortUnits,
+  shortUnitsOf,
+} from "../federation/short-names.ts";
 import type { HeldUnit, PlanWarning } from "../federation/state.ts";
 import type { Timers } from "../obs/clock.ts";
 import type { Registry } from "../obs/metrics.ts";
@@ -49,8 +56,12 @@ export interface ShortPublisherOptions extends ShortOptions {
 export class ShortPublisher {
   private readonly writer: RecordWriter<ShortValue>;
   private readonly reconciler: Reconciler<ShortValue>;
+  private readonly options: ShortPublisherOptions;
+  /** The location universe of the last plan, and what it was computed from (reused while that holds). */
+  private cached: { signature: string; locations: ShortLocations } | undefined;
 
   constructor(options: ShortPublisherOptions) {
+    this.options = options;
     this.writer = new RecordWriter<ShortValue>({
       backend: options.backend,
       prefix: options.prefix,
@@ -67,7 +78,14 @@ export class ShortPublisher {
     this.reconciler = new Reconciler<ShortValue>({
       plan: (only) => {
         const warnings: PlanWarning[] = [];
-        const services = shortUnits(options.sources(), options, (warning) => warnings.push(warning), only);
+        const sources = options.sources();
+        const services = shortUnits(
+          sources,
+          options,
+          (warning) => warnings.push(warning),
+          only,
+          this.locations(sources),
+        );
         // A cluster not synced yet keeps its keys within its grace period (then they are withdrawn).
         const held = new Map<string, HeldUnit>();
         const frozen = new Set<string>();
@@ -90,6 +108,24 @@ export class ShortPublisher {
       onNotLeader: options.onNotLeader,
       ...(options.timers === undefined ? {} : { timers: options.timers }),
     });
+  }
+
+  /**
+   * The locations of the members' nodes: computed once, then reused for every slice of units while no member's
+   * nodes, phase or configured place changed (a full re-plan plans thousands of units in small slices).
+   */
+  private locations(sources: readonly ShortSource[]): ShortLocations {
+    const signature = sources
+      .map(
+        (s) =>
+          `${s.state.name}|${s.state.status}|${s.nodesVersion ?? "?"}|${s.state.configLocation.zone ?? ""}|${s.state.configLocation.region ?? ""}`,
+      )
+      .join(",");
+    const unversioned = sources.some((source) => source.nodesVersion === undefined);
+    if (!unversioned && this.cached?.signature === signature) return this.cached.locations;
+    const locations = shortLocations(sources, this.options);
+    this.cached = { signature, locations };
+    return locations;
   }
 
   /** Reads what etcd holds under the prefix and follows it (standby replicas too). */

@@ -141,8 +141,14 @@ export class ShortAnswerer {
       // Not a service name (a namespace, `_proto.S.N`, deeper): it exists as far as its federation name does.
       return reply(this.negative(response, !reader.exists(federationName)));
     }
+    // A source prefix of 0 says nothing about the client (RFC 7871 §7.1.2): the answer for an unknown asker,
+    // valid for everyone (scope 0).
     const match: AskerMatch =
-      ecs !== undefined ? data.askerOf(ecs.address, ecs.sourcePrefix) : data.askerOf(source ?? NO_ADDRESS);
+      ecs === undefined
+        ? data.askerOf(source ?? NO_ADDRESS)
+        : ecs.sourcePrefix === 0
+          ? { asker: undefined, scope: 0 }
+          : data.askerOf(ecs.address, ecs.sourcePrefix);
     scope = match.scope;
     const names = serviceNames(this.settings.federation, this.settings.domain, service.namespace, service.name);
     const shard =

@@ -76,6 +76,53 @@ export class PrefixTrie<V> {
     return "added";
   }
 
+  /** Sets the value of a network, adding it or replacing the one there; "full" and "invalid" as insert(). */
+  replace(network: NetworkBytes, value: V): "added" | "replaced" | "full" | "invalid" {
+    const node = this.find(network);
+    if (node !== undefined && node.value !== undefined) {
+      node.value = value;
+      return "replaced";
+    }
+    const added = this.insert(network, value);
+    return added === "exists" ? "replaced" : added;
+  }
+
+  /** Removes a network; nodes left with neither a value nor children are pruned, so scopes stay as if it never was. */
+  remove(network: NetworkBytes): boolean {
+    const root = this.rootOf(network.bytes);
+    if (root === undefined || !Number.isInteger(network.prefixLength)) return false;
+    if (network.prefixLength < 0 || network.prefixLength > network.bytes.length * 8) return false;
+    const path: TrieNode<V>[] = [root];
+    let node = root;
+    for (let i = 0; i < network.prefixLength; i++) {
+      const next = bitAt(network.bytes, i) === 0 ? node.zero : node.one;
+      if (next === undefined) return false;
+      node = next;
+      path.push(node);
+    }
+    if (node.value === undefined) return false;
+    node.value = undefined;
+    this.entries--;
+    for (let depth = path.length - 1; depth > 0; depth--) {
+      const child = path[depth]!;
+      if (child.value !== undefined || child.zero !== undefined || child.one !== undefined) break;
+      const parent = path[depth - 1]!;
+      if (bitAt(network.bytes, depth - 1) === 0) parent.zero = undefined;
+      else parent.one = undefined;
+    }
+    return true;
+  }
+
+  private find(network: NetworkBytes): TrieNode<V> | undefined {
+    let node = this.rootOf(network.bytes);
+    if (node === undefined || !Number.isInteger(network.prefixLength)) return undefined;
+    if (network.prefixLength < 0 || network.prefixLength > network.bytes.length * 8) return undefined;
+    for (let i = 0; i < network.prefixLength && node !== undefined; i++) {
+      node = bitAt(network.bytes, i) === 0 ? node.zero : node.one;
+    }
+    return node;
+  }
+
   /**
    * The longest network holding the address, looking at no more than `sourcePrefix` leading bits (an
    * EDNS Client Subnet's source prefix; default all of them).

@@ -8,7 +8,7 @@
 //   the zone name of the asker (region, global when those do not exist), the global name for an unknown
 //   asker, nothing when the service has no healthy shard anywhere.
 import { compare, isHealthy, isSelected, shardAddresses } from "./health.ts";
-import { buildLocationUniverse, type Place } from "./location.ts";
+import { buildLocationUniverse, type LocationUniverse, type Place } from "./location.ts";
 import { type ServiceNames, srvName } from "./names.ts";
 import { type NetworkBytes, PrefixTrie } from "./prefix-trie.ts";
 import {
@@ -22,7 +22,6 @@ import {
   NETWORK_SOURCES,
   type NetworkSource,
   networkBytes,
-  type ParsedShortKey,
   parseShortKey,
   parseShortUnit,
   type ShortPort,
@@ -46,6 +45,20 @@ export interface ShortSource {
   clientNetworks: readonly string[];
   /** Node name -> its addresses and pod CIDRs. */
   nodeNetworks: ReadonlyMap<string, NodeNetworks>;
+  /** Moves whenever the cluster's node locations change (lets callers reuse a location universe). */
+  nodesVersion?: number;
+}
+
+/** The locations shortUnits() needs, computed once for many calls while the nodes stay the same. */
+export type ShortLocations = LocationUniverse;
+
+/** The location universe of the given clusters under the options' policy (as plan() computes it). */
+export function shortLocations(sources: readonly ShortSource[], options: ShortOptions): ShortLocations {
+  return buildLocationUniverse(
+    sources.map((source) => source.state),
+    () => {},
+    new Trust(options.policy),
+  );
 }
 
 export interface ShortOptions {
@@ -95,12 +108,9 @@ export function shortUnits(
   options: ShortOptions,
   warn: (warning: PlanWarning) => void = () => {},
   only?: ReadonlySet<string>,
+  locations?: ShortLocations,
 ): Map<string, Map<string, ShortValue>> {
-  const universe = buildLocationUniverse(
-    sources.map((source) => source.state),
-    () => {},
-    new Trust(options.policy),
-  );
+  const universe = locations ?? shortLocations(sources, options);
   const wantedServices = new Map<string, string[]>();
   for (const unit of only ?? []) {
     const parsed = parseShortUnit(unit);
@@ -147,7 +157,7 @@ export function shortUnitsOf(sources: readonly ShortSource[]): string[] {
 function clientRecords(
   source: ShortSource,
   places: readonly Place[],
-  universe: ReturnType<typeof buildLocationUniverse>,
+  universe: LocationUniverse,
   options: ShortOptions,
   warn: (warning: PlanWarning) => void,
 ): Map<string, ShortValue> {
@@ -260,44 +270,87 @@ export interface LocalShard {
 }
 
 /** Everything the DNS server knows for short names, built from the published keys. */
+/** One cluster's claim on a client network; the best claim of a network is what the trie holds. */
+interface Claim {
+  key: string;
+  rank: number;
+  cluster: string;
+  asker: Asker;
+}
+
 export class ShortData {
   private readonly trie: PrefixTrie<Asker>;
   /** `namespace/name` -> cluster -> its shard. */
   private readonly services = new Map<string, Map<string, LocalShard>>();
-  /** Networks refused (cap reached or invalid): counted for metrics. */
-  readonly refused: number;
+  /** Canonical network -> the claims on it (config before node before pod, then cluster name). */
+  private readonly claims = new Map<string, Claim[]>();
+  /** Client key -> the network it claims. */
+  private readonly networkOfKey = new Map<string, string>();
+  private refusedCount = 0;
 
   constructor(entries: Iterable<[string, ShortValue]>, base: string, maxNetworks = 1_000_000) {
     this.trie = new PrefixTrie(maxNetworks);
-    const networks: { key: ParsedShortKey; value: ClientNetworkValue }[] = [];
     for (const [key, value] of entries) {
       const parsed = parseShortKey(base, key);
       if (parsed === undefined) continue;
-      if (parsed.kind === "client" && isClientNetwork(value)) networks.push({ key: parsed, value });
+      if (parsed.kind === "client") this.setNetwork(key, parsed.cluster, isClientNetwork(value) ? value : undefined);
       if (parsed.kind === "service" && !isClientNetwork(value)) {
-        const service = `${parsed.namespace}/${parsed.name}`;
-        let byCluster = this.services.get(service);
-        if (byCluster === undefined) {
-          byCluster = new Map();
-          this.services.set(service, byCluster);
-        }
-        byCluster.set(parsed.cluster, { addresses: value.addresses, ports: value.ports });
+        this.setShard(parsed.cluster, parsed.namespace, parsed.name, {
+          addresses: value.addresses,
+          ports: value.ports,
+        });
       }
     }
-    const rank = (source: NetworkSource) => NETWORK_SOURCES.indexOf(source);
-    networks.sort((a, b) => rank(a.value.source) - rank(b.value.source) || compare(a.key.cluster, b.key.cluster));
-    let refused = 0;
-    for (const { key, value } of networks) {
-      const bytes: NetworkBytes | undefined = networkBytes(value.network);
+  }
+
+  /** Networks refused (trie full, or invalid): counted for metrics. */
+  get refused(): number {
+    return this.refusedCount;
+  }
+
+  /**
+   * A client key changed (undefined: deleted or not a network): applied in place, the network's best claim
+   * (config before node addresses before pod CIDRs, then cluster name) re-decided. O(prefix length).
+   */
+  setNetwork(key: string, cluster: string, value: ClientNetworkValue | undefined): void {
+    const before = this.networkOfKey.get(key);
+    if (before !== undefined) {
+      const remaining = (this.claims.get(before) ?? []).filter((claim) => claim.key !== key);
+      if (remaining.length === 0) this.claims.delete(before);
+      else this.claims.set(before, remaining);
+      this.networkOfKey.delete(key);
+    }
+    if (value !== undefined) {
       const asker: Asker = {
-        cluster: key.cluster,
+        cluster,
         ...(value.zone === undefined ? {} : { zone: value.zone }),
         ...(value.region === undefined ? {} : { region: value.region }),
       };
-      const result = bytes === undefined ? "invalid" : this.trie.insert(bytes, asker);
-      if (result === "full" || result === "invalid") refused++;
+      const claim: Claim = { key, rank: NETWORK_SOURCES.indexOf(value.source), cluster, asker };
+      const list = [...(this.claims.get(value.network) ?? []), claim].sort(
+        (a, b) => a.rank - b.rank || compare(a.cluster, b.cluster) || compare(a.key, b.key),
+      );
+      this.claims.set(value.network, list);
+      this.networkOfKey.set(key, value.network);
     }
-    this.refused = refused;
+    for (const network of new Set([before, value?.network])) {
+      if (network !== undefined) this.decide(network);
+    }
+  }
+
+  private decide(network: string): void {
+    const bytes: NetworkBytes | undefined = networkBytes(network);
+    if (bytes === undefined) {
+      this.refusedCount++;
+      return;
+    }
+    const best = this.claims.get(network)?.[0];
+    if (best === undefined) {
+      this.trie.remove(bytes);
+      return;
+    }
+    const result = this.trie.replace(bytes, best.asker);
+    if (result === "full" || result === "invalid") this.refusedCount++;
   }
 
   get networks(): number {

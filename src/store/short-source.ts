@@ -1,8 +1,8 @@
 // startShortSource(): keeps the DNS server's ShortData (federation/short-names.ts) equal to what the controller
 // publishes under `<prefix>/<F>/`: one range read, then a watch from the next revision (reloaded after
 // compaction, retried with backoff). Nothing is read from etcd per query, and while etcd is away the last
-// state keeps answering. A shard's change is applied in place; a client network's change rebuilds the prefix
-// trie (coalesced: a burst of node changes makes one rebuild). Bad values are logged once, counted, skipped.
+// state keeps answering. Every change is applied in place (a shard; a client network, re-deciding its best
+// claim in the prefix trie). Bad values are logged once, counted, skipped.
 
 import {
   decodeShortValue,
@@ -24,8 +24,6 @@ export interface ShortSourceOptions {
   registry?: Registry;
   /** Networks kept in the trie, at most (default 1 000 000). */
   maxNetworks?: number;
-  /** Delay that coalesces client-network changes into one trie rebuild (default 5 ms). */
-  rebuildDelayMs?: number;
   /** Keys of the prefix kept, at most (default 2 000 000): a flood of keys must not grow memory without bound. */
   maxKeys?: number;
 }
@@ -55,7 +53,6 @@ class WatchedShortSource implements ShortSource {
   private readonly log = logger("store.short");
   private readonly entries = new Map<string, ShortValue>();
   private current: ShortData | undefined;
-  private rebuildTimer: NodeJS.Timeout | undefined;
   private live = false;
   private rev = 0;
   private stopped = false;
@@ -111,7 +108,6 @@ class WatchedShortSource implements ShortSource {
     this.stopped = true;
     this.session++;
     clearTimeout(this.retryTimer);
-    clearTimeout(this.rebuildTimer);
     await this.closeWatch();
     this.setLive(false);
   }
@@ -169,7 +165,6 @@ class WatchedShortSource implements ShortSource {
   }
 
   private apply(events: WatchEvent[], revision: number): void {
-    let networksChanged = false;
     for (const event of events) {
       const parsed = parseShortKey(this.base, event.key);
       const decoded = event.type === "put" ? this.decode(event.key, event.value) : undefined;
@@ -179,8 +174,14 @@ class WatchedShortSource implements ShortSource {
         decoded !== undefined && (before !== undefined || this.entries.size < this.maxKeys) ? decoded : undefined;
       if (value === undefined) this.entries.delete(event.key);
       else this.entries.set(event.key, value);
-      if (parsed?.kind === "client" || (before !== undefined && isClientNetwork(before))) networksChanged = true;
-      else if (parsed?.kind === "service" && this.current !== undefined) {
+      if (parsed === undefined || this.current === undefined) continue;
+      if (parsed.kind === "client") {
+        this.current.setNetwork(
+          event.key,
+          parsed.cluster,
+          value !== undefined && isClientNetwork(value) ? value : undefined,
+        );
+      } else {
         const shard = value !== undefined && !isClientNetwork(value) ? value : undefined;
         this.current.setShard(
           parsed.cluster,
@@ -191,15 +192,6 @@ class WatchedShortSource implements ShortSource {
       }
     }
     this.rev = Math.max(this.rev, revision);
-    if (networksChanged) this.scheduleRebuild();
-  }
-
-  private scheduleRebuild(): void {
-    if (this.rebuildTimer !== undefined) return;
-    this.rebuildTimer = setTimeout(() => {
-      this.rebuildTimer = undefined;
-      this.rebuild();
-    }, this.options.rebuildDelayMs ?? 5);
   }
 
   private rebuild(): void {

@@ -3,6 +3,7 @@ import { expect } from "chai";
 import { serviceNames } from "../../../src/federation/names.ts";
 import { PrefixTrie } from "../../../src/federation/prefix-trie.ts";
 import {
+  type ClientNetworkValue,
   canonicalNetwork,
   decodeShortValue,
   encodeShortValue,
@@ -310,5 +311,75 @@ describe("chooseShortAnswer", () => {
 
   it("answers nothing when the service has no healthy shard anywhere", () => {
     expect(chooseShortAnswer(asker, names, undefined, shard, () => false)).to.deep.equal({ kind: "none" });
+  });
+});
+
+describe("ShortData: client networks changed in place", () => {
+  const base = shortBase("/fedns-short", "f");
+  const clusters = ["a", "b", "c"];
+  const sources = ["config", "node", "pod"] as const;
+  const networks = ["127.1.0.0/16", "127.1.2.0/24", "127.1.2.3/32", "127.1.3.0/24", "127.2.0.0/16", "fd00::/48"];
+
+  /** A small deterministic pseudo-random sequence (no wall clock, no Math.random). */
+  function random(seed: number): () => number {
+    let state = seed;
+    return () => {
+      state = (state * 1103515245 + 12345) % 2 ** 31;
+      return state / 2 ** 31;
+    };
+  }
+
+  it("answers exactly as a fresh build of the same keys, after any sequence of puts and deletes", () => {
+    const next = random(7);
+    const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!;
+    const live = new ShortData([], base);
+    const entries = new Map<string, ClientNetworkValue>();
+    const probes = ["127.1.2.3", "127.1.2.9", "127.1.3.1", "127.1.9.9", "127.2.0.1", "127.3.0.1", "fd00::1", "fd01::1"];
+    for (let step = 0; step < 400; step++) {
+      const cluster = pick(clusters);
+      const network = pick(networks);
+      const key = `${base}clients/${cluster}/${network.replace("/", "_")}`;
+      if (next() < 0.35) {
+        entries.delete(key);
+        live.setNetwork(key, cluster, undefined);
+      } else {
+        const value: ClientNetworkValue = {
+          network: canonicalNetwork(network)!,
+          source: pick(sources),
+          region: "r",
+          zone: pick(["x", "y"]),
+          cluster,
+        };
+        entries.set(key, value);
+        live.setNetwork(key, cluster, value);
+      }
+      const fresh = new ShortData(entries.entries(), base);
+      for (const probe of probes) {
+        for (const prefix of [undefined, 8, 16, 24]) {
+          expect(live.askerOf(addr(probe), prefix), `${probe}/${prefix} after step ${step}`).to.deep.equal(
+            fresh.askerOf(addr(probe), prefix),
+          );
+        }
+      }
+      expect(live.networks).to.equal(fresh.networks);
+    }
+  });
+
+  it("prefers config over node addresses over pod CIDRs on an equal network, then the cluster name", () => {
+    const data = new ShortData([], base);
+    const value = (source: (typeof sources)[number], cluster: string): ClientNetworkValue => ({
+      network: "127.1.0.0/16",
+      source,
+      region: cluster,
+      cluster,
+    });
+    data.setNetwork(`${base}clients/b/127.1.0.0_16`, "b", value("pod", "b"));
+    data.setNetwork(`${base}clients/c/127.1.0.0_16`, "c", value("node", "c"));
+    expect(data.askerOf(addr("127.1.0.1")).asker?.cluster).to.equal("c");
+    data.setNetwork(`${base}clients/a/127.1.0.0_16`, "a", value("node", "a"));
+    expect(data.askerOf(addr("127.1.0.1")).asker?.cluster).to.equal("a");
+    data.setNetwork(`${base}clients/a/127.1.0.0_16`, "a", undefined);
+    data.setNetwork(`${base}clients/c/127.1.0.0_16`, "c", undefined);
+    expect(data.askerOf(addr("127.1.0.1")).asker?.cluster).to.equal("b");
   });
 });
