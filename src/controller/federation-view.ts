@@ -107,7 +107,7 @@ export class FederationView {
 
   /**
    * What a unit's records depend on, for the reconciler's memo: the plan context's inputs, and each member's
-   * phase, whether its grace period is over, and its shard of the unit (shards are replaced, never changed in
+   * phase, since when it is unreachable, whether its grace period is over, and its shard of the unit (shards are replaced, never changed in
    * place: cluster-state.ts). Undefined (no memo) while a member has not synced: what is held for it depends on
    * the store and the clock (grace.ts).
    */
@@ -122,7 +122,9 @@ export class FederationView {
       if (shard === undefined) continue;
       const since = watch.lifecycle.phase === "unreachable" ? watch.lifecycle.unreachableSince : undefined;
       const stale = isStale(since === undefined ? { status } : { status, unreachableSince: since }, now, graceMs);
-      signature.push(watch, status, stale, shard);
+      // Since when too: the plan that sees a grace period start arms the wake-up at its end (plan.recheckAt);
+      // without it every unit would be skipped until the grace period is over, and nothing would wake up then.
+      signature.push(watch, status, since, stale, shard);
     }
     return signature;
   }
