@@ -29,6 +29,8 @@ interface Options {
   seconds: number;
   legitQps: number;
   only: string | undefined;
+  /** dns.cache.entries of the server (default: the server's default). */
+  cacheEntries: number | undefined;
 }
 
 function parseOptions(): Options {
@@ -37,12 +39,14 @@ function parseOptions(): Options {
       seconds: { type: "string" },
       "legit-qps": { type: "string" },
       only: { type: "string" },
+      "cache-entries": { type: "string" },
     },
   });
   return {
     seconds: Number(values.seconds ?? 8),
     legitQps: Number(values["legit-qps"] ?? 2000),
     only: values.only,
+    cacheEntries: values["cache-entries"] === undefined ? undefined : Number(values["cache-entries"]),
   };
 }
 
@@ -290,6 +294,7 @@ async function startServe(
   dir: string,
   etcdUrl: string,
   rrl: boolean,
+  cacheEntries: number | undefined,
 ): Promise<{ port: number; server: Tracked }> {
   const port = await freePort();
   const metrics = await freePort(new Set([port]));
@@ -305,6 +310,7 @@ async function startServe(
       "  cookies: { secret: 000102030405060708090a0b0c0d0e0f }",
       // The legitimate client stands for the member clusters' forwarders: exempt, as deployed.
       `  rrl: { enabled: ${rrl}, responsesPerSecond: 20, slip: 2, exempt: ["127.0.0.1/32"] }`,
+      ...(cacheEntries === undefined ? [] : [`  cache: { entries: ${cacheEntries} }`]),
       "",
     ].join("\n"),
   );
@@ -362,7 +368,7 @@ async function main(): Promise<void> {
             other.comparedWith === attack.control && (options.only === undefined || other.name.includes(options.only)),
         );
       if (!wanted && !neededControl) continue;
-      const { port, server } = await startServe(tracker, dir, etcd.url, attack.rrl ?? false);
+      const { port, server } = await startServe(tracker, dir, etcd.url, attack.rrl ?? false, options.cacheEntries);
       const legitArgs = (seconds: number) =>
         dnsperfArgs(port, legitFile, seconds, [
           "-Q",

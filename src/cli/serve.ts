@@ -109,6 +109,8 @@ export async function startServing(config: FednsConfig, backend: KvBackend): Pro
     udpPayloadSize: config.dns.udpPayloadSize,
     udpTransport: config.dns.udpTransport,
     queryWildcards: config.dns.queryWildcards,
+    cacheEntries: config.dns.cache.entries,
+    cacheBytes: config.dns.cache.bytes,
     tcp: config.dns.tcp,
     nsid: config.dns.nsid ?? hostname(),
     cookieSecret: cookieSecretFromConfig(config.dns.cookies, log),

@@ -3,6 +3,7 @@
 import { isIP } from "node:net";
 import { z } from "zod";
 import { DEFAULT_CAPS } from "../controller/caps.ts";
+import { DEFAULT_CACHE_BYTES, DEFAULT_CACHE_ENTRIES } from "../dns/cache.ts";
 import { UDP_TRANSPORT_CHOICES } from "../dns/udp/transport.ts";
 import { DEFAULT_LIMITS } from "../federation/limits.ts";
 import { nameProblem, normalizeName } from "../records/name.ts";
@@ -347,6 +348,18 @@ const dnsSchema = z
      * literally. Turn it off for a zone reachable from the internet: one wildcard question collects a subtree.
      */
     queryWildcards: z.boolean().default(true),
+    /**
+     * The response cache: at most `entries` replies totalling at most `bytes`; when either is reached it
+     * is emptied. Size `entries` above the number of distinct questions the zones get (names, plus the
+     * names that do not exist, times the types asked), or that traffic is served from misses.
+     */
+    cache: z
+      .object({
+        entries: z.number().int().min(1).default(DEFAULT_CACHE_ENTRIES),
+        bytes: z.number().int().min(65_536).default(DEFAULT_CACHE_BYTES),
+      })
+      .strict()
+      .default({ entries: DEFAULT_CACHE_ENTRIES, bytes: DEFAULT_CACHE_BYTES }),
     tcp: z
       .object({
         idleTimeoutMs: z.number().int().min(100).default(10_000),

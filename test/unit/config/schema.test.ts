@@ -36,6 +36,7 @@ describe("config schema", () => {
     expect(config.etcd.prefix).to.equal("/skydns");
     expect(config.dns.listen).to.equal("127.0.0.1:5353");
     expect(config.dns.soa.refresh).to.equal(7200);
+    expect(config.dns.cache).to.deep.equal({ entries: 100_000, bytes: 64 * 1024 * 1024 });
     expect(config.controller.ttl).to.deep.equal({ default: 30, min: 5, max: 3600 });
     expect(config.controller.labelSelector).to.equal("");
     expect(config.controller.leaderElection).to.deep.equal({ enabled: true, leaseSeconds: 10 });
@@ -47,6 +48,7 @@ describe("config schema", () => {
     const cases: [unknown, string, string][] = [
       [{ dns: { listen: "localhost" } }, "dns.listen", '"localhost"'],
       [{ dns: { udpPayloadSize: 100 } }, "dns.udpPayloadSize", "100"],
+      [{ dns: { cache: { entries: 0 } } }, "dns.cache.entries", "0"],
       [{ etcd: { endpoints: ["ftp://x:1"] } }, "etcd.endpoints.0", '"ftp://x:1"'],
       [{ controller: { namespaces: ["Shop"] } }, "controller.namespaces.0", '"Shop"'],
       [{ controller: { ttl: { default: 0 } } }, "controller.ttl.default", "0"],
