@@ -2,8 +2,10 @@
 // and the index revision it was computed at, and stays valid while nothing changed at or below those
 // names (freshness.ts): an etcd change costs the answers it touched, not the whole cache. A swapped-in
 // index (reload) drops everything. The cache is bounded both in entries and in bytes (TCP replies
-// reach 64 KiB each); a full cache is simply emptied (no LRU bookkeeping on the hot path), so a flood
-// of distinct names costs misses, never memory.
+// reach 64 KiB each). A full cache evicts by CLOCK (second chance): a hit only sets a flag (no LRU
+// bookkeeping on the hot path); eviction walks entries oldest first, keeps a referenced one once more
+// (clearing its flag) and drops the first that was not. A flood of distinct names costs misses and
+// evicts the entries nobody asked for again, never memory, and never the answers in use.
 import type { RecordIndex } from "../records/index.ts";
 import { type Stamp, stampOf, stillFresh } from "./freshness.ts";
 import { QNAME_OFFSET, skipName, skipRecord } from "./query.ts";
@@ -33,6 +35,8 @@ export type CacheLookup = CachedResponse | "miss" | "stale";
 interface Entry {
   response: CachedResponse;
   stamp: Stamp;
+  /** Asked for again since it was stored or last given its second chance (CLOCK). */
+  referenced: boolean;
 }
 
 /**
@@ -59,7 +63,10 @@ export class ResponseCache {
     const entries = this.variants.get(variant);
     const entry = entries?.get(key);
     if (entry === undefined) return "miss";
-    if (stillFresh(index, entry.stamp)) return entry.response;
+    if (stillFresh(index, entry.stamp)) {
+      entry.referenced = true;
+      return entry.response;
+    }
     entries?.delete(key);
     this.entries--;
     this.storedBytes -= entry.response.bytes.length;
@@ -79,16 +86,19 @@ export class ResponseCache {
     this.follow(index);
     const previous = this.variants.get(variant)?.get(key);
     if (previous !== undefined) {
+      this.variants.get(variant)?.delete(key);
       this.entries--;
       this.storedBytes -= previous.response.bytes.length;
     }
-    if (this.entries >= this.maxEntries || this.storedBytes + length > this.maxBytes) this.clear();
+    while (this.entries > 0 && (this.entries >= this.maxEntries || this.storedBytes + length > this.maxBytes)) {
+      this.evictOne();
+    }
     let entries = this.variants.get(variant);
     if (entries === undefined) {
       entries = new Map();
       this.variants.set(variant, entries);
     }
-    entries.set(key, { response, stamp: stampOf(index, dependencies) });
+    entries.set(key, { response, stamp: stampOf(index, dependencies), referenced: false });
     this.entries++;
     this.storedBytes += length;
   }
@@ -107,6 +117,28 @@ export class ResponseCache {
     if (index === this.index) return;
     this.clear();
     this.index = index;
+  }
+
+  /**
+   * Drops one entry, oldest first, giving each referenced entry on the way a second chance (its flag
+   * cleared, moved to the end of its variant). Ends within two passes: a second chance clears the flag.
+   */
+  private evictOne(): void {
+    for (const [variant, entries] of this.variants) {
+      for (const [key, entry] of entries) {
+        entries.delete(key);
+        if (entry.referenced) {
+          entry.referenced = false;
+          entries.set(key, entry);
+          continue;
+        }
+        this.entries--;
+        this.storedBytes -= entry.response.bytes.length;
+        if (entries.size === 0) this.variants.delete(variant);
+        return;
+      }
+      this.variants.delete(variant);
+    }
   }
 
   private clear(): void {

@@ -101,17 +101,34 @@ describe("dns/cache", () => {
     expect(cache.size).to.equal(0);
   });
 
-  it("empties itself when full", () => {
+  it("when full, evicts the oldest entry nobody asked for again (CLOCK), never more than it needs", () => {
     const index = new RecordIndex({ prefix: "/skydns" });
     const cache = new ResponseCache(2);
     cache.set(1, key("a.example.com"), index, entry(1), []);
     cache.set(1, key("b.example.com"), index, entry(2), []);
     cache.set(1, key("c.example.com"), index, entry(3), []);
-    expect(cache.size).to.equal(1);
+    expect(cache.size).to.equal(2);
+    expect(cache.get(1, key("a.example.com"), index)).to.equal("miss");
+    expect(tag(cache.get(1, key("b.example.com"), index))).to.equal(2);
     expect(tag(cache.get(1, key("c.example.com"), index))).to.equal(3);
   });
 
-  it("bounds the bytes it holds: a set that would pass the budget empties it first", () => {
+  it("keeps a hot answer through a flood of distinct names", () => {
+    const index = new RecordIndex({ prefix: "/skydns" });
+    const cache = new ResponseCache(100);
+    cache.set(1, key("hot.example.com"), index, entry(7), []);
+    for (let i = 0; i < 10_000; i++) {
+      cache.set(1, key(`flood-${i}.example.com`), index, entry(1), []);
+      // The hot name is asked for now and then, as a real client's name is between the attacker's.
+      if (i % 50 === 0) expect(tag(cache.get(1, key("hot.example.com"), index)), `after ${i}`).to.equal(7);
+      expect(cache.size).to.be.at.most(100);
+    }
+    expect(tag(cache.get(1, key("hot.example.com"), index))).to.equal(7);
+    expect(cache.get(1, key("flood-0.example.com"), index)).to.equal("miss");
+    expect(tag(cache.get(1, key("flood-9999.example.com"), index))).to.equal(1);
+  });
+
+  it("bounds the bytes it holds: a set that would pass the budget evicts the oldest entries first", () => {
     const index = new RecordIndex({ prefix: "/skydns" });
     const cache = new ResponseCache(100, 1000);
     cache.set(1, key("a.example.com"), index, entry(1, 400), []);
@@ -123,19 +140,21 @@ describe("dns/cache", () => {
     expect(cache.size).to.equal(2);
     expect(cache.bytes).to.equal(1000);
     cache.set(2, key("c.example.com"), index, entry(4, 1), []);
-    expect(cache.size).to.equal(1);
-    expect(cache.bytes).to.equal(1);
+    expect(cache.size).to.equal(2);
+    expect(cache.bytes).to.equal(601);
     expect(cache.get(1, key("a.example.com"), index)).to.equal("miss");
+    expect(tag(cache.get(1, key("b.example.com"), index))).to.equal(3);
     expect(tag(cache.get(2, key("c.example.com"), index))).to.equal(4);
     // A reply larger than the whole budget is not cached (and evicts nothing).
     cache.set(1, key("d.example.com"), index, entry(5, 1001), []);
     expect(cache.get(1, key("d.example.com"), index)).to.equal("miss");
-    expect(cache.size).to.equal(1);
+    expect(cache.size).to.equal(2);
     // A stale entry gives its bytes back.
     cache.set(1, key("e.example.com"), index, entry(6, 10), ["e.example.com"]);
+    expect(cache.bytes).to.equal(611);
     put(index, "e.example.com");
     expect(cache.get(1, key("e.example.com"), index)).to.equal("stale");
-    expect(cache.bytes).to.equal(1);
+    expect(cache.bytes).to.equal(601);
   });
 
   it("keeps a flood of distinct full-size TCP replies within the default budget", () => {
