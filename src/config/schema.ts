@@ -350,8 +350,9 @@ const dnsSchema = z
     queryWildcards: z.boolean().default(true),
     /**
      * The response cache: at most `entries` replies totalling at most `bytes`; when either is reached the
-     * oldest entry not asked for again is evicted (CLOCK, dns/cache.ts). Size `entries` above the number of distinct questions the zones get (names, plus the
-     * names that do not exist, times the types asked), or that traffic is served from misses.
+     * oldest entry not asked for again is evicted (CLOCK, dns/cache.ts). Size `entries` above the number
+     * of distinct questions the zones get (names, plus the names that do not exist, times the types
+     * asked), or that traffic is served from misses.
      */
     cache: z
       .object({
