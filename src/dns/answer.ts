@@ -31,26 +31,33 @@ export interface AnswerContext extends Lookup {
 export const BUDGET_EXTENDED_ERROR = { code: 0, text: "answer truncated by server budget" } as const;
 
 /**
- * The response to one question. `dependencies`, when given, receives the names the answer was read
- * from (AnswerReader): a cached copy stays valid while nothing changes at or below them.
+ * The frame of a reply to `question`: empty sections, the question echoed, OPT with our payload size when
+ * the query had one; BADVERS (not authoritative) for an EDNS version above 0 (RFC 6891 §6.1.3).
  */
-export function answer(question: Question, context: AnswerContext, dependencies?: Set<string>): DnsResponse {
+export function newResponse(question: Question, udpPayloadSize: number, authoritative: boolean): DnsResponse {
   const response: DnsResponse = {
     rcode: RCODE.NOERROR,
-    authoritative: false,
+    authoritative,
     echoQuestion: true,
     answer: [],
     authority: [],
     additional: [],
-    edns:
-      question.edns === undefined
-        ? undefined
-        : { payloadSize: context.udpPayloadSize, dnssecOk: question.edns.dnssecOk },
+    edns: question.edns === undefined ? undefined : { payloadSize: udpPayloadSize, dnssecOk: question.edns.dnssecOk },
   };
   if (question.edns !== undefined && question.edns.version > 0) {
     response.rcode = RCODE.BADVERS;
-    return response;
+    response.authoritative = false;
   }
+  return response;
+}
+
+/**
+ * The response to one question. `dependencies`, when given, receives the names the answer was read
+ * from (AnswerReader): a cached copy stays valid while nothing changes at or below them.
+ */
+export function answer(question: Question, context: AnswerContext, dependencies?: Set<string>): DnsResponse {
+  const response = newResponse(question, context.udpPayloadSize, false);
+  if (response.rcode === RCODE.BADVERS) return response;
   const name = lookupNameOf(question.labels);
   const zone = context.zones.find(name ?? asciiLower(question.labels.join(".")));
   // Class other than IN, like names outside our zones, is not ours to answer (Knot does the same).

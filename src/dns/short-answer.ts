@@ -10,7 +10,7 @@ import type { AskerMatch, LocalShard, PortQuestion, ShortData } from "../federat
 import { chooseShortAnswer } from "../federation/short-names.ts";
 import { Counter, type Registry } from "../obs/metrics.ts";
 import { LookupBudget } from "../records/budget.ts";
-import { type AnswerContext, BUDGET_EXTENDED_ERROR, type Question } from "./answer.ts";
+import { type AnswerContext, BUDGET_EXTENDED_ERROR, newResponse, type Question } from "./answer.ts";
 import { CLASS_IN, EDNS_OPTION, RCODE, TYPE } from "./constants.ts";
 import { option } from "./edns.ts";
 import type { DnsResponse, ResourceRecord } from "./message.ts";
@@ -94,21 +94,8 @@ export class ShortAnswerer {
    * when it carries no Client Subnet option. `lookup`: the record index and zones of the federation names.
    */
   answer(question: Question, source: Uint8Array | undefined, lookup: AnswerContext): ShortReply {
-    const response: DnsResponse = {
-      rcode: RCODE.NOERROR,
-      authoritative: true,
-      echoQuestion: true,
-      answer: [],
-      authority: [],
-      additional: [],
-      edns:
-        question.edns === undefined
-          ? undefined
-          : { payloadSize: lookup.udpPayloadSize, dnssecOk: question.edns.dnssecOk },
-    };
-    if (question.edns !== undefined && question.edns.version > 0) {
-      response.rcode = RCODE.BADVERS;
-      response.authoritative = false;
+    const response = newResponse(question, lookup.udpPayloadSize, true);
+    if (response.rcode === RCODE.BADVERS) {
       return { response, subnetOption: undefined };
     }
     const subnet = question.edns?.clientSubnet;
