@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { type HostnameAnswer, HostnameResolver } from "../../../src/controller/hostnames.ts";
 import { ControllerMetrics } from "../../../src/controller/metrics.ts";
+import { configureLogging } from "../../../src/obs/log.ts";
 import { newRegistry } from "../../../src/obs/metrics.ts";
 import { FakeTimers, flush } from "../../support/fake-timers.ts";
 
@@ -16,6 +17,7 @@ function tableLookup(answers: Map<string, HostnameAnswer | Error>, asked: string
 }
 
 describe("HostnameResolver", () => {
+  before(() => configureLogging("silent"));
   it("resolves new hostnames, refreshes them on their TTL (clamped) and reports changes", async () => {
     const timers = new FakeTimers();
     const answers = new Map<string, HostnameAnswer | Error>([
