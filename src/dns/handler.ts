@@ -33,6 +33,7 @@ import {
   type Query,
   questionLabels,
   type Rejected,
+  skipName,
 } from "./query.ts";
 import { zoneSerial } from "./records.ts";
 import { RESPONSE_CLASS, type ResponseClass, type ResponseRateLimiter } from "./rrl.ts";
@@ -158,7 +159,7 @@ export class QueryHandler {
    * no such request (then handle() answers it). Never throws: a failure ends the stream.
    */
   transfer(packet: Buffer, client?: ClientAddress): AsyncIterable<Buffer> | undefined {
-    if (this.transfers === undefined) return undefined;
+    if (this.transfers === undefined || !asksForTransfer(packet)) return undefined;
     const parsed = parseQuery(packet);
     if (!parsed.ok || (parsed.query.qtype !== TYPE.AXFR && parsed.query.qtype !== TYPE.IXFR)) return undefined;
     const request = this.transferRequest(parsed.query, "tcp", client);
@@ -446,6 +447,17 @@ export class QueryHandler {
 }
 
 const NO_OPTIONS = Buffer.alloc(0);
+
+/**
+ * Whether the packet's first question has qtype AXFR or IXFR, read off the wire without parsing it:
+ * every other TCP query is parsed once, by handle().
+ */
+function asksForTransfer(packet: Buffer): boolean {
+  const end = skipName(packet, QNAME_OFFSET);
+  if (end < 0 || end + 2 > packet.length) return false;
+  const qtype = packet.readUInt16BE(end);
+  return qtype === TYPE.AXFR || qtype === TYPE.IXFR;
+}
 
 async function* single(message: Buffer): AsyncIterable<Buffer> {
   yield message;
