@@ -12,6 +12,7 @@ import {
   shortBase,
 } from "../federation/short-keys.ts";
 import { ShortData } from "../federation/short-names.ts";
+import { realTimers, type Timers } from "../obs/clock.ts";
 import { logger } from "../obs/log.ts";
 import { Counter, Gauge, type Registry } from "../obs/metrics.ts";
 import { type KvBackend, rangePages, type WatchEvent, type WatchHandle } from "./kv.ts";
@@ -26,6 +27,8 @@ export interface ShortSourceOptions {
   maxNetworks?: number;
   /** Keys of the prefix kept, at most (default 2 000 000): a flood of keys must not grow memory without bound. */
   maxKeys?: number;
+  /** The clock of the retry timer (tests). */
+  timers?: Timers;
 }
 
 export interface ShortSource {
@@ -59,7 +62,8 @@ class WatchedShortSource implements ShortSource {
   private session = 0;
   private attempts = 0;
   private handle: WatchHandle | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
+  private retryTimer: { cancel(): void } | undefined;
+  private readonly timers: Timers;
   private readonly badKeys = new Map<string, string>();
   private resolveLoaded: () => void = () => {};
   private readonly metrics: { bad: Counter; networks: Gauge; ready: Gauge };
@@ -68,6 +72,7 @@ class WatchedShortSource implements ShortSource {
     this.options = options;
     this.base = shortBase(options.prefix, options.federation);
     this.maxKeys = options.maxKeys ?? DEFAULT_MAX_KEYS;
+    this.timers = options.timers ?? realTimers;
     const registers = options.registry === undefined ? [] : [options.registry];
     const source = this;
     this.metrics = {
@@ -107,7 +112,7 @@ class WatchedShortSource implements ShortSource {
   async stop(): Promise<void> {
     this.stopped = true;
     this.session++;
-    clearTimeout(this.retryTimer);
+    this.retryTimer?.cancel();
     await this.closeWatch();
     this.setLive(false);
   }
@@ -157,10 +162,12 @@ class WatchedShortSource implements ShortSource {
       this.resolveLoaded();
     } catch (err) {
       if (session !== this.session || this.stopped) return;
+      // As the record source retries (store/source.ts): exponential, capped, jittered, on the one clock.
       const delay = Math.min(5000, 100 * 2 ** this.attempts++);
-      this.log.warn({ err: (err as Error).message, retryInMs: delay }, "loading short-name data failed");
+      const jittered = delay / 2 + Math.random() * (delay / 2);
+      this.log.warn({ err: (err as Error).message, retryInMs: Math.round(jittered) }, "loading short-name data failed");
       this.setLive(false);
-      this.retryTimer = setTimeout(() => void this.load(), delay);
+      this.retryTimer = this.timers.setTimeout(() => void this.load(), jittered);
     }
   }
 
