@@ -180,10 +180,7 @@ function serveConnection(
       offset += 2 + length;
       consumed++;
       if (reply !== undefined) {
-        const framed = Buffer.allocUnsafe(reply.length + 2);
-        framed.writeUInt16BE(reply.length, 0);
-        reply.copy(framed, 2);
-        socket.write(framed);
+        writeFramed(socket, reply);
         if (socket.writableLength > stats.maxQueuedReplyBytes) stats.maxQueuedReplyBytes = socket.writableLength;
       }
     }
@@ -224,6 +221,14 @@ function serveConnection(
   });
 }
 
+/** Writes one DNS message with its two-byte length prefix (RFC 1035 §4.2.2). */
+function writeFramed(socket: Socket, message: Buffer): void {
+  const framed = Buffer.allocUnsafe(message.length + 2);
+  framed.writeUInt16BE(message.length, 0);
+  message.copy(framed, 2);
+  socket.write(framed);
+}
+
 /**
  * Writes a transfer's messages as the client reads them: past the high-water mark it waits for
  * 'drain' (or the connection's end) before taking the next message from the stream.
@@ -232,10 +237,7 @@ async function streamTransfer(socket: Socket, messages: AsyncIterable<Buffer>): 
   try {
     for await (const message of messages) {
       if (socket.destroyed) break;
-      const framed = Buffer.allocUnsafe(message.length + 2);
-      framed.writeUInt16BE(message.length, 0);
-      message.copy(framed, 2);
-      socket.write(framed);
+      writeFramed(socket, message);
       // Let other connections and timers run between messages (encoding one takes a few ms).
       if (socket.writableLength > WRITE_HIGH_WATER) await drained(socket);
       else await yieldToLoop();
