@@ -256,7 +256,8 @@ export class Reconciler<V = SkydnsService> {
         for (let i = 0; i < units.length && this.enabled && !this.stopped; i += WRITE_BATCH_UNITS) {
           await this.reconcileUnits(units.slice(i, i + WRITE_BATCH_UNITS), warnings, stats, budget);
         }
-        if (full) warnings.push(...this.generalWarnings);
+        // Once per reconcile: every plan() call repeats them (clusters, locations), unit slices do not.
+        warnings.push(...this.generalWarnings);
       }
       this.report(warnings, full);
       if (full) this.options.metrics?.held.set(stats.held);
@@ -339,10 +340,13 @@ export class Reconciler<V = SkydnsService> {
       const byUnit = new Map<string, PlanWarning[]>();
       const general: PlanWarning[] = [];
       for (const warning of plan.warnings) {
-        warnings.push(warning);
         const list = warning.service === undefined ? undefined : byUnit.get(warning.service);
-        if (warning.service === undefined || !toPlan.has(warning.service)) general.push(warning);
-        else if (list === undefined) byUnit.set(warning.service, [warning]);
+        if (warning.service === undefined || !toPlan.has(warning.service)) {
+          general.push(warning);
+          continue;
+        }
+        warnings.push(warning);
+        if (list === undefined) byUnit.set(warning.service, [warning]);
         else list.push(warning);
       }
       this.generalWarnings = general.length === 0 ? NO_WARNINGS : general;
