@@ -90,8 +90,8 @@ export class ResponseCache {
       this.entries--;
       this.storedBytes -= previous.response.bytes.length;
     }
-    while (this.entries > 0 && (this.entries >= this.maxEntries || this.storedBytes + length > this.maxBytes)) {
-      this.evictOne();
+    while (this.entries >= this.maxEntries || this.storedBytes + length > this.maxBytes) {
+      if (!this.evictOne()) break;
     }
     let entries = this.variants.get(variant);
     if (entries === undefined) {
@@ -122,8 +122,9 @@ export class ResponseCache {
   /**
    * Drops one entry, oldest first, giving each referenced entry on the way a second chance (its flag
    * cleared, moved to the end of its variant). Ends within two passes: a second chance clears the flag.
+   * False when there was nothing to drop.
    */
-  private evictOne(): void {
+  private evictOne(): boolean {
     for (const [variant, entries] of this.variants) {
       for (const [key, entry] of entries) {
         entries.delete(key);
@@ -135,10 +136,11 @@ export class ResponseCache {
         this.entries--;
         this.storedBytes -= entry.response.bytes.length;
         if (entries.size === 0) this.variants.delete(variant);
-        return;
+        return true;
       }
       this.variants.delete(variant);
     }
+    return false;
   }
 
   private clear(): void {
