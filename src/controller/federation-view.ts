@@ -31,6 +31,8 @@ export class FederationView {
   private hostnameChanges = 0;
   /** The plan context (federation/plan.ts) and the inputs it was built from (contextInputs). */
   private context: { inputs: readonly number[]; value: PlanContext } | undefined;
+  /** contextInputs() of the current synchronous run (signature() is called for every unit of a slice). */
+  private inputsNow: readonly number[] | undefined;
 
   constructor(options: FederationViewOptions) {
     this.options = options;
@@ -39,6 +41,7 @@ export class FederationView {
   /** An LB hostname resolves differently now. */
   hostnamesChanged(): void {
     this.hostnameChanges += 1;
+    this.inputsNow = undefined;
   }
 
   /** The federation state of `only` (undefined: everything) as of now, planned. */
@@ -80,11 +83,25 @@ export class FederationView {
 
   /** The plan context of the current state: rebuilt only when what it is built from has changed. */
   private contextOf(federation: FederationState): PlanContext {
-    const inputs = this.contextInputs();
+    const inputs = this.currentInputs();
     if (this.context === undefined || !sameNumbers(this.context.inputs, inputs)) {
       this.context = { inputs, value: planContext(federation, this.options.planOptions) };
     }
     return this.context.value;
+  }
+
+  /**
+   * contextInputs(), computed once per synchronous run: what it counts changes only in event handlers, which run
+   * after the microtask queued here (and hostnamesChanged() forgets it at once).
+   */
+  private currentInputs(): readonly number[] {
+    if (this.inputsNow === undefined) {
+      this.inputsNow = this.contextInputs();
+      queueMicrotask(() => {
+        this.inputsNow = undefined;
+      });
+    }
+    return this.inputsNow;
   }
 
   /**
@@ -112,7 +129,7 @@ export class FederationView {
    * the store and the clock (grace.ts).
    */
   signature(unit: string): unknown[] | undefined {
-    const signature: unknown[] = this.contextInputs();
+    const signature: unknown[] = [...this.currentInputs()];
     const now = this.options.timers.now();
     const graceMs = this.options.planOptions.graceMs ?? DEFAULT_GRACE_MS;
     for (const { watch } of this.options.membership.all()) {

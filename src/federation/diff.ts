@@ -2,7 +2,7 @@
 // `owner` may write (SPEC §3: keys of other owners are never changed). Pure; the writer turns the result into
 // transactions, `fedns check` prints it as findings. Values are compared in one normalized form (see
 // normalizeValue), so formatting differences never count as changes.
-import { decodeService, encodeService, type SkydnsService } from "../records/service.ts";
+import { decodeService, encodeService, ownerOf, type SkydnsService } from "../records/service.ts";
 
 /** What the store holds at a key, as far as diff needs it. */
 export interface CurrentRecord {
@@ -54,9 +54,31 @@ export function normalizeValue(raw: string): string | undefined {
   return decoded.ok ? encodeService(decoded.service) : undefined;
 }
 
-/** A desired record in its stored form, owner set; undefined when the value would not decode. */
+/**
+ * A desired record in its stored form, owner set; undefined when the value would not decode. The same string as
+ * normalizeValue(encodeService(...)), encoded once: decoding the encoding and encoding it again gives the same
+ * bytes, except where a number encodes as null (NaN, Infinity: decoding drops the field) or host is missing.
+ */
 export function desiredValue(service: SkydnsService, owner: string): string | undefined {
-  return normalizeValue(encodeService({ ...service, owner }));
+  const raw = encodeService(service.owner === owner ? service : { ...service, owner });
+  const decoded = decodeService(raw);
+  if (!decoded.ok) return undefined;
+  return typeof service.host !== "string" || raw.includes("null") ? encodeService(decoded.service) : raw;
+}
+
+/** What the store's view keeps of a stored value: its comparable form, owner and cluster, from one decode. */
+export interface ReadValue {
+  normalized: string | undefined;
+  owner: string | undefined;
+  cluster: string | undefined;
+}
+
+/** A stored value read once: normalizeValue(), the owner (read loosely when undecodable) and the cluster. */
+export function readValue(raw: string): ReadValue {
+  const decoded = decodeService(raw);
+  if (!decoded.ok) return { normalized: undefined, owner: ownerOf(raw), cluster: undefined };
+  const { service } = decoded;
+  return { normalized: encodeService(service), owner: service.owner, cluster: service.cluster };
 }
 
 function compareKeys(a: string, b: string): number {

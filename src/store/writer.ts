@@ -4,8 +4,16 @@
 // federation's keys (an operator's etcdctl, a restore) are reported as drift so the reconciler repairs them.
 // diff() (federation/diff.ts) says what a unit needs; the writer turns that into compare-guarded, leader-fenced
 // transactions, every name's changes in one transaction (txn-batches.ts), and never touches other owners' keys.
-import { createHash } from "node:crypto";
-import { desiredValue, diff, hasChanges, normalizeValue, type UnitChanges } from "../federation/diff.ts";
+import { hash } from "node:crypto";
+import {
+  desiredValue,
+  diff,
+  hasChanges,
+  normalizeValue,
+  type ReadValue,
+  readValue,
+  type UnitChanges,
+} from "../federation/diff.ts";
 import { UNKNOWN_UNIT, type UnitOf, unitsOfOwner } from "../federation/keys.ts";
 import { realTimers, type Timers } from "../obs/clock.ts";
 import { logger } from "../obs/log.ts";
@@ -37,6 +45,8 @@ export interface ValueCodec<V> {
   owner(raw: string): string | undefined;
   /** The `cluster` field of a desired value. */
   cluster(value: V): string | undefined;
+  /** normalize(), owner() and the `cluster` field of a stored value at once (default: from those two). */
+  read?(raw: string): ReadValue;
 }
 
 /** The skydns records' codec (records/service.ts, federation/diff.ts). */
@@ -45,6 +55,7 @@ export const RECORD_CODEC: ValueCodec<SkydnsService> = {
   normalize: normalizeValue,
   owner: ownerOfValue,
   cluster: (service) => service.cluster,
+  read: readValue,
 };
 
 export interface RecordWriterOptions<V = SkydnsService> {
@@ -120,7 +131,7 @@ const CATCH_UP_MS = 2000;
 
 /** A short digest of a normalized value: the view keeps this instead of a second copy of every record. */
 function digestOf(normalized: string | undefined): string | undefined {
-  return normalized === undefined ? undefined : createHash("sha1").update(normalized).digest("base64").slice(0, 16);
+  return normalized === undefined ? undefined : hash("sha1", normalized, "base64").slice(0, 16);
 }
 
 export class RecordWriter<V = SkydnsService> {
@@ -299,14 +310,11 @@ export class RecordWriter<V = SkydnsService> {
   }
 
   private storedKeyOf(kv: { value: string; modRevision: number }): StoredKey {
-    const normalized = this.codec.normalize(kv.value);
-    const owner = this.intern(this.codec.owner(kv.value));
-    let cluster: string | undefined;
-    if (normalized !== undefined && owner === this.owner) {
-      const match = /"cluster":("(?:[^"\\]|\\.)*")/.exec(normalized);
-      cluster = match?.[1] === undefined ? undefined : this.intern(JSON.parse(match[1]) as string);
-    }
-    return { digest: digestOf(normalized), owner, cluster, modRevision: kv.modRevision };
+    const read = this.codec.read?.(kv.value) ?? readWith(this.codec, kv.value);
+    const owner = this.intern(read.owner);
+    // Only our records' clusters are needed (last known records, grace.ts).
+    const cluster = read.normalized !== undefined && owner === this.owner ? this.intern(read.cluster) : undefined;
+    return { digest: digestOf(read.normalized), owner, cluster, modRevision: kv.modRevision };
   }
 
   /** Reads everything; `source` set: compare with the current view and report the units that differ. */
@@ -636,6 +644,15 @@ export class RecordWriter<V = SkydnsService> {
     this.metrics.skipped.inc({ reason });
     this.log.warn(context, message);
   }
+}
+
+/** A codec's read() from its normalize() and owner(): the cluster field found in the normalized JSON. */
+function readWith<V>(codec: ValueCodec<V>, raw: string): ReadValue {
+  const normalized = codec.normalize(raw);
+  const owner = codec.owner(raw);
+  if (normalized === undefined) return { normalized, owner, cluster: undefined };
+  const match = /"cluster":("(?:[^"\\]|\\.)*")/.exec(normalized);
+  return { normalized, owner, cluster: match?.[1] === undefined ? undefined : (JSON.parse(match[1]) as string) };
 }
 
 function differs(before: StoredKey | undefined, after: StoredKey): boolean {
