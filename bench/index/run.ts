@@ -30,12 +30,13 @@ const { values } = parseArgs({
     samples: { type: "string", default: "400" },
     timeout: { type: "string", default: "120" },
     settle: { type: "string", default: "15" },
+    profile: { type: "string" },
     help: { type: "boolean", default: false },
   },
 });
 if (values.help) {
   console.log(
-    "node --expose-gc bench/index/run.ts [--clusters 100] [--page N] [--etcd] [--samples 400] [--timeout 120] [--settle 15]",
+    "node --expose-gc bench/index/run.ts [--clusters 100] [--page N] [--etcd] [--samples 400] [--timeout 120] [--settle 15] [--profile DIR (--etcd: the server's --cpu-prof)]",
   );
   process.exit(0);
 }
@@ -221,7 +222,7 @@ async function fill(endpoint: string, dataset: Dataset): Promise<void> {
 
 async function etcdRun(dataset: Dataset): Promise<void> {
   const etcd = await startEtcd();
-  const children: { kill(signal?: NodeJS.Signals): boolean; pid?: number }[] = [];
+  const children: ReturnType<typeof spawn>[] = [];
   try {
     const filling = performance.now();
     await fill(etcd.endpoint, dataset);
@@ -246,7 +247,8 @@ async function etcdRun(dataset: Dataset): Promise<void> {
     const args = ["src/cli/main.ts", "serve", "--zone", DOMAIN, "--etcd", etcd.endpoint, "--prefix", PREFIX];
     args.push("--listen", `127.0.0.1:${port}`, "--metrics", `127.0.0.1:${metricsPort}`);
     const spawned = performance.now();
-    const child = spawn(process.execPath, args, {
+    const nodeArgs = values.profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${values.profile}`];
+    const child = spawn(process.execPath, [...nodeArgs, ...args], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, FEDNS_LOG_LEVEL: "info" },
     });
@@ -303,6 +305,20 @@ async function etcdRun(dataset: Dataset): Promise<void> {
     );
   } finally {
     for (const child of children) child.kill("SIGTERM");
+    // A profiled server writes its profile as it exits: wait for that (bounded).
+    await Promise.all(
+      children.map(
+        (child) =>
+          new Promise((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resolve(undefined);
+            const timer = setTimeout(resolve, 10_000);
+            child.once("exit", () => {
+              clearTimeout(timer);
+              resolve(undefined);
+            });
+          }),
+      ),
+    );
     await etcd.destroy();
   }
 }

@@ -39,6 +39,11 @@ export interface RecordSourceOptions {
   onChange?: (changes: readonly IndexChange[] | undefined) => void;
   /** The clock of retries and of the last event's time (tests pass a fake one). */
   timers?: Timers;
+  /**
+   * Called once, when the first complete load has been built and nothing is served yet (just before it is
+   * swapped in): serve compacts the heap there, while a pause costs no answer.
+   */
+  beforeFirstSwap?: () => void;
 }
 
 export interface RecordSourceStatus {
@@ -99,6 +104,7 @@ class WatchedSource implements RecordSource {
   private readonly badValues = new Map<string, string>();
   private resolveLoaded: () => void = () => {};
   private readonly onChange: (changes: readonly IndexChange[] | undefined) => void;
+  private readonly beforeFirstSwap: (() => void) | undefined;
 
   constructor(options: RecordSourceOptions) {
     this.backend = options.backend;
@@ -107,6 +113,7 @@ class WatchedSource implements RecordSource {
     this.live = options.index;
     this.pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
     this.onChange = options.onChange ?? (() => {});
+    this.beforeFirstSwap = options.beforeFirstSwap;
     this.retryInitialMs = options.retry?.initialMs ?? 100;
     this.retryMaxMs = options.retry?.maxMs ?? 5000;
     this.metrics = createMetrics(options.registry, this);
@@ -158,6 +165,7 @@ class WatchedSource implements RecordSource {
         await indexInSlices(fresh, page.kvs, revision, bad);
         if (session !== this.session) return;
       }
+      if (!this.live.loaded) this.beforeFirstSwap?.();
       this.live.swap(fresh);
       this.reportBadValues(bad, true);
       this.setRevision(revision);

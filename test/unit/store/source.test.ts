@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { configureLogging } from "../../../src/obs/log.ts";
 import { newRegistry, type Registry } from "../../../src/obs/metrics.ts";
 import { LiveIndex } from "../../../src/records/live-index.ts";
-import type { KvBackend, RangeOptions } from "../../../src/store/kv.ts";
+import type { KvBackend, RangeOptions, WatchHandlers } from "../../../src/store/kv.ts";
 import { createMemoryBackend, type MemoryBackend } from "../../../src/store/memory-kv.ts";
 import { type RecordSource, startRecordSource } from "../../../src/store/source.ts";
 
@@ -146,6 +146,33 @@ describe("store: record source (memory backend)", () => {
     expect(pages).to.have.length(7);
     expect(pages.every((page) => page.limit === 4)).to.equal(true);
     expect(pages.slice(1).every((page) => page.revision === 25 && page.after !== undefined)).to.equal(true);
+  });
+
+  it("calls beforeFirstSwap once, with the first load complete and nothing served yet, and not on reloads", async () => {
+    for (let i = 0; i < 5; i++) await kv.put(`${KEY}/a${i}`, JSON.stringify({ host: `198.51.100.${i + 1}` }));
+    const watches: WatchHandlers[] = [];
+    const watched: KvBackend = Object.assign(Object.create(kv) as KvBackend, {
+      watch: (prefix: string, from: number, handlers: WatchHandlers) => {
+        watches.push(handlers);
+        return kv.watch(prefix, from, handlers);
+      },
+    });
+    const calls: { loaded: boolean }[] = [];
+    source = startRecordSource({
+      backend: watched,
+      prefix: "/skydns",
+      index,
+      registry,
+      pageSize: 2,
+      beforeFirstSwap: () => calls.push({ loaded: index.loaded }),
+    });
+    await source.loaded;
+    expect(calls).to.deep.equal([{ loaded: false }]);
+    const previous = index.current;
+    watches[0]!.onCompacted(kv.revision); // a reload
+    await eventually(() => index.current !== previous, "the reload's swap");
+    expect(await metric(registry, "fedns_store_reloads_total")).to.equal(1);
+    expect(calls).to.have.length(1);
   });
 
   it("builds a reload off to the side: the previous index answers, whole, until the new one is complete", async () => {
