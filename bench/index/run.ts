@@ -290,6 +290,7 @@ async function etcdRun(dataset: Dataset): Promise<void> {
     const rssLater = child.pid === undefined ? Number.NaN : await rssOf(child.pid);
     const later = await heapOf(metricsPort);
     const loadLine = output.split("\n").find((line) => line.includes("loaded records"));
+    const compactLine = output.split("\n").find((line) => line.includes("compacted the heap"));
     const loadMs = loadLine === undefined ? undefined : (JSON.parse(loadLine) as { ms?: number }).ms;
     if (coldMs === undefined) console.error(output.split("\n").slice(-20).join("\n"));
     socket.close();
@@ -300,6 +301,7 @@ async function etcdRun(dataset: Dataset): Promise<void> {
         `cold start (spawn → every sampled name answered): ${coldMs === undefined ? `not within ${TIMEOUT_MS / 1000} s` : `${(coldMs / 1000).toFixed(2)} s`} (server CPU by then: ${cpuAtColdStart === undefined ? "n/a" : `${cpuAtColdStart.toFixed(2)} s`}, etcd CPU meanwhile: ${etcdCpuAtColdStart === undefined ? "n/a" : `${etcdCpuAtColdStart.toFixed(2)} s`}); the server's own load: ${loadMs === undefined ? "n/a" : `${(loadMs / 1000).toFixed(2)} s`}`,
         `answers before that: ${[...rcodes].map(([label, n]) => `${label} ${n}`).join(", ")}; NXDOMAIN/NODATA for an existing name: ${nxdomainForExisting}`,
         `serve RSS ${(rss / MIB).toFixed(0)} MiB = ${Math.round(rss / dataset.keys)} B/record (whole process) 2 s after the cold start, heap used ${early}; ${values.settle} s later RSS ${(rssLater / MIB).toFixed(0)} MiB = ${Math.round(rssLater / dataset.keys)} B/record, heap used ${later}`,
+        `heap compaction after the first load: ${compactLine ?? "n/a"}`,
         `load average ${load}`,
       ].join("\n"),
     );

@@ -45,18 +45,14 @@ function keyOf(value: bigint, above: Buffer): Buffer {
   return Buffer.compare(short, above) > 0 ? short : full;
 }
 
-/** `start:span` (base64 key, base-36 span); a cursor without a span reads to the prefix's end. */
+/** `start:span` (base64 key, hexadecimal span); a cursor without a span reads to the prefix's end. */
 function cursorOf(start: Buffer, span: bigint | undefined): string {
-  return span === undefined ? start.toString("base64") : `${start.toString("base64")}:${span.toString(36)}`;
+  return span === undefined ? start.toString("base64") : `${start.toString("base64")}:${span.toString(16)}`;
 }
 
 function parseSpan(text: string): bigint | undefined {
-  let span = 0n;
-  for (const char of text.toLowerCase()) {
-    const digit = Number.parseInt(char, 36);
-    if (Number.isNaN(digit)) return undefined;
-    span = span * 36n + BigInt(digit);
-  }
+  if (!/^[0-9a-f]{1,1100}$/.test(text)) return undefined;
+  const span = BigInt(`0x${text}`);
   return span > 0n ? span : undefined;
 }
 
