@@ -31,12 +31,13 @@ const { values } = parseArgs({
     timeout: { type: "string", default: "120" },
     settle: { type: "string", default: "15" },
     profile: { type: "string" },
+    dist: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
 });
 if (values.help) {
   console.log(
-    "node --expose-gc bench/index/run.ts [--clusters 100] [--page N] [--etcd] [--samples 400] [--timeout 120] [--settle 15] [--profile DIR (--etcd: the server's --cpu-prof)]",
+    "node --expose-gc bench/index/run.ts [--clusters 100] [--page N] [--etcd] [--samples 400] [--timeout 120] [--settle 15] [--profile DIR (--etcd: the server's --cpu-prof)] [--dist (--etcd: run the built dist/, as bin/fedns.js does)]",
   );
   process.exit(0);
 }
@@ -244,7 +245,16 @@ async function etcdRun(dataset: Dataset): Promise<void> {
       if (rcode === 3 || (rcode === 0 && count === 0)) nxdomainForExisting++;
       if (rcode === 0 && count > 0) answered.add(id);
     });
-    const args = ["src/cli/main.ts", "serve", "--zone", DOMAIN, "--etcd", etcd.endpoint, "--prefix", PREFIX];
+    const args = [
+      values.dist ? "dist/cli/main.js" : "src/cli/main.ts",
+      "serve",
+      "--zone",
+      DOMAIN,
+      "--etcd",
+      etcd.endpoint,
+      "--prefix",
+      PREFIX,
+    ];
     args.push("--listen", `127.0.0.1:${port}`, "--metrics", `127.0.0.1:${metricsPort}`);
     const spawned = performance.now();
     const nodeArgs = values.profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${values.profile}`];
