@@ -192,6 +192,9 @@ export class RecordIndex {
   private revisionSeen = 0;
   private gen = 0;
   private visits = 0;
+  /** Serial markers (federation/keys.ts): name -> mod revision; `serialMarks` memoized per zone. */
+  private readonly markers = new Map<string, number>();
+  private marksMemo = new Map<string, number>();
 
   constructor(options: RecordIndexOptions) {
     this.prefix = normalizePrefix(options.prefix);
@@ -337,6 +340,46 @@ export class RecordIndex {
       node = next;
     }
     return node instanceof Node ? node.lastChange : node.modRevision;
+  }
+
+  /**
+   * Records a serial marker at a name (the domain whose writer moved it) with its mod revision. A marker
+   * never moves back on a running index (a lower or repeated revision is ignored): a zone's serial must not
+   * go down. True when it moved.
+   */
+  setSerialMarker(name: string, revision: number): boolean {
+    const normal = normalizeName(name);
+    if ((this.markers.get(normal) ?? 0) >= revision) return false;
+    this.markers.set(normal, revision);
+    this.marksMemo = new Map();
+    return true;
+  }
+
+  /** Serial markers held. */
+  get serialMarkers(): number {
+    return this.markers.size;
+  }
+
+  hasSerialMarker(name: string): boolean {
+    return this.markers.has(normalizeName(name));
+  }
+
+  /**
+   * The highest mod revision of the serial markers at, below or above a zone's name: a domain's marker
+   * moves with the deletes anywhere in it, so it counts for the zone holding it, for zones inside it and for
+   * the zones it holds (at worst a serial moves once more than needed, never less).
+   */
+  serialMarks(zone: string): number {
+    const normal = normalizeName(zone);
+    const known = this.marksMemo.get(normal);
+    if (known !== undefined) return known;
+    let highest = 0;
+    for (const [name, revision] of this.markers) {
+      if (revision > highest && (isAtOrBelow(name, normal) || isAtOrBelow(normal, name))) highest = revision;
+    }
+    // Bounded: one entry per zone asked (the configured zones), reset whenever a marker moves.
+    if (this.marksMemo.size < MAX_MARKS_MEMO) this.marksMemo.set(normal, highest);
+    return highest;
   }
 
   /** Every record, in key order: for `fedns records` and diagnostics (one pass over everything: not for serving). */
@@ -693,6 +736,13 @@ function insertByKey(owned: StoredRecord[], record: StoredRecord): StoredRecord[
   let at = owned.length;
   while (at > 0 && owned[at - 1]!.key > key) at--;
   return [...owned.slice(0, at), record, ...owned.slice(at)];
+}
+
+const MAX_MARKS_MEMO = 1024;
+
+/** True when `name` is `ancestor` or below it (normalized names; "" is the root). */
+function isAtOrBelow(name: string, ancestor: string): boolean {
+  return ancestor === "" || name === ancestor || name.endsWith(`.${ancestor}`);
 }
 
 /** labelsOf(name).length for a normalized name, without splitting it. */

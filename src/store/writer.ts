@@ -22,7 +22,7 @@ import {
   type WatchEvent,
   type WatchHandle,
 } from "./kv.ts";
-import { DEFAULT_MAX_TXN_BYTES, txnBatches } from "./txn-batches.ts";
+import { DEFAULT_MAX_TXN_BYTES, opBytes, txnBatches } from "./txn-batches.ts";
 
 /**
  * How the writer reads and writes the values of its keys: the records' codec by default (skydns JSON), the
@@ -74,6 +74,12 @@ export interface RecordWriterOptions<V = SkydnsService> {
   loadPageKeys?: number;
   /** While following: how often everything is re-read to repair drift the watch missed (default 5 min). */
   resyncMs?: number;
+  /**
+   * A key put (no compare, same value) in every transaction that deletes keys, outside the prefix: the
+   * federation domain's serial marker (federation/keys.ts serialMarkerKey), so that DNS servers loading
+   * the store afresh still see a delete's revision in the zone's serial. Unset: nothing extra is written.
+   */
+  serialMarker?: { key: string; value: string };
   /** Called with the units whose keys somebody else changed (watch or resync). */
   onDrift?(units: string[]): void;
   timers?: Timers;
@@ -468,8 +474,11 @@ export class RecordWriter<V = SkydnsService> {
     }
     await this.ensureLoaded();
     const wanted = this.prepare(unit, desired, result);
-    // etcd counts compares against --max-txn-ops too, and the fence is one more.
-    const maxOps = Math.max(1, this.backend.maxTxnOps - (fence === undefined ? 0 : 1));
+    // etcd counts compares against --max-txn-ops too, and the fence and the serial marker are one more each.
+    const marker: TxnOp | undefined =
+      this.options.serialMarker === undefined ? undefined : { type: "put", ...this.options.serialMarker };
+    const maxOps = Math.max(1, this.backend.maxTxnOps - (fence === undefined ? 0 : 1) - (marker === undefined ? 0 : 1));
+    const maxBytes = Math.max(1, this.maxTxnBytes - (marker === undefined ? 0 : opBytes(marker)));
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
       const changes = this.diffUnit(unit, wanted);
       if (attempt === 1) this.countForeign(unit, changes.foreign, result);
@@ -480,7 +489,7 @@ export class RecordWriter<V = SkydnsService> {
         value: wanted.get(key)!.value,
       }));
       const deletes: TxnOp[] = changes.delete.map((key) => ({ type: "delete", key }));
-      const { batches, oversized } = txnBatches([...puts, ...deletes], { maxOps, maxBytes: this.maxTxnBytes });
+      const { batches, oversized } = txnBatches([...puts, ...deletes], { maxOps, maxBytes });
       if (oversized.length > 0) {
         this.log.warn({ unit, names: oversized }, "a name's changes exceed one transaction: written in parts");
       }
@@ -493,7 +502,8 @@ export class RecordWriter<V = SkydnsService> {
         if (fence !== undefined) compares.push(fence);
         let outcome: { succeeded: boolean; revision: number };
         try {
-          outcome = await this.backend.txn(compares, ops);
+          const deletes = marker !== undefined && ops.some((op) => op.type === "delete");
+          outcome = await this.backend.txn(compares, deletes ? [...ops, marker] : ops);
         } catch (err) {
           this.metrics.txns.inc({ result: "error" });
           throw new Error(`writing unit ${JSON.stringify(unit)}: ${(err as Error).message}`, { cause: err });

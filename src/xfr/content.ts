@@ -35,6 +35,8 @@ export interface ZoneVersion {
   readonly zone: Zone;
   /** The SOA serial of this content (zoneSerial at the snapshot). */
   readonly serial: number;
+  /** index.lastChange(zone) then: the records' part of the serial (serial markers may move it alone). */
+  readonly lastChange: number;
   /** The index the snapshot was taken from, and its revision then. */
   readonly index: RecordIndex;
   readonly revision: number;
@@ -102,6 +104,7 @@ function apexContent(index: RecordIndex, zone: Zone, zones: ZoneSet): NameConten
  */
 export async function buildVersion(index: RecordIndex, zone: Zone, zones: ZoneSet): Promise<ZoneVersion> {
   const serial = zoneSerial(index, zone.name);
+  const lastChange = index.lastChange(zone.name);
   const revision = index.revision;
   const snapshot = index.all();
   const byName = new Map<string, IndexedRecord[]>();
@@ -129,7 +132,7 @@ export async function buildVersion(index: RecordIndex, zone: Zone, zones: ZoneSe
     }
     await slices.tick();
   }
-  return { zone, serial, index, revision, names, ownerOf, size, holds: 0 };
+  return { zone, serial, lastChange, index, revision, names, ownerOf, size, holds: 0 };
 }
 
 /** Yields the event loop once a slice has run SLICE_MS (looking at the clock every SLICE_NAMES steps). */
@@ -209,6 +212,7 @@ export function applyChanges(
   const version: ZoneVersion = {
     zone,
     serial: zoneSerial(index, zone.name),
+    lastChange: index.lastChange(zone.name),
     index,
     revision: index.revision,
     names,

@@ -293,12 +293,13 @@ export class Transfers implements TransferService {
       }
       const index = this.options.live.current;
       const current = state.current;
-      // A change nobody reported (the serial moved, no pending change): rebuild rather than serve stale data.
+      // A change nobody reported (the records' last change moved, no pending change): rebuild rather than
+      // serve stale data. A serial marker alone moves the serial, not the content: a new version, same records.
       if (current !== undefined && state.pending !== "all" && state.pending.length === 0) {
-        if (current.serial !== zoneSerial(index, state.zone.name)) state.pending = "all";
+        if (current.lastChange !== index.lastChange(state.zone.name)) state.pending = "all";
       }
       if (current !== undefined && state.pending !== "all" && current.index === index) {
-        if (state.pending.length === 0) return current;
+        if (state.pending.length === 0 && current.serial === zoneSerial(index, state.zone.name)) return current;
         const changes = state.pending;
         state.pending = [];
         const next = applyChanges(current, changes, index, this.options.zones);
