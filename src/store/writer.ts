@@ -123,6 +123,7 @@ export const LOAD_PAGE_KEYS = 10_000;
 const LOAD_SLICE = 256;
 /** How long a conflicting write waits for the watch to show what changed before re-reading everything. */
 const CATCH_UP_MS = 2000;
+const PERMISSION_DENIED = /permission denied|PERMISSION_DENIED/i;
 
 /** A short digest of a normalized value: the view keeps this instead of a second copy of every record. */
 function digestOf(normalized: string | undefined): string | undefined {
@@ -155,6 +156,8 @@ export class RecordWriter<V = SkydnsService> {
   /** Desired keys held by other owners that were already reported (logged once each). */
   private readonly reportedConflicts = new Set<string>();
   private following = false;
+  /** The store refused the serial marker (permission): not tried again. */
+  private markerRefused = false;
   private watchHandle: WatchHandle | undefined;
   private resyncTimer: { cancel(): void } | undefined;
   private catchUpWaiters: { revision: number; resolve: () => void }[] = [];
@@ -502,8 +505,7 @@ export class RecordWriter<V = SkydnsService> {
         if (fence !== undefined) compares.push(fence);
         let outcome: { succeeded: boolean; revision: number };
         try {
-          const deletes = marker !== undefined && ops.some((op) => op.type === "delete");
-          outcome = await this.backend.txn(compares, deletes ? [...ops, marker] : ops);
+          outcome = await this.txnWithMarker(unit, compares, ops, marker);
         } catch (err) {
           this.metrics.txns.inc({ result: "error" });
           throw new Error(`writing unit ${JSON.stringify(unit)}: ${(err as Error).message}`, { cause: err });
@@ -530,6 +532,33 @@ export class RecordWriter<V = SkydnsService> {
       if (!this.following || this.viewRevision < conflictAt) await this.load();
     }
     throw new Error(`writing unit ${JSON.stringify(unit)}: still conflicting after ${this.maxAttempts} attempts`);
+  }
+
+  /**
+   * The txn, with the serial marker put in when it deletes. An identity that may not write the marker (a
+   * role granted before markers existed) is told once, loudly, and the writer goes on without it: deletes
+   * must not stop; only serials across DNS restarts are then as without markers (docs/zone-transfers.md).
+   */
+  private async txnWithMarker(
+    unit: string,
+    compares: TxnCompare[],
+    ops: TxnOp[],
+    marker: TxnOp | undefined,
+  ): Promise<{ succeeded: boolean; revision: number }> {
+    if (marker === undefined || this.markerRefused || !ops.some((op) => op.type === "delete")) {
+      return this.backend.txn(compares, ops);
+    }
+    try {
+      return await this.backend.txn(compares, [...ops, marker]);
+    } catch (err) {
+      if (!PERMISSION_DENIED.test((err as Error).message)) throw err;
+      this.markerRefused = true;
+      this.log.error(
+        { unit, key: marker.key, err: (err as Error).message },
+        "may not write the serial marker: writing without it (grant the controller's role readwrite on /fedns-serial/; deploy/README.md)",
+      );
+      return this.backend.txn(compares, ops);
+    }
   }
 
   /** Whether the fence still holds in the store: a txn comparing only it, with no ops (writes nothing). */

@@ -2,6 +2,8 @@
 // a DNS server's record source takes it into the zone's serial, so that a zone whose last change was a delete
 // has the same serial on a replica running through the delete and on one (re)started after it.
 import { expect } from "chai";
+import { checkDnsIdentity } from "../../../src/cli/check/dns-identity.ts";
+import { parseConfig } from "../../../src/config/load.ts";
 import { zoneSerial } from "../../../src/dns/records.ts";
 import { serialMarkerKey, serialMarkerValue } from "../../../src/federation/keys.ts";
 import { configureLogging } from "../../../src/obs/log.ts";
@@ -13,6 +15,7 @@ import type { KvBackend } from "../../../src/store/kv.ts";
 import { type RecordSource, startRecordSource } from "../../../src/store/source.ts";
 import { RecordWriter } from "../../../src/store/writer.ts";
 import { type EtcdProcess, startEtcd } from "../../support/etcd.ts";
+import { type EtcdUser, enableEtcdAuth } from "../../support/etcd-auth.ts";
 
 const OWNER = "fedns/myfed";
 
@@ -158,5 +161,79 @@ describe("store: serial markers (a delete's revision survives a restart)", funct
       "the bad value on the watch to be counted",
     );
     expect(index.current.serialMarks("four.example.com")).to.equal(at);
+  });
+});
+
+describe("store: serial markers with etcd auth", function () {
+  this.timeout(60_000);
+  const etcds: EtcdProcess[] = [];
+  const closers: (() => Promise<void>)[] = [];
+
+  before(() => configureLogging("silent"));
+  after(async () => {
+    for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
+    for (const etcd of etcds.splice(0)) await etcd.destroy();
+  });
+
+  async function setUp(serialMarkers: boolean) {
+    const etcd = await startEtcd();
+    etcds.push(etcd);
+    const auth = await enableEtcdAuth(etcd, "/skydns", { serialMarkers });
+    const as = (user: EtcdUser): KvBackend => {
+      const backend = createEtcdBackend({ endpoints: [etcd.endpoint], ...user });
+      closers.push(() => backend.close());
+      return backend;
+    };
+    const domain = "auth.example.com";
+    const write = new RecordWriter({
+      backend: as(auth.controller),
+      prefix: "/skydns",
+      owner: OWNER,
+      serialMarker: { key: serialMarkerKey(domain), value: serialMarkerValue(OWNER) },
+    });
+    await write.writeUnit("default/web", unit(domain, "web", ["198.51.100.1"]));
+    await write.writeUnit("default/db", unit(domain, "db", ["198.51.100.2"]));
+    await write.deleteUnit("default/db");
+    const deletedAt = Number(
+      (
+        JSON.parse(await auth.etcdctlAs(auth.root, ["get", "-w", "json", "/nothing"])) as {
+          header: { revision: number };
+        }
+      ).header.revision,
+    );
+    const index = new LiveIndex({ prefix: "/skydns" });
+    const registry = newRegistry();
+    const source = startRecordSource({ backend: as(auth.dns), prefix: "/skydns", index, registry });
+    closers.push(() => source.stop());
+    await source.loaded;
+    const config = parseConfig({
+      federation: "myfed",
+      domain,
+      etcd: { endpoints: [etcd.endpoint], prefix: "/skydns" },
+      log: { level: "silent" },
+    });
+    const findings = (await checkDnsIdentity(config, 5000, as(auth.dns))).map((f) => [f.severity, f.code]);
+    return { etcd, auth, domain, index, deletedAt, registry, findings };
+  }
+
+  it("the controller's role writes the marker and the DNS servers' role reads it", async () => {
+    const { domain, index, deletedAt, findings } = await setUp(true);
+    expect(zoneSerial(index.current, domain)).to.equal(deletedAt);
+    expect(findings).to.deep.equal([["ok", "dns-identity-read-only"]]);
+  });
+
+  it("roles granted before markers existed: deletes still go through, serve still loads, serials as without", async () => {
+    const { domain, index, deletedAt, auth, findings } = await setUp(false);
+    // fedns check says so.
+    expect(findings).to.deep.equal([
+      ["ok", "dns-identity-read-only"],
+      ["warn", "dns-identity-cannot-read-serials"],
+    ]);
+    const etcdctl = (args: string[]) => auth.etcdctlAs(auth.root, args);
+    // The controller could not write the marker: the delete went through without it.
+    expect(await etcdctl(["get", "--prefix", "--keys-only", "/skydns/"])).to.not.contain("/db/");
+    expect(await etcdctl(["get", "--prefix", "--keys-only", "/fedns-serial/"])).to.equal("");
+    expect(index.current.lookup(`web.default.myfed.svc.${domain}`)).to.have.length(1);
+    expect(zoneSerial(index.current, domain)).to.be.below(deletedAt);
   });
 });
