@@ -398,8 +398,11 @@ export class RecordIndex {
 
   /**
    * Every name at or below `zone` that records answer at, each once with the records that answer exactly
-   * there (NameEntry): a synchronous walk in tree order, for callers that slice it themselves. The index
-   * must not change while the generator is in use (forEachName checks that).
+   * there (NameEntry): a synchronous walk in tree order, a cursor for callers that slice it themselves.
+   * If the index changes while the generator is suspended, it neither throws nor loops: a record present
+   * and unchanged throughout is yielded exactly once; a key changed meanwhile may be yielded in its old or
+   * its new form, twice (its owner moved to a name not walked yet) or not at all. Callers either refuse
+   * such a walk (forEachName) or dedupe by key and replay the changes (xfr/content.ts buildVersion).
    */
   *names(zone: string): Generator<NameEntry> {
     const start = this.nodeAt(labelsOf(zone).reverse());
