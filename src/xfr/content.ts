@@ -181,6 +181,26 @@ class Slicer {
   }
 }
 
+/**
+ * A copy of a version that full transfers still read (`holds` > 0), made in slices that yield: the same
+ * content and serial, its own maps (so applyChanges can change them in place). The version itself is not
+ * changed while held, so the copy is exact however long it takes.
+ */
+export async function unsharedCopy(version: ZoneVersion): Promise<ZoneVersion> {
+  const slices = new Slicer();
+  const names = new Map<string, NameContent>();
+  for (const [name, content] of version.names) {
+    names.set(name, content);
+    await slices.tick();
+  }
+  const ownerOf = new Map<string, string>();
+  for (const [key, owner] of version.ownerOf) {
+    ownerOf.set(key, owner);
+    await slices.tick();
+  }
+  return { ...version, names, ownerOf, holds: 0 };
+}
+
 /** One change the record source applied: a key put (with its value) or deleted. */
 export type StoreChange = IndexChange;
 

@@ -22,6 +22,7 @@ import {
   type Diff,
   diffVersions,
   type StoreChange,
+  unsharedCopy,
   versionRecords,
   type ZoneVersion,
 } from "./content.ts";
@@ -301,6 +302,20 @@ export class Transfers implements TransferService {
       }
       if (current !== undefined && state.pending !== "all" && current.index === index) {
         if (state.pending.length === 0 && current.serial === zoneSerial(index, state.zone.name)) return current;
+        if (current.holds > 0) {
+          // A full transfer reads it: copy it in slices first (applyChanges would copy it in one go).
+          const copying = unsharedCopy(current)
+            .then((copy) => {
+              if (state.current === current) state.current = copy;
+              return copy;
+            })
+            .finally(() => {
+              state.building = undefined;
+            });
+          state.building = copying;
+          await copying;
+          continue;
+        }
         const changes = state.pending;
         state.pending = [];
         const next = applyChanges(current, changes, index, this.options.zones);

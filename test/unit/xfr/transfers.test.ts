@@ -168,6 +168,28 @@ describe("zone transfer service", () => {
     expect(Buffer.concat(after).includes(Buffer.from([10, 99, 99, 99]))).to.equal(true);
   });
 
+  it("a change while a full transfer holds a large version copies it in slices, not in one block", async () => {
+    const { start, put, transfers } = setup({ names: 150_000 });
+    const stream = start("10.0.0.1");
+    await stream.next();
+    transfers.changed([put("n5", "10.98.98.98")]);
+    let turns = 0;
+    let done = false;
+    const tick = (): void => {
+      turns++;
+      if (!done) setImmediate(tick);
+    };
+    setImmediate(tick);
+    await transfers.refresh();
+    done = true;
+    await stream.return?.(undefined);
+    // The copy of 150,000 names and keys took several turns (applyChanges alone copies it in one).
+    expect(turns, "turns of the event loop during the copy").to.be.greaterThan(3);
+    const after: Buffer[] = [];
+    for await (const message of { [Symbol.asyncIterator]: () => start("10.0.0.2") }) after.push(message as Buffer);
+    expect(Buffer.concat(after).includes(Buffer.from([10, 98, 98, 98]))).to.equal(true);
+  });
+
   it("reads the client's serial from an IXFR request", () => {
     expect(requestSerial(ixfrQuery(12345))).to.equal(12345);
     expect(requestSerial(buildQuery(ZONE, 251))).to.equal(undefined);
