@@ -9,6 +9,8 @@
 // parent's children as the leaf itself (stored-record.ts: numbers and shared strings, no key, no
 // name, no raw value) and becomes a node only when keys lie below it too or it owns its own name.
 // A fedns record points at its owner name's node; the node counts how many of its leaves it owns.
+
+import { SERVING_TURN_BUDGET_MS } from "../obs/loop-budget.ts";
 import { LookupBudget } from "./budget.ts";
 import { labelsOf, nameOfSegments, normalizeName, normalizePrefix, segmentsBelow, wireNameProblem } from "./name.ts";
 import { type IndexedRecord, Interner, nameOfNode, type PathNode, StoredRecord } from "./stored-record.ts";
@@ -78,7 +80,6 @@ type Children = Child | Child[] | Map<string, Child>;
 /** Children held in an array up to this many, then in a Map. */
 const ARRAY_CHILDREN = 16;
 const UNLIMITED = { maxVisits: Number.MAX_SAFE_INTEGER, maxRecords: Number.MAX_SAFE_INTEGER };
-const SLICE_MS = 8;
 
 class Node implements PathNode {
   readonly label: string;
@@ -429,7 +430,7 @@ export class RecordIndex {
    * (nothing consistent was seen: walk again), or with the signal's reason when aborted.
    */
   async forEachName(zone: string, visit: (entry: NameEntry) => void, options: WalkOptions = {}): Promise<number> {
-    const sliceMs = options.sliceMs ?? SLICE_MS;
+    const sliceMs = options.sliceMs ?? SERVING_TURN_BUDGET_MS;
     const generation = this.gen;
     let sliceStarted = performance.now();
     for (const entry of this.names(zone)) {

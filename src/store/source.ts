@@ -8,16 +8,16 @@ import { performance } from "node:perf_hooks";
 import { parseSerialMarker, SERIAL_MARKER_PREFIX } from "../federation/keys.ts";
 import { realTimers, type Timers } from "../obs/clock.ts";
 import { logger } from "../obs/log.ts";
+import { SERVING_TURN_BUDGET_MS } from "../obs/loop-budget.ts";
 import { Counter, Gauge, type Registry } from "../obs/metrics.ts";
 import type { IndexChange, RecordIndex, RejectedKey } from "../records/index.ts";
 import type { LiveIndex } from "../records/live-index.ts";
 import { normalizePrefix } from "../records/name.ts";
 import { type KeyValue, type KvBackend, rangePages, type WatchEvent, type WatchHandle } from "./kv.ts";
+import { type RetryOptions, retryDelayMs } from "./retry.ts";
 
 /** Keys per range page: small enough that decoding one does not hold the event loop long (etcd 3.4 cost per page grows with the keys after it, so not too small either). */
 export const DEFAULT_PAGE_SIZE = 5000;
-/** Index for this long at most, then let answers and timers run. */
-const SLICE_MS = 8;
 /** Keys applied between two looks at the clock. */
 const SLICE_KEYS = 200;
 /** Serial markers read at most (one per federation domain is what the writers make); past it: skipped, counted. */
@@ -25,11 +25,6 @@ export const MAX_SERIAL_MARKERS = 1000;
 /** A marker seen before the records watch has reached its revision waits this long at most for it. */
 const MARKER_HOLD_MS = 2000;
 const PERMISSION_DENIED = /permission denied|PERMISSION_DENIED/i;
-
-export interface RetryOptions {
-  initialMs?: number;
-  maxMs?: number;
-}
 
 export interface RecordSourceOptions {
   backend: KvBackend;
@@ -98,8 +93,7 @@ class WatchedSource implements RecordSource {
   private readonly keyPrefix: string;
   private readonly live: LiveIndex;
   private readonly pageSize: number;
-  private readonly retryInitialMs: number;
-  private readonly retryMaxMs: number;
+  private readonly retry: RetryOptions;
   private readonly log = logger("store.source");
   private readonly metrics: SourceMetrics;
   private ready = false;
@@ -133,8 +127,7 @@ class WatchedSource implements RecordSource {
     this.onChange = options.onChange ?? (() => {});
     this.beforeFirstSwap = options.beforeFirstSwap;
     this.serialMarkers = options.serialMarkers ?? true;
-    this.retryInitialMs = options.retry?.initialMs ?? 100;
-    this.retryMaxMs = options.retry?.maxMs ?? 5000;
+    this.retry = options.retry ?? {};
     this.metrics = createMetrics(options.registry, this);
     this.loaded = new Promise((resolve) => {
       this.resolveLoaded = resolve;
@@ -234,8 +227,7 @@ class WatchedSource implements RecordSource {
     } catch (err) {
       if (session !== this.session || this.stopped) return;
       const error = err as Error;
-      const delay = Math.min(this.retryMaxMs, this.retryInitialMs * 2 ** this.attempts++);
-      const jittered = delay / 2 + Math.random() * (delay / 2);
+      const jittered = retryDelayMs(this.attempts++, this.retry);
       this.log.warn({ err: error, retryInMs: Math.round(jittered) }, "loading records failed");
       this.setReady(false, `loading records failed: ${error.message}`);
       this.retryTimer = this.timers.setTimeout(() => void this.load(), jittered);
@@ -411,7 +403,7 @@ function badValuesOf(rejected: readonly RejectedKey[], kvs: readonly { key: stri
 
 /**
  * Puts a page of keys into an index being built, SLICE_KEYS at a time, yielding the event loop whenever a
- * slice has run SLICE_MS, so that answers (from the previous index), keep-alives and probes go on meanwhile.
+ * slice has run SERVING_TURN_BUDGET_MS, so that answers (from the previous index), keep-alives and probes go on meanwhile.
  */
 async function indexInSlices(index: RecordIndex, kvs: readonly KeyValue[], revision: number, bad: BadValue[]) {
   let start = 0;
@@ -427,7 +419,7 @@ async function indexInSlices(index: RecordIndex, kvs: readonly KeyValue[], revis
     }));
     bad.push(...badValuesOf(index.apply(changes).rejected, slice));
     start = end;
-    if (start < kvs.length && performance.now() - sliceStarted >= SLICE_MS) {
+    if (start < kvs.length && performance.now() - sliceStarted >= SERVING_TURN_BUDGET_MS) {
       await new Promise((resolve) => setImmediate(resolve));
       sliceStarted = performance.now();
     }

@@ -17,10 +17,9 @@ import type { ResourceRecord } from "../dns/message.ts";
 import { AnswerReader, dataAt, nsRecords, RecordSet, recordIdentity, zoneSerial } from "../dns/records.ts";
 import { type Zone, ZoneSet } from "../dns/zones.ts";
 import { yieldToLoop } from "../obs/clock.ts";
+import { SERVING_TURN_BUDGET_MS } from "../obs/loop-budget.ts";
 import { type IndexChange, type IndexedRecord, RecordIndex } from "../records/index.ts";
 
-/** Run for this long at most, then let answers and timers run. */
-const SLICE_MS = 8;
 /** Names handled between two looks at the clock. */
 const SLICE_NAMES = 64;
 /** Types a name's records can make, in the order they are listed (CNAME only where nothing else is). */
@@ -164,7 +163,7 @@ function sortByKey(records: IndexedRecord[]): void {
   for (let i = 0; i < keyed.length; i++) records[i] = keyed[i]!.record;
 }
 
-/** Yields the event loop once a slice has run SLICE_MS (looking at the clock every SLICE_NAMES steps). */
+/** Yields the event loop once a slice has run SERVING_TURN_BUDGET_MS (looking at the clock every SLICE_NAMES steps). */
 class Slicer {
   private readonly enabled: boolean;
   private started = performance.now();
@@ -175,7 +174,8 @@ class Slicer {
   }
 
   async tick(): Promise<void> {
-    if (!this.enabled || ++this.steps % SLICE_NAMES !== 0 || performance.now() - this.started < SLICE_MS) return;
+    if (!this.enabled || ++this.steps % SLICE_NAMES !== 0 || performance.now() - this.started < SERVING_TURN_BUDGET_MS)
+      return;
     await yieldToLoop();
     this.started = performance.now();
   }
