@@ -30,12 +30,14 @@ const { values } = parseArgs({
     samples: { type: "string", default: "400" },
     timeout: { type: "string", default: "120" },
     settle: { type: "string", default: "15" },
+    profile: { type: "string" },
+    dist: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
 });
 if (values.help) {
   console.log(
-    "node --expose-gc bench/index/run.ts [--clusters 100] [--page N] [--etcd] [--samples 400] [--timeout 120] [--settle 15]",
+    "node --expose-gc bench/index/run.ts [--clusters 100] [--page N] [--etcd] [--samples 400] [--timeout 120] [--settle 15] [--profile DIR (--etcd: the server's --cpu-prof)] [--dist (--etcd: run the built dist/, as bin/fedns.js does)]",
   );
   process.exit(0);
 }
@@ -221,7 +223,7 @@ async function fill(endpoint: string, dataset: Dataset): Promise<void> {
 
 async function etcdRun(dataset: Dataset): Promise<void> {
   const etcd = await startEtcd();
-  const children: { kill(signal?: NodeJS.Signals): boolean; pid?: number }[] = [];
+  const children: ReturnType<typeof spawn>[] = [];
   try {
     const filling = performance.now();
     await fill(etcd.endpoint, dataset);
@@ -243,10 +245,20 @@ async function etcdRun(dataset: Dataset): Promise<void> {
       if (rcode === 3 || (rcode === 0 && count === 0)) nxdomainForExisting++;
       if (rcode === 0 && count > 0) answered.add(id);
     });
-    const args = ["src/cli/main.ts", "serve", "--zone", DOMAIN, "--etcd", etcd.endpoint, "--prefix", PREFIX];
+    const args = [
+      values.dist ? "dist/cli/main.js" : "src/cli/main.ts",
+      "serve",
+      "--zone",
+      DOMAIN,
+      "--etcd",
+      etcd.endpoint,
+      "--prefix",
+      PREFIX,
+    ];
     args.push("--listen", `127.0.0.1:${port}`, "--metrics", `127.0.0.1:${metricsPort}`);
     const spawned = performance.now();
-    const child = spawn(process.execPath, args, {
+    const nodeArgs = values.profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${values.profile}`];
+    const child = spawn(process.execPath, [...nodeArgs, ...args], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, FEDNS_LOG_LEVEL: "info" },
     });
@@ -288,6 +300,7 @@ async function etcdRun(dataset: Dataset): Promise<void> {
     const rssLater = child.pid === undefined ? Number.NaN : await rssOf(child.pid);
     const later = await heapOf(metricsPort);
     const loadLine = output.split("\n").find((line) => line.includes("loaded records"));
+    const compactLine = output.split("\n").find((line) => line.includes("compacted the heap"));
     const loadMs = loadLine === undefined ? undefined : (JSON.parse(loadLine) as { ms?: number }).ms;
     if (coldMs === undefined) console.error(output.split("\n").slice(-20).join("\n"));
     socket.close();
@@ -298,11 +311,26 @@ async function etcdRun(dataset: Dataset): Promise<void> {
         `cold start (spawn → every sampled name answered): ${coldMs === undefined ? `not within ${TIMEOUT_MS / 1000} s` : `${(coldMs / 1000).toFixed(2)} s`} (server CPU by then: ${cpuAtColdStart === undefined ? "n/a" : `${cpuAtColdStart.toFixed(2)} s`}, etcd CPU meanwhile: ${etcdCpuAtColdStart === undefined ? "n/a" : `${etcdCpuAtColdStart.toFixed(2)} s`}); the server's own load: ${loadMs === undefined ? "n/a" : `${(loadMs / 1000).toFixed(2)} s`}`,
         `answers before that: ${[...rcodes].map(([label, n]) => `${label} ${n}`).join(", ")}; NXDOMAIN/NODATA for an existing name: ${nxdomainForExisting}`,
         `serve RSS ${(rss / MIB).toFixed(0)} MiB = ${Math.round(rss / dataset.keys)} B/record (whole process) 2 s after the cold start, heap used ${early}; ${values.settle} s later RSS ${(rssLater / MIB).toFixed(0)} MiB = ${Math.round(rssLater / dataset.keys)} B/record, heap used ${later}`,
+        `heap compaction after the first load: ${compactLine ?? "n/a"}`,
         `load average ${load}`,
       ].join("\n"),
     );
   } finally {
     for (const child of children) child.kill("SIGTERM");
+    // A profiled server writes its profile as it exits: wait for that (bounded).
+    await Promise.all(
+      children.map(
+        (child) =>
+          new Promise((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resolve(undefined);
+            const timer = setTimeout(resolve, 10_000);
+            child.once("exit", () => {
+              clearTimeout(timer);
+              resolve(undefined);
+            });
+          }),
+      ),
+    );
     await etcd.destroy();
   }
 }

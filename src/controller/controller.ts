@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { MemberCluster } from "../config/members.ts";
 import { DEFAULT_GRACE_MS } from "../federation/grace.ts";
-import { ownerOf } from "../federation/keys.ts";
+import { ownerOf, serialMarkerKey, serialMarkerValue } from "../federation/keys.ts";
 import { DEFAULT_MAX_NETWORKS_PER_CLUSTER } from "../federation/short-names.ts";
 import type { Plan, PlanOptions } from "../federation/state.ts";
 import type { FederationPolicy } from "../federation/trust.ts";
@@ -202,6 +202,8 @@ class FederationController implements Controller {
         backend: options.backend,
         prefix,
         owner: this.planOptions.owner,
+        // Every txn that deletes also moves the domain's serial marker (docs/zone-transfers.md, "Serials").
+        serialMarker: { key: serialMarkerKey(options.domain), value: serialMarkerValue(this.planOptions.owner) },
         ...(options.registry === undefined ? {} : { registry: options.registry }),
         // Every write carries the leader key as a compare: a deposed leader's writes fail in etcd.
         ...(election.enabled ? { fence: () => this.leadership.fence() } : {}),

@@ -408,9 +408,13 @@ export function soaRecord(lookup: Lookup, zone: Zone): ResourceRecord {
   return { name: zone.name, ttl: zone.soa.minimum, data: { type: TYPE.SOA, serial, ...zone.soa } };
 }
 
-/** A zone's serial: the revision of its last change, in 32 bits, never 0. */
+/**
+ * A zone's serial, in 32 bits, never 0: the revision of its last change, or of the serial markers that
+ * count for it when higher (a delete's revision, which an index loaded afresh cannot see otherwise;
+ * federation/keys.ts SERIAL_MARKER_PREFIX, docs/zone-transfers.md).
+ */
 export function zoneSerial(index: RecordIndex, zone: string): number {
-  return index.lastChange(zone) % 2 ** 32 || 1;
+  return Math.max(index.lastChange(zone), index.serialMarks(zone)) % 2 ** 32 || 1;
 }
 
 /** CoreDNS: an IP host makes the key's own name the target; a name host is the target; `targetstrip` applied. */

@@ -1,6 +1,6 @@
 // The federation's key layout in etcd (SPEC §3), written once: who owns a key (`owner`), which unit (service) a
 // key belongs to, and which name a key holds a record of. The writer, the reconciler and `fedns check` all use it.
-import { normalizePrefix } from "../records/name.ts";
+import { normalizeName, normalizePrefix, wireNameProblem } from "../records/name.ts";
 
 /** The `owner` field of every record a federation's controller writes. */
 export function ownerOf(federation: string): string {
@@ -56,4 +56,52 @@ export function federationOfOwner(owner: string): string | undefined {
 export function unitsOfOwner(prefix: string, owner: string): UnitOf {
   const federation = federationOfOwner(owner);
   return federation === undefined ? () => undefined : serviceUnitOf(prefix, federation);
+}
+
+/**
+ * Serial markers (docs/zone-transfers.md "Serials"): `/fedns-serial/<domain>`, outside every skydns prefix
+ * (CoreDNS never reads it). The writer puts its federation domain's marker in every transaction that deletes
+ * keys, so the marker's mod revision is at least that of every delete under the domain; the DNS servers take
+ * it into a zone's serial, which a restart (that cannot see deletes) then keeps. The value is informative only.
+ */
+export const SERIAL_MARKER_PREFIX = "/fedns-serial/";
+
+/** The serial marker key of a federation domain. */
+export function serialMarkerKey(domain: string): string {
+  return `${SERIAL_MARKER_PREFIX}${normalizeName(domain)}`;
+}
+
+/** What the writer puts at a marker: who moved it (never read back as anything but a check). */
+export function serialMarkerValue(owner: string): string {
+  return JSON.stringify({ owner });
+}
+
+/** Bytes of a marker value the DNS servers look at; anything longer is bad. */
+const MAX_MARKER_VALUE = 512;
+
+/**
+ * The domain a marker key names, validated with its value: a DNS name (the key below SERIAL_MARKER_PREFIX,
+ * lowercase, no trailing dot) and a JSON object whose `owner`, if any, is a string. Only the key's name and its
+ * mod revision (etcd's own) are used; the value is checked so that something else's key there is reported.
+ */
+export function parseSerialMarker(key: string, value: string): { domain: string } | { error: string } {
+  if (!key.startsWith(SERIAL_MARKER_PREFIX)) return { error: `not below ${SERIAL_MARKER_PREFIX}` };
+  const domain = key.slice(SERIAL_MARKER_PREFIX.length);
+  if (domain !== normalizeName(domain) || domain.includes("/") || domain.split(".").includes("")) {
+    return { error: "the key is not a lowercase domain name without a trailing dot" };
+  }
+  const problem = wireNameProblem(domain);
+  if (problem !== undefined) return { error: `the key is not a valid DNS name: ${problem}` };
+  if (value.length > MAX_MARKER_VALUE) return { error: `the value is longer than ${MAX_MARKER_VALUE} bytes` };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return { error: "the value is not JSON" };
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+    return { error: "the value is not a JSON object" };
+  const owner = (parsed as { owner?: unknown }).owner;
+  if (owner !== undefined && typeof owner !== "string") return { error: "`owner` is not a string" };
+  return { domain };
 }

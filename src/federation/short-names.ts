@@ -288,19 +288,33 @@ export class ShortData {
   private readonly networkOfKey = new Map<string, string>();
   private refusedCount = 0;
 
+  private readonly base: string;
+
   constructor(entries: Iterable<[string, ShortValue]>, base: string, maxNetworks = 1_000_000) {
     this.trie = new PrefixTrie(maxNetworks);
-    for (const [key, value] of entries) {
-      const parsed = parseShortKey(base, key);
-      if (parsed === undefined) continue;
-      if (parsed.kind === "client") this.setNetwork(key, parsed.cluster, isClientNetwork(value) ? value : undefined);
-      if (parsed.kind === "service" && !isClientNetwork(value)) {
-        this.setShard(parsed.cluster, parsed.namespace, parsed.name, {
-          addresses: value.addresses,
-          ports: value.ports,
-        });
-      }
+    this.base = base;
+    for (const [key, value] of entries) this.put(key, value);
+  }
+
+  /**
+   * The value at a key of the prefix changed (undefined: deleted, or did not decode): the client network or
+   * the service shard it names is set or cleared in place. Keys outside the layout are ignored. The one place
+   * that maps keys to what they hold, for a full load and for watch events alike.
+   */
+  put(key: string, value: ShortValue | undefined): void {
+    const parsed = parseShortKey(this.base, key);
+    if (parsed === undefined) return;
+    if (parsed.kind === "client") {
+      this.setNetwork(key, parsed.cluster, value !== undefined && isClientNetwork(value) ? value : undefined);
+      return;
     }
+    const shard = value !== undefined && !isClientNetwork(value) ? value : undefined;
+    this.setShard(
+      parsed.cluster,
+      parsed.namespace,
+      parsed.name,
+      shard === undefined ? undefined : { addresses: shard.addresses, ports: shard.ports },
+    );
   }
 
   /** Networks refused (trie full, or invalid): counted for metrics. */

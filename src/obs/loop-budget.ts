@@ -8,6 +8,12 @@ import { yieldToLoop } from "./clock.ts";
 /** Default per-turn budget of the controller's long work: well under the ~50 ms a task may hold the loop. */
 export const DEFAULT_TURN_BUDGET_MS = 20;
 
+/**
+ * The budget of long work in the DNS server (loading the index, building transfer versions, short-name data):
+ * smaller than the controller's, since answers wait behind every turn it takes.
+ */
+export const SERVING_TURN_BUDGET_MS = 8;
+
 export class LoopBudget {
   private readonly ms: number;
   private readonly now: () => number;

@@ -9,6 +9,8 @@
 // parent's children as the leaf itself (stored-record.ts: numbers and shared strings, no key, no
 // name, no raw value) and becomes a node only when keys lie below it too or it owns its own name.
 // A fedns record points at its owner name's node; the node counts how many of its leaves it owns.
+
+import { SERVING_TURN_BUDGET_MS } from "../obs/loop-budget.ts";
 import { LookupBudget } from "./budget.ts";
 import { labelsOf, nameOfSegments, normalizeName, normalizePrefix, segmentsBelow, wireNameProblem } from "./name.ts";
 import { type IndexedRecord, Interner, nameOfNode, type PathNode, StoredRecord } from "./stored-record.ts";
@@ -78,7 +80,6 @@ type Children = Child | Child[] | Map<string, Child>;
 /** Children held in an array up to this many, then in a Map. */
 const ARRAY_CHILDREN = 16;
 const UNLIMITED = { maxVisits: Number.MAX_SAFE_INTEGER, maxRecords: Number.MAX_SAFE_INTEGER };
-const SLICE_MS = 8;
 
 class Node implements PathNode {
   readonly label: string;
@@ -192,6 +193,9 @@ export class RecordIndex {
   private revisionSeen = 0;
   private gen = 0;
   private visits = 0;
+  /** Serial markers (federation/keys.ts): name -> mod revision; `serialMarks` memoized per zone. */
+  private readonly markers = new Map<string, number>();
+  private marksMemo = new Map<string, number>();
 
   constructor(options: RecordIndexOptions) {
     this.prefix = normalizePrefix(options.prefix);
@@ -339,6 +343,46 @@ export class RecordIndex {
     return node instanceof Node ? node.lastChange : node.modRevision;
   }
 
+  /**
+   * Records a serial marker at a name (the domain whose writer moved it) with its mod revision. A marker
+   * never moves back on a running index (a lower or repeated revision is ignored): a zone's serial must not
+   * go down. True when it moved.
+   */
+  setSerialMarker(name: string, revision: number): boolean {
+    const normal = normalizeName(name);
+    if ((this.markers.get(normal) ?? 0) >= revision) return false;
+    this.markers.set(normal, revision);
+    this.marksMemo = new Map();
+    return true;
+  }
+
+  /** Serial markers held. */
+  get serialMarkers(): number {
+    return this.markers.size;
+  }
+
+  hasSerialMarker(name: string): boolean {
+    return this.markers.has(normalizeName(name));
+  }
+
+  /**
+   * The highest mod revision of the serial markers at, below or above a zone's name: a domain's marker
+   * moves with the deletes anywhere in it, so it counts for the zone holding it, for zones inside it and for
+   * the zones it holds (at worst a serial moves once more than needed, never less).
+   */
+  serialMarks(zone: string): number {
+    const normal = normalizeName(zone);
+    const known = this.marksMemo.get(normal);
+    if (known !== undefined) return known;
+    let highest = 0;
+    for (const [name, revision] of this.markers) {
+      if (revision > highest && (isAtOrBelow(name, normal) || isAtOrBelow(normal, name))) highest = revision;
+    }
+    // Bounded: one entry per zone asked (the configured zones), reset whenever a marker moves.
+    if (this.marksMemo.size < MAX_MARKS_MEMO) this.marksMemo.set(normal, highest);
+    return highest;
+  }
+
   /** Every record, in key order: for `fedns records` and diagnostics (one pass over everything: not for serving). */
   all(): IndexedRecord[] {
     const found: StoredRecord[] = [];
@@ -355,8 +399,11 @@ export class RecordIndex {
 
   /**
    * Every name at or below `zone` that records answer at, each once with the records that answer exactly
-   * there (NameEntry): a synchronous walk in tree order, for callers that slice it themselves. The index
-   * must not change while the generator is in use (forEachName checks that).
+   * there (NameEntry): a synchronous walk in tree order, a cursor for callers that slice it themselves.
+   * If the index changes while the generator is suspended, it neither throws nor loops: a record present
+   * and unchanged throughout is yielded exactly once; a key changed meanwhile may be yielded in its old or
+   * its new form, twice (its owner moved to a name not walked yet) or not at all. Callers either refuse
+   * such a walk (forEachName) or dedupe by key and replay the changes (xfr/content.ts buildVersion).
    */
   *names(zone: string): Generator<NameEntry> {
     const start = this.nodeAt(labelsOf(zone).reverse());
@@ -383,7 +430,7 @@ export class RecordIndex {
    * (nothing consistent was seen: walk again), or with the signal's reason when aborted.
    */
   async forEachName(zone: string, visit: (entry: NameEntry) => void, options: WalkOptions = {}): Promise<number> {
-    const sliceMs = options.sliceMs ?? SLICE_MS;
+    const sliceMs = options.sliceMs ?? SERVING_TURN_BUDGET_MS;
     const generation = this.gen;
     let sliceStarted = performance.now();
     for (const entry of this.names(zone)) {
@@ -693,6 +740,13 @@ function insertByKey(owned: StoredRecord[], record: StoredRecord): StoredRecord[
   let at = owned.length;
   while (at > 0 && owned[at - 1]!.key > key) at--;
   return [...owned.slice(0, at), record, ...owned.slice(at)];
+}
+
+const MAX_MARKS_MEMO = 1024;
+
+/** True when `name` is `ancestor` or below it (normalized names; "" is the root). */
+function isAtOrBelow(name: string, ancestor: string): boolean {
+  return ancestor === "" || name === ancestor || name.endsWith(`.${ancestor}`);
 }
 
 /** labelsOf(name).length for a normalized name, without splitting it. */

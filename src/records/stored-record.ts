@@ -85,7 +85,9 @@ interface Extra {
  */
 export class Interner {
   private readonly strings = new Map<string, string>();
-  private readonly tags = new Map<string, Tag>();
+  /** owner -> cluster -> Tag (undefined is a key of its own: the field is absent). */
+  private readonly tags = new Map<string | undefined, Map<string | undefined, Tag>>();
+  private tagCount = 0;
   private readonly max: number;
 
   constructor(max = 200_000) {
@@ -103,21 +105,30 @@ export class Interner {
 
   /** Distinct strings and tags held (at most `max` each). */
   get size(): { strings: number; tags: number } {
-    return { strings: this.strings.size, tags: this.tags.size };
+    return { strings: this.strings.size, tags: this.tagCount };
   }
 
-  /** The one Tag object of an (owner, cluster) pair. */
+  /** The one Tag object of an (owner, cluster) pair (two Map lookups: no key string built per record). */
   tag(owner: string | undefined, cluster: string | undefined): Tag | undefined {
     if (owner === undefined && cluster === undefined) return undefined;
-    const key = `${owner ?? ""}\u0000${cluster ?? ""}\u0000${owner === undefined ? 0 : 1}${cluster === undefined ? 0 : 1}`;
-    const known = this.tags.get(key);
+    let byCluster = this.tags.get(owner);
+    const known = byCluster?.get(cluster);
     if (known !== undefined) return known;
-    if (this.tags.size >= this.max) this.tags.clear();
+    if (this.tagCount >= this.max) {
+      this.tags.clear();
+      this.tagCount = 0;
+      byCluster = undefined;
+    }
     const tag: Tag = {
       owner: owner === undefined ? undefined : this.intern(owner),
       cluster: cluster === undefined ? undefined : this.intern(cluster),
     };
-    this.tags.set(key, tag);
+    if (byCluster === undefined) {
+      byCluster = new Map();
+      this.tags.set(tag.owner, byCluster);
+    }
+    byCluster.set(tag.cluster, tag);
+    this.tagCount++;
     return tag;
   }
 }

@@ -17,6 +17,7 @@ import type {
   WatchHandle,
   WatchHandlers,
 } from "./kv.ts";
+import { cursorAfter, planPage } from "./range-split.ts";
 
 export interface EtcdTlsOptions {
   caFile?: string;
@@ -166,10 +167,16 @@ class EtcdKv implements KvBackend {
   async range(prefix: string, options: RangeOptions = {}): Promise<RangeResult> {
     try {
       const start = Buffer.from(prefix);
+      const limit = options.limit ?? 0;
+      // Paged: each page after the first asks for a sub-range with a tight end (range-split.ts), so that etcd
+      // 3.4 does not walk the whole rest of the prefix for every page.
+      const end = prefixEnd(start);
+      const bounds = planPage(start, end, options.after);
+      const plan = limit > 0 ? bounds : { start: bounds.start, end, final: true };
       const response = await this.client.kv.range({
-        key: options.after === undefined ? start : Buffer.from(options.after, "base64"),
-        range_end: prefixEnd(start),
-        limit: options.limit ?? 0,
+        key: plan.start,
+        range_end: plan.end,
+        limit,
         revision: options.revision ?? 0,
       });
       const result: RangeResult = {
@@ -181,11 +188,13 @@ class EtcdKv implements KvBackend {
           modRevision: Number(kv.mod_revision),
         })),
       };
-      const last = response.kvs[response.kvs.length - 1];
-      if (response.more && last !== undefined) {
-        result.more = true;
-        // The raw bytes, not the decoded string: a key that is not UTF-8 must not move the cursor.
-        result.next = Buffer.concat([last.key, Buffer.from([0])]).toString("base64");
+      if (limit > 0) {
+        // The raw bytes, not the decoded strings: a key that is not UTF-8 must not move the cursor.
+        const next = cursorAfter(plan, { keys: response.kvs.map((kv) => kv.key), more: response.more, limit });
+        if (next !== undefined) {
+          result.more = true;
+          result.next = next;
+        }
       }
       return result;
     } catch (err) {

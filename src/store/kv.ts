@@ -9,7 +9,10 @@ export interface RangeResult {
   kvs: KeyValue[];
   /** The store revision the read reflects; a watch continues from revision + 1. */
   revision: number;
-  /** More keys follow this page (only when a `limit` was given); read them with `after: next`. */
+  /**
+   * More keys may follow this page (only when a `limit` was given); read them with `after: next`. A page may
+   * hold fewer keys than the limit, even none, and still have `more` (etcd reads pages as sub-ranges).
+   */
   more?: boolean;
   /** Opaque cursor of the key after this page's last one, when `more`. */
   next?: string;

@@ -4,18 +4,14 @@
 // state keeps answering. Every change is applied in place (a shard; a client network, re-deciding its best
 // claim in the prefix trie). Bad values are logged once, counted, skipped.
 
-import {
-  decodeShortValue,
-  isClientNetwork,
-  parseShortKey,
-  type ShortValue,
-  shortBase,
-} from "../federation/short-keys.ts";
+import { decodeShortValue, parseShortKey, type ShortValue, shortBase } from "../federation/short-keys.ts";
 import { ShortData } from "../federation/short-names.ts";
 import { realTimers, type Timers } from "../obs/clock.ts";
 import { logger } from "../obs/log.ts";
+import { LoopBudget, SERVING_TURN_BUDGET_MS } from "../obs/loop-budget.ts";
 import { Counter, Gauge, type Registry } from "../obs/metrics.ts";
 import { type KvBackend, rangePages, type WatchEvent, type WatchHandle } from "./kv.ts";
+import { retryDelayMs } from "./retry.ts";
 
 export interface ShortSourceOptions {
   backend: KvBackend;
@@ -29,6 +25,8 @@ export interface ShortSourceOptions {
   maxKeys?: number;
   /** The clock of the retry timer (tests). */
   timers?: Timers;
+  /** The work clock of the load's turn budget, in ms (tests pass a fake one; default performance.now). */
+  workClock?: () => number;
 }
 
 export interface ShortSource {
@@ -54,7 +52,7 @@ class WatchedShortSource implements ShortSource {
   private readonly base: string;
   private readonly maxKeys: number;
   private readonly log = logger("store.short");
-  private readonly entries = new Map<string, ShortValue>();
+  private entries = new Map<string, ShortValue>();
   private current: ShortData | undefined;
   private live = false;
   private rev = 0;
@@ -122,6 +120,9 @@ class WatchedShortSource implements ShortSource {
     const session = ++this.session;
     await this.closeWatch();
     try {
+      // Built next to the state that keeps answering, in turns of the serving budget (a federation's short
+      // data is one key per service shard: 100k keys at 100 clusters x 1,000 services), then swapped in.
+      const budget = new LoopBudget(SERVING_TURN_BUDGET_MS, this.options.workClock);
       const fresh = new Map<string, ShortValue>();
       let revision = 0;
       for await (const page of rangePages(this.options.backend, this.base, PAGE_SIZE)) {
@@ -130,11 +131,19 @@ class WatchedShortSource implements ShortSource {
         for (const kv of page.kvs) {
           const value = this.decode(kv.key, kv.value);
           if (value !== undefined && fresh.size < this.maxKeys) fresh.set(kv.key, value);
+          await budget.spend();
         }
       }
-      this.entries.clear();
-      for (const [key, value] of fresh) this.entries.set(key, value);
-      this.rebuild();
+      const data = new ShortData([], this.base, this.options.maxNetworks);
+      for (const [key, value] of fresh) {
+        data.put(key, value);
+        await budget.spend();
+        if (session !== this.session) return;
+      }
+      if (data.refused > 0)
+        this.log.warn({ refused: data.refused }, "client networks past the limit or invalid: skipped");
+      this.entries = fresh;
+      this.current = data;
       this.rev = revision;
       this.log.info({ revision, keys: fresh.size, networks: this.current?.networks }, "loaded short-name data");
       this.handle = await this.options.backend.watch(this.base, revision + 1, {
@@ -162,9 +171,7 @@ class WatchedShortSource implements ShortSource {
       this.resolveLoaded();
     } catch (err) {
       if (session !== this.session || this.stopped) return;
-      // As the record source retries (store/source.ts): exponential, capped, jittered, on the one clock.
-      const delay = Math.min(5000, 100 * 2 ** this.attempts++);
-      const jittered = delay / 2 + Math.random() * (delay / 2);
+      const jittered = retryDelayMs(this.attempts++);
       this.log.warn({ err: (err as Error).message, retryInMs: Math.round(jittered) }, "loading short-name data failed");
       this.setLive(false);
       this.retryTimer = this.timers.setTimeout(() => void this.load(), jittered);
@@ -173,7 +180,6 @@ class WatchedShortSource implements ShortSource {
 
   private apply(events: WatchEvent[], revision: number): void {
     for (const event of events) {
-      const parsed = parseShortKey(this.base, event.key);
       const decoded = event.type === "put" ? this.decode(event.key, event.value) : undefined;
       const before = this.entries.get(event.key);
       // Past the key limit a new key is not kept (and not answered from); a known one still changes.
@@ -181,31 +187,9 @@ class WatchedShortSource implements ShortSource {
         decoded !== undefined && (before !== undefined || this.entries.size < this.maxKeys) ? decoded : undefined;
       if (value === undefined) this.entries.delete(event.key);
       else this.entries.set(event.key, value);
-      if (parsed === undefined || this.current === undefined) continue;
-      if (parsed.kind === "client") {
-        this.current.setNetwork(
-          event.key,
-          parsed.cluster,
-          value !== undefined && isClientNetwork(value) ? value : undefined,
-        );
-      } else {
-        const shard = value !== undefined && !isClientNetwork(value) ? value : undefined;
-        this.current.setShard(
-          parsed.cluster,
-          parsed.namespace,
-          parsed.name,
-          shard === undefined ? undefined : { addresses: shard.addresses, ports: shard.ports },
-        );
-      }
+      this.current?.put(event.key, value);
     }
     this.rev = Math.max(this.rev, revision);
-  }
-
-  private rebuild(): void {
-    const data = new ShortData(this.entries, this.base, this.options.maxNetworks);
-    if (data.refused > 0)
-      this.log.warn({ refused: data.refused }, "client networks past the limit or invalid: skipped");
-    this.current = data;
   }
 
   /** The value, or undefined (logged once per distinct bad value, counted) when it does not decode. */

@@ -5,25 +5,26 @@
 // compaction; retries with backoff.
 import { performance } from "node:perf_hooks";
 
+import { parseSerialMarker, SERIAL_MARKER_PREFIX } from "../federation/keys.ts";
 import { realTimers, type Timers } from "../obs/clock.ts";
 import { logger } from "../obs/log.ts";
+import { SERVING_TURN_BUDGET_MS } from "../obs/loop-budget.ts";
 import { Counter, Gauge, type Registry } from "../obs/metrics.ts";
 import type { IndexChange, RecordIndex, RejectedKey } from "../records/index.ts";
 import type { LiveIndex } from "../records/live-index.ts";
 import { normalizePrefix } from "../records/name.ts";
 import { type KeyValue, type KvBackend, rangePages, type WatchEvent, type WatchHandle } from "./kv.ts";
+import { type RetryOptions, retryDelayMs } from "./retry.ts";
 
 /** Keys per range page: small enough that decoding one does not hold the event loop long (etcd 3.4 cost per page grows with the keys after it, so not too small either). */
 export const DEFAULT_PAGE_SIZE = 5000;
-/** Index for this long at most, then let answers and timers run. */
-const SLICE_MS = 8;
 /** Keys applied between two looks at the clock. */
 const SLICE_KEYS = 200;
-
-export interface RetryOptions {
-  initialMs?: number;
-  maxMs?: number;
-}
+/** Serial markers read at most (one per federation domain is what the writers make); past it: skipped, counted. */
+export const MAX_SERIAL_MARKERS = 1000;
+/** A marker seen before the records watch has reached its revision waits this long at most for it. */
+const MARKER_HOLD_MS = 2000;
+const PERMISSION_DENIED = /permission denied|PERMISSION_DENIED/i;
 
 export interface RecordSourceOptions {
   backend: KvBackend;
@@ -39,6 +40,16 @@ export interface RecordSourceOptions {
   onChange?: (changes: readonly IndexChange[] | undefined) => void;
   /** The clock of retries and of the last event's time (tests pass a fake one). */
   timers?: Timers;
+  /**
+   * Called once, when the first complete load has been built and nothing is served yet (just before it is
+   * swapped in): serve compacts the heap there, while a pause costs no answer.
+   */
+  beforeFirstSwap?: () => void;
+  /**
+   * Also load and watch the serial markers (federation/keys.ts SERIAL_MARKER_PREFIX) into the index, with the
+   * records at the same revision (default true). Unreadable (permission denied): logged, serials as without.
+   */
+  serialMarkers?: boolean;
 }
 
 export interface RecordSourceStatus {
@@ -66,6 +77,8 @@ interface SourceMetrics {
   reloads: Counter;
   badRecords: Counter;
   badKeys: Gauge;
+  badMarkers: Counter;
+  markers: Gauge;
   events: Counter;
   disconnects: Counter;
 }
@@ -80,8 +93,7 @@ class WatchedSource implements RecordSource {
   private readonly keyPrefix: string;
   private readonly live: LiveIndex;
   private readonly pageSize: number;
-  private readonly retryInitialMs: number;
-  private readonly retryMaxMs: number;
+  private readonly retry: RetryOptions;
   private readonly log = logger("store.source");
   private readonly metrics: SourceMetrics;
   private ready = false;
@@ -92,6 +104,11 @@ class WatchedSource implements RecordSource {
   /** Each load starts a new session; callbacks of older watches are ignored. */
   private session = 0;
   private watchHandle: WatchHandle | undefined;
+  private markerHandle: WatchHandle | undefined;
+  private readonly serialMarkers: boolean;
+  /** Markers seen on their watch before the records watch reached their revision (applied once it has). */
+  private heldMarkers: { domain: string; revision: number }[] = [];
+  private markerTimer: { cancel(): void } | undefined;
   private retryTimer: { cancel(): void } | undefined;
   private readonly timers: Timers;
   private attempts = 0;
@@ -99,6 +116,7 @@ class WatchedSource implements RecordSource {
   private readonly badValues = new Map<string, string>();
   private resolveLoaded: () => void = () => {};
   private readonly onChange: (changes: readonly IndexChange[] | undefined) => void;
+  private readonly beforeFirstSwap: (() => void) | undefined;
 
   constructor(options: RecordSourceOptions) {
     this.backend = options.backend;
@@ -107,8 +125,9 @@ class WatchedSource implements RecordSource {
     this.live = options.index;
     this.pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
     this.onChange = options.onChange ?? (() => {});
-    this.retryInitialMs = options.retry?.initialMs ?? 100;
-    this.retryMaxMs = options.retry?.maxMs ?? 5000;
+    this.beforeFirstSwap = options.beforeFirstSwap;
+    this.serialMarkers = options.serialMarkers ?? true;
+    this.retry = options.retry ?? {};
     this.metrics = createMetrics(options.registry, this);
     this.loaded = new Promise((resolve) => {
       this.resolveLoaded = resolve;
@@ -158,6 +177,9 @@ class WatchedSource implements RecordSource {
         await indexInSlices(fresh, page.kvs, revision, bad);
         if (session !== this.session) return;
       }
+      const markers = this.serialMarkers ? await this.loadMarkers(fresh, revision) : false;
+      if (session !== this.session) return;
+      if (!this.live.loaded) this.beforeFirstSwap?.();
       this.live.swap(fresh);
       this.reportBadValues(bad, true);
       this.setRevision(revision);
@@ -194,6 +216,7 @@ class WatchedSource implements RecordSource {
           this.setReady(true);
         },
       });
+      if (markers && session === this.session) await this.watchMarkers(session, revision + 1);
       if (session !== this.session) {
         await this.closeWatch();
         return;
@@ -204,8 +227,7 @@ class WatchedSource implements RecordSource {
     } catch (err) {
       if (session !== this.session || this.stopped) return;
       const error = err as Error;
-      const delay = Math.min(this.retryMaxMs, this.retryInitialMs * 2 ** this.attempts++);
-      const jittered = delay / 2 + Math.random() * (delay / 2);
+      const jittered = retryDelayMs(this.attempts++, this.retry);
       this.log.warn({ err: error, retryInMs: Math.round(jittered) }, "loading records failed");
       this.setReady(false, `loading records failed: ${error.message}`);
       this.retryTimer = this.timers.setTimeout(() => void this.load(), jittered);
@@ -233,6 +255,7 @@ class WatchedSource implements RecordSource {
     this.metrics.events.inc(events.length);
     this.setRevision(Math.max(revision, this.live.current.revision));
     this.onChange(applied);
+    this.releaseMarkers(false);
   }
 
   private reportBadValues(rejected: BadValue[], fullLoad: boolean): void {
@@ -261,9 +284,110 @@ class WatchedSource implements RecordSource {
   }
 
   private async closeWatch(): Promise<void> {
-    const handle = this.watchHandle;
+    const handles = [this.watchHandle, this.markerHandle];
     this.watchHandle = undefined;
-    if (handle !== undefined) await handle.close().catch(() => undefined);
+    this.markerHandle = undefined;
+    this.markerTimer?.cancel();
+    this.markerTimer = undefined;
+    this.heldMarkers = [];
+    for (const handle of handles) if (handle !== undefined) await handle.close().catch(() => undefined);
+  }
+
+  /**
+   * The serial markers at the records' revision, into the index being built. False when this identity may not
+   * read them (logged: serials then ignore deletes across restarts, as without markers); other errors fail the load.
+   */
+  private async loadMarkers(index: RecordIndex, revision: number): Promise<boolean> {
+    let kvs: KeyValue[];
+    try {
+      kvs = (await this.backend.range(SERIAL_MARKER_PREFIX, { revision, limit: MAX_SERIAL_MARKERS + 1 })).kvs;
+    } catch (err) {
+      if (!PERMISSION_DENIED.test((err as Error).message)) throw err;
+      this.log.warn(
+        { err, prefix: SERIAL_MARKER_PREFIX },
+        "may not read the serial markers: after a restart a zone whose last change was a delete gets a lower serial (grant read on the prefix: docs/trust.md)",
+      );
+      return false;
+    }
+    if (kvs.length > MAX_SERIAL_MARKERS) {
+      this.metrics.badMarkers.inc(kvs.length - MAX_SERIAL_MARKERS);
+      this.log.warn(
+        { prefix: SERIAL_MARKER_PREFIX, max: MAX_SERIAL_MARKERS },
+        "too many serial markers: the rest skipped",
+      );
+      kvs = kvs.slice(0, MAX_SERIAL_MARKERS);
+    }
+    for (const kv of kvs) {
+      const domain = this.markerDomain(kv.key, kv.value);
+      if (domain !== undefined) index.setSerialMarker(domain, kv.modRevision || revision);
+    }
+    this.metrics.markers.set(index.serialMarkers);
+    return true;
+  }
+
+  /** The domain of a valid marker; a bad one is logged, counted and skipped (undefined). */
+  private markerDomain(key: string, value: string): string | undefined {
+    const parsed = parseSerialMarker(key, value);
+    if ("domain" in parsed) return parsed.domain;
+    this.metrics.badMarkers.inc();
+    this.log.warn({ key, error: parsed.error, value: value.slice(0, 200) }, "skipping bad serial marker");
+    return undefined;
+  }
+
+  private async watchMarkers(session: number, fromRevision: number): Promise<void> {
+    this.markerHandle = await this.backend.watch(SERIAL_MARKER_PREFIX, fromRevision, {
+      onEvents: (events) => {
+        if (session !== this.session) return;
+        for (const event of events) {
+          // A deleted marker leaves the serial where it was (it never goes down on a running server).
+          if (event.type !== "put") continue;
+          const domain = this.markerDomain(event.key, event.value);
+          if (domain === undefined) continue;
+          const index = this.live.current;
+          if (index.serialMarkers >= MAX_SERIAL_MARKERS && !index.hasSerialMarker(domain)) {
+            this.metrics.badMarkers.inc();
+            continue;
+          }
+          this.heldMarkers.push({ domain, revision: event.modRevision });
+        }
+        this.releaseMarkers(this.heldMarkers.length > MAX_SERIAL_MARKERS);
+      },
+      onCompacted: () => {
+        if (session !== this.session) return;
+        this.metrics.reloads.inc();
+        void this.load();
+      },
+      // The records watch decides readiness; this one resumes by itself.
+      onDisconnected: () => {},
+      onConnected: () => {},
+    });
+  }
+
+  /**
+   * Applies the held markers the records have caught up with (a marker moves with the deletes of its txn:
+   * the serial must not move before the content does); `all` after MARKER_HOLD_MS, for a marker no records
+   * event accompanies (somebody's etcdctl put). Each one that moves a serial is reported as a change.
+   */
+  private releaseMarkers(all: boolean): void {
+    if (this.heldMarkers.length === 0) return;
+    const waiting: { domain: string; revision: number }[] = [];
+    let moved = false;
+    for (const held of this.heldMarkers) {
+      if (!all && held.revision > this.revision) waiting.push(held);
+      else if (this.live.current.setSerialMarker(held.domain, held.revision)) moved = true;
+    }
+    this.heldMarkers = waiting;
+    this.metrics.markers.set(this.live.current.serialMarkers);
+    if (waiting.length === 0) {
+      this.markerTimer?.cancel();
+      this.markerTimer = undefined;
+    } else if (this.markerTimer === undefined) {
+      this.markerTimer = this.timers.setTimeout(() => {
+        this.markerTimer = undefined;
+        this.releaseMarkers(true);
+      }, MARKER_HOLD_MS);
+    }
+    if (moved) this.onChange([]);
   }
 }
 
@@ -279,7 +403,7 @@ function badValuesOf(rejected: readonly RejectedKey[], kvs: readonly { key: stri
 
 /**
  * Puts a page of keys into an index being built, SLICE_KEYS at a time, yielding the event loop whenever a
- * slice has run SLICE_MS, so that answers (from the previous index), keep-alives and probes go on meanwhile.
+ * slice has run SERVING_TURN_BUDGET_MS, so that answers (from the previous index), keep-alives and probes go on meanwhile.
  */
 async function indexInSlices(index: RecordIndex, kvs: readonly KeyValue[], revision: number, bad: BadValue[]) {
   let start = 0;
@@ -295,7 +419,7 @@ async function indexInSlices(index: RecordIndex, kvs: readonly KeyValue[], revis
     }));
     bad.push(...badValuesOf(index.apply(changes).rejected, slice));
     start = end;
-    if (start < kvs.length && performance.now() - sliceStarted >= SLICE_MS) {
+    if (start < kvs.length && performance.now() - sliceStarted >= SERVING_TURN_BUDGET_MS) {
       await new Promise((resolve) => setImmediate(resolve));
       sliceStarted = performance.now();
     }
@@ -335,6 +459,12 @@ function createMetrics(registry: Registry | undefined, source: WatchedSource): S
       registers,
     }),
     badKeys: new Gauge({ name: "fedns_store_bad_keys", help: "Keys currently holding a bad value", registers }),
+    badMarkers: new Counter({
+      name: "fedns_store_bad_serial_markers_total",
+      help: "Serial markers skipped (bad key or value, or past the cap)",
+      registers,
+    }),
+    markers: new Gauge({ name: "fedns_store_serial_markers", help: "Serial markers in the index", registers }),
     events: new Counter({ name: "fedns_store_watch_events_total", help: "Watch events applied", registers }),
     disconnects: new Counter({
       name: "fedns_store_disconnects_total",

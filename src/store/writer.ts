@@ -30,7 +30,7 @@ import {
   type WatchEvent,
   type WatchHandle,
 } from "./kv.ts";
-import { DEFAULT_MAX_TXN_BYTES, txnBatches } from "./txn-batches.ts";
+import { DEFAULT_MAX_TXN_BYTES, opBytes, txnBatches } from "./txn-batches.ts";
 
 /**
  * How the writer reads and writes the values of its keys: the records' codec by default (skydns JSON), the
@@ -85,6 +85,12 @@ export interface RecordWriterOptions<V = SkydnsService> {
   loadPageKeys?: number;
   /** While following: how often everything is re-read to repair drift the watch missed (default 5 min). */
   resyncMs?: number;
+  /**
+   * A key put (no compare, same value) in every transaction that deletes keys, outside the prefix: the
+   * federation domain's serial marker (federation/keys.ts serialMarkerKey), so that DNS servers loading
+   * the store afresh still see a delete's revision in the zone's serial. Unset: nothing extra is written.
+   */
+  serialMarker?: { key: string; value: string };
   /** Called with the units whose keys somebody else changed (watch or resync). */
   onDrift?(units: string[]): void;
   timers?: Timers;
@@ -128,6 +134,7 @@ export const LOAD_PAGE_KEYS = 10_000;
 const LOAD_SLICE = 256;
 /** How long a conflicting write waits for the watch to show what changed before re-reading everything. */
 const CATCH_UP_MS = 2000;
+const PERMISSION_DENIED = /permission denied|PERMISSION_DENIED/i;
 
 /** A short digest of a normalized value: the view keeps this instead of a second copy of every record. */
 function digestOf(normalized: string | undefined): string | undefined {
@@ -160,6 +167,8 @@ export class RecordWriter<V = SkydnsService> {
   /** Desired keys held by other owners that were already reported (logged once each). */
   private readonly reportedConflicts = new Set<string>();
   private following = false;
+  /** The store refused the serial marker (permission): not tried again. */
+  private markerRefused = false;
   private watchHandle: WatchHandle | undefined;
   private resyncTimer: { cancel(): void } | undefined;
   private catchUpWaiters: { revision: number; resolve: () => void }[] = [];
@@ -476,8 +485,11 @@ export class RecordWriter<V = SkydnsService> {
     }
     await this.ensureLoaded();
     const wanted = this.prepare(unit, desired, result);
-    // etcd counts compares against --max-txn-ops too, and the fence is one more.
-    const maxOps = Math.max(1, this.backend.maxTxnOps - (fence === undefined ? 0 : 1));
+    // etcd counts compares against --max-txn-ops too, and the fence and the serial marker are one more each.
+    const marker: TxnOp | undefined =
+      this.options.serialMarker === undefined ? undefined : { type: "put", ...this.options.serialMarker };
+    const maxOps = Math.max(1, this.backend.maxTxnOps - (fence === undefined ? 0 : 1) - (marker === undefined ? 0 : 1));
+    const maxBytes = Math.max(1, this.maxTxnBytes - (marker === undefined ? 0 : opBytes(marker)));
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
       const changes = this.diffUnit(unit, wanted);
       if (attempt === 1) this.countForeign(unit, changes.foreign, result);
@@ -488,7 +500,7 @@ export class RecordWriter<V = SkydnsService> {
         value: wanted.get(key)!.value,
       }));
       const deletes: TxnOp[] = changes.delete.map((key) => ({ type: "delete", key }));
-      const { batches, oversized } = txnBatches([...puts, ...deletes], { maxOps, maxBytes: this.maxTxnBytes });
+      const { batches, oversized } = txnBatches([...puts, ...deletes], { maxOps, maxBytes });
       if (oversized.length > 0) {
         this.log.warn({ unit, names: oversized }, "a name's changes exceed one transaction: written in parts");
       }
@@ -501,7 +513,7 @@ export class RecordWriter<V = SkydnsService> {
         if (fence !== undefined) compares.push(fence);
         let outcome: { succeeded: boolean; revision: number };
         try {
-          outcome = await this.backend.txn(compares, ops);
+          outcome = await this.txnWithMarker(unit, compares, ops, marker);
         } catch (err) {
           this.metrics.txns.inc({ result: "error" });
           throw new Error(`writing unit ${JSON.stringify(unit)}: ${(err as Error).message}`, { cause: err });
@@ -528,6 +540,33 @@ export class RecordWriter<V = SkydnsService> {
       if (!this.following || this.viewRevision < conflictAt) await this.load();
     }
     throw new Error(`writing unit ${JSON.stringify(unit)}: still conflicting after ${this.maxAttempts} attempts`);
+  }
+
+  /**
+   * The txn, with the serial marker put in when it deletes. An identity that may not write the marker (a
+   * role granted before markers existed) is told once, loudly, and the writer goes on without it: deletes
+   * must not stop; only serials across DNS restarts are then as without markers (docs/zone-transfers.md).
+   */
+  private async txnWithMarker(
+    unit: string,
+    compares: TxnCompare[],
+    ops: TxnOp[],
+    marker: TxnOp | undefined,
+  ): Promise<{ succeeded: boolean; revision: number }> {
+    if (marker === undefined || this.markerRefused || !ops.some((op) => op.type === "delete")) {
+      return this.backend.txn(compares, ops);
+    }
+    try {
+      return await this.backend.txn(compares, [...ops, marker]);
+    } catch (err) {
+      if (!PERMISSION_DENIED.test((err as Error).message)) throw err;
+      this.markerRefused = true;
+      this.log.error(
+        { unit, key: marker.key, err: (err as Error).message },
+        "may not write the serial marker: writing without it (grant the controller's role readwrite on /fedns-serial/; deploy/README.md)",
+      );
+      return this.backend.txn(compares, ops);
+    }
   }
 
   /** Whether the fence still holds in the store: a txn comparing only it, with no ops (writes nothing). */

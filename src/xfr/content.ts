@@ -5,10 +5,11 @@
 // name what fedns answers. The apex holds what the apex answers (NS, apex.dns.<zone>, fedns records
 // owned by it); the SOA is added by the transfer itself.
 //
-// A full version is built from a snapshot of the index's records (immutable objects, taken in one
-// go) in slices that yield the event loop: at start and after a reload. After that, versions follow
-// the store's changes (the keys and values the record source applied): only the names those keys
-// belonged to or now belong to are made again, synchronously, in time proportional to the change.
+// A full version is built by walking the index's names in slices that yield the event loop (at start
+// and after a reload); changes the index takes meanwhile are then applied to it (service.ts), which
+// makes it the content of one revision. After that, versions follow the store's changes (the keys and
+// values the record source applied): only the names those keys belonged to or now belong to are made
+// again, synchronously, in time proportional to the change.
 import { performance } from "node:perf_hooks";
 import { TYPE } from "../dns/constants.ts";
 import { recordFits } from "../dns/encode.ts";
@@ -16,10 +17,9 @@ import type { ResourceRecord } from "../dns/message.ts";
 import { AnswerReader, dataAt, nsRecords, RecordSet, recordIdentity, zoneSerial } from "../dns/records.ts";
 import { type Zone, ZoneSet } from "../dns/zones.ts";
 import { yieldToLoop } from "../obs/clock.ts";
+import { SERVING_TURN_BUDGET_MS } from "../obs/loop-budget.ts";
 import { type IndexChange, type IndexedRecord, RecordIndex } from "../records/index.ts";
 
-/** Run for this long at most, then let answers and timers run. */
-const SLICE_MS = 8;
 /** Names handled between two looks at the clock. */
 const SLICE_NAMES = 64;
 /** Types a name's records can make, in the order they are listed (CNAME only where nothing else is). */
@@ -35,6 +35,8 @@ export interface ZoneVersion {
   readonly zone: Zone;
   /** The SOA serial of this content (zoneSerial at the snapshot). */
   readonly serial: number;
+  /** index.lastChange(zone) then: the records' part of the serial (serial markers may move it alone). */
+  readonly lastChange: number;
   /** The index the snapshot was taken from, and its revision then. */
   readonly index: RecordIndex;
   readonly revision: number;
@@ -49,19 +51,6 @@ export interface ZoneVersion {
   holds: number;
   /** Records in all names (the SOA not counted). */
   readonly size: number;
-}
-
-/**
- * The one place transfers read the index's records: every record whose owner name lies in `zone`
- * (and in no more specific zone of `zones`). A snapshot: the objects never change once indexed.
- */
-export function zoneRecords(index: RecordIndex, zone: Zone, zones: ZoneSet): IndexedRecord[] {
-  const found: IndexedRecord[] = [];
-  for (const record of index.all()) {
-    if (record.type === "INVALID") continue;
-    if (zones.find(record.owner)?.name === zone.name) found.push(record);
-  }
-  return found;
 }
 
 /** An AnswerReader that sees none of our zones: dataAt() then makes a name's RRsets from its records alone. */
@@ -96,25 +85,50 @@ function apexContent(index: RecordIndex, zone: Zone, zones: ZoneSet): NameConten
   return { stored, records: set.records.filter(transferable) };
 }
 
+export interface BuildOptions {
+  /**
+   * Walk the index in slices that yield the event loop (default true). The index may change meanwhile:
+   * the result is then a mix of before and after, which only the changes applied since the walk began
+   * (`applyChanges`) make the content of one revision again (service.ts does). False: one synchronous walk,
+   * the content of the index at that moment (a fallback when those changes could not all be kept).
+   */
+  sliced?: boolean;
+}
+
 /**
- * A version of the zone from the index as it is now, from a snapshot of its records. Yields the
- * event loop every few milliseconds; the content is that of the snapshot.
+ * A version of the zone from a walk of the index's names (`RecordIndex.names`) at and below the apex:
+ * every record, once, at the name it belongs to (its owner), if that name lies in this zone and in no more
+ * specific one of `zones`; INVALID records left out. Sliced (the default): it yields the event loop every few
+ * milliseconds and holds no copy of the index, and a change to the index while it walks leaves that key in
+ * its old or new form or missing (never twice): apply the changes since the start before serving it.
  */
-export async function buildVersion(index: RecordIndex, zone: Zone, zones: ZoneSet): Promise<ZoneVersion> {
+export async function buildVersion(
+  index: RecordIndex,
+  zone: Zone,
+  zones: ZoneSet,
+  options: BuildOptions = {},
+): Promise<ZoneVersion> {
   const serial = zoneSerial(index, zone.name);
+  const lastChange = index.lastChange(zone.name);
   const revision = index.revision;
-  const snapshot = index.all();
   const byName = new Map<string, IndexedRecord[]>();
   const ownerOf = new Map<string, string>();
-  const slices = new Slicer();
-  for (const record of snapshot) {
-    if (record.type !== "INVALID" && zones.find(record.owner)?.name === zone.name) {
-      ownerOf.set(record.key, record.owner);
-      if (record.owner !== zone.name) {
-        const list = byName.get(record.owner);
-        if (list === undefined) byName.set(record.owner, [record]);
-        else list.push(record);
-      }
+  const slices = new Slicer(options.sliced ?? true);
+  for (const entry of index.names(zone.name)) {
+    for (const record of entry.records) {
+      if (record.type === "INVALID") continue;
+      // names() lists a fedns record at its owner name, another writer's at its key (its owner may be higher).
+      const owner = record.fedns ? entry.name : record.owner;
+      if (zones.find(owner)?.name !== zone.name) continue;
+      const key = record.key;
+      const seen = ownerOf.get(key);
+      // A key seen twice: the index changed under the walk; keep the later copy (the change is replayed anyway).
+      if (seen !== undefined && seen !== zone.name) dropKey(byName, seen, key);
+      ownerOf.set(key, owner);
+      if (owner === zone.name) continue;
+      const list = byName.get(owner);
+      if (list === undefined) byName.set(owner, [record]);
+      else list.push(record);
     }
     await slices.tick();
   }
@@ -122,6 +136,8 @@ export async function buildVersion(index: RecordIndex, zone: Zone, zones: ZoneSe
   const reader = isolatedReader(index);
   let size = names.get(zone.name)?.records.length ?? 0;
   for (const [name, stored] of byName) {
+    // Key order, as the answer path reads a name's records (a name gathers keys from several places of the walk).
+    if (stored.length > 1) sortByKey(stored);
     const records = nameRecords(reader, name, stored);
     if (records.length > 0) {
       names.set(name, { stored, records });
@@ -129,19 +145,60 @@ export async function buildVersion(index: RecordIndex, zone: Zone, zones: ZoneSe
     }
     await slices.tick();
   }
-  return { zone, serial, index, revision, names, ownerOf, size, holds: 0 };
+  return { zone, serial, lastChange, index, revision, names, ownerOf, size, holds: 0 };
 }
 
-/** Yields the event loop once a slice has run SLICE_MS (looking at the clock every SLICE_NAMES steps). */
+function dropKey(byName: Map<string, IndexedRecord[]>, name: string, key: string): void {
+  const list = byName.get(name);
+  if (list === undefined) return;
+  const kept = list.filter((record) => record.key !== key);
+  if (kept.length === 0) byName.delete(name);
+  else byName.set(name, kept);
+}
+
+/** Sorts records by key, each key built once. */
+function sortByKey(records: IndexedRecord[]): void {
+  const keyed = records.map((record) => ({ key: record.key, record }));
+  keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  for (let i = 0; i < keyed.length; i++) records[i] = keyed[i]!.record;
+}
+
+/** Yields the event loop once a slice has run SERVING_TURN_BUDGET_MS (looking at the clock every SLICE_NAMES steps). */
 class Slicer {
+  private readonly enabled: boolean;
   private started = performance.now();
   private steps = 0;
 
+  constructor(enabled = true) {
+    this.enabled = enabled;
+  }
+
   async tick(): Promise<void> {
-    if (++this.steps % SLICE_NAMES !== 0 || performance.now() - this.started < SLICE_MS) return;
+    if (!this.enabled || ++this.steps % SLICE_NAMES !== 0 || performance.now() - this.started < SERVING_TURN_BUDGET_MS)
+      return;
     await yieldToLoop();
     this.started = performance.now();
   }
+}
+
+/**
+ * A copy of a version that full transfers still read (`holds` > 0), made in slices that yield: the same
+ * content and serial, its own maps (so applyChanges can change them in place). The version itself is not
+ * changed while held, so the copy is exact however long it takes.
+ */
+export async function unsharedCopy(version: ZoneVersion): Promise<ZoneVersion> {
+  const slices = new Slicer();
+  const names = new Map<string, NameContent>();
+  for (const [name, content] of version.names) {
+    names.set(name, content);
+    await slices.tick();
+  }
+  const ownerOf = new Map<string, string>();
+  for (const [key, owner] of version.ownerOf) {
+    ownerOf.set(key, owner);
+    await slices.tick();
+  }
+  return { ...version, names, ownerOf, holds: 0 };
 }
 
 /** One change the record source applied: a key put (with its value) or deleted. */
@@ -170,7 +227,8 @@ export function applyChanges(
       keys = new Map();
       touched.set(name, keys);
     }
-    if (record !== undefined || !keys.has(key)) keys.set(key, record);
+    // The key's last change decides (a put then a delete in one batch leaves it gone).
+    keys.set(key, record);
   };
   const decoder = new RecordDecoder(index);
   for (const change of changes) {
@@ -209,6 +267,7 @@ export function applyChanges(
   const version: ZoneVersion = {
     zone,
     serial: zoneSerial(index, zone.name),
+    lastChange: index.lastChange(zone.name),
     index,
     revision: index.revision,
     names,
@@ -275,6 +334,9 @@ export async function diffVersions(from: ZoneVersion, to: ZoneVersion): Promise<
     compareInto(diff, before, to.names.get(name));
     await slices.tick();
   }
-  for (const [name, after] of to.names) if (!from.names.has(name)) compareInto(diff, undefined, after);
+  for (const [name, after] of to.names) {
+    if (!from.names.has(name)) compareInto(diff, undefined, after);
+    await slices.tick();
+  }
   return diff;
 }

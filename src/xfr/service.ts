@@ -22,6 +22,7 @@ import {
   type Diff,
   diffVersions,
   type StoreChange,
+  unsharedCopy,
   versionRecords,
   type ZoneVersion,
 } from "./content.ts";
@@ -71,7 +72,8 @@ interface ZoneState {
   current: ZoneVersion | undefined;
   /** Store changes applied since `current` was made; "all" after a reload (or too many to keep). */
   pending: StoreChange[] | "all";
-  building: Promise<ZoneVersion> | undefined;
+  /** A full build in flight; it resolves undefined when the index changed too much under it (built again). */
+  building: Promise<ZoneVersion | undefined> | undefined;
   notified: number | undefined;
 }
 
@@ -288,17 +290,32 @@ export class Transfers implements TransferService {
       // A rebuild in flight took the pending changes: wait for it before adding newer ones.
       if (state.building !== undefined) {
         const built = await state.building;
-        if (attempt >= 2) return built;
+        if (attempt >= 2 && built !== undefined) return built;
         continue;
       }
       const index = this.options.live.current;
       const current = state.current;
-      // A change nobody reported (the serial moved, no pending change): rebuild rather than serve stale data.
+      // A change nobody reported (the records' last change moved, no pending change): rebuild rather than
+      // serve stale data. A serial marker alone moves the serial, not the content: a new version, same records.
       if (current !== undefined && state.pending !== "all" && state.pending.length === 0) {
-        if (current.serial !== zoneSerial(index, state.zone.name)) state.pending = "all";
+        if (current.lastChange !== index.lastChange(state.zone.name)) state.pending = "all";
       }
       if (current !== undefined && state.pending !== "all" && current.index === index) {
-        if (state.pending.length === 0) return current;
+        if (state.pending.length === 0 && current.serial === zoneSerial(index, state.zone.name)) return current;
+        if (current.holds > 0) {
+          // A full transfer reads it: copy it in slices first (applyChanges would copy it in one go).
+          const copying = unsharedCopy(current)
+            .then((copy) => {
+              if (state.current === current) state.current = copy;
+              return copy;
+            })
+            .finally(() => {
+              state.building = undefined;
+            });
+          state.building = copying;
+          await copying;
+          continue;
+        }
         const changes = state.pending;
         state.pending = [];
         const next = applyChanges(current, changes, index, this.options.zones);
@@ -306,19 +323,36 @@ export class Transfers implements TransferService {
         return next.version;
       }
       state.pending = [];
-      const building = this.rebuild(state, index).finally(() => {
+      // The last attempt walks in one go: the index cannot change under it (it blocks, as a snapshot would).
+      const building = this.rebuild(state, index, attempt < 2).finally(() => {
         state.building = undefined;
       });
       state.building = building;
       const built = await building;
-      // Changes or a reload during the build: apply or build again (bounded; the last one is served as it is).
-      if (attempt >= 2) return built;
+      // Changes since are applied on the next turn of the loop; a reload (or too many changes) builds again.
+      if (attempt >= 2 && built !== undefined) return built;
     }
   }
 
-  private async rebuild(state: ZoneState, index: RecordIndex): Promise<ZoneVersion> {
+  /**
+   * A full build. Sliced, the index may change while it walks: the changes that arrived meanwhile (kept in
+   * `pending` since the walk began) are applied before the version is used, which makes it the content of
+   * the index as it is now (a change the walk already saw applies again to the same result). When they
+   * could not be kept (a reload, or more than MAX_PENDING_CHANGES), the walk is no consistent copy: it is
+   * dropped (undefined), the previous version stays, and version() builds again (the third time in one go).
+   */
+  private async rebuild(state: ZoneState, index: RecordIndex, sliced: boolean): Promise<ZoneVersion | undefined> {
     const previous = state.current;
-    const version = await buildVersion(index, state.zone, this.options.zones);
+    let version = await buildVersion(index, state.zone, this.options.zones, { sliced });
+    if (sliced) {
+      const pending = state.pending;
+      if (pending === "all" || this.options.live.current !== index) {
+        state.pending = "all";
+        return undefined;
+      }
+      state.pending = [];
+      if (pending.length > 0) version = applyChanges(version, pending, index, this.options.zones).version;
+    }
     const diff = previous === undefined ? undefined : await diffVersions(previous, version);
     this.record(state, previous, version, diff);
     return version;

@@ -1,6 +1,6 @@
 // Turns on etcd authentication on a test etcd (startEtcd) with the roles the deploy docs prescribe: root,
-// the controller (read-write on the record prefix and its election keys) and the DNS servers (read only on
-// the record prefix). etcdctlAs() runs etcdctl as one of them.
+// the controller (read-write on the record prefix, /fedns-short/, /fedns-serial/ and its election keys) and the
+// DNS servers (read only on the record prefix, /fedns-short/ and /fedns-serial/). etcdctlAs() runs etcdctl as one of them.
 import { randomBytes } from "node:crypto";
 import type { EtcdProcess } from "./etcd.ts";
 
@@ -21,8 +21,15 @@ function user(username: string): EtcdUser {
   return { username, password: randomBytes(12).toString("hex") };
 }
 
-/** Creates the users and roles, then `auth enable`; `prefix` like `/skydns`. */
-export async function enableEtcdAuth(etcd: EtcdProcess, prefix = "/skydns"): Promise<EtcdAuth> {
+/**
+ * Creates the users and roles, then `auth enable`; `prefix` like `/skydns`. `serialMarkers: false` leaves out
+ * the grants on /fedns-serial/ (roles made before serial markers existed).
+ */
+export async function enableEtcdAuth(
+  etcd: EtcdProcess,
+  prefix = "/skydns",
+  options: { serialMarkers?: boolean } = {},
+): Promise<EtcdAuth> {
   const root = user("root");
   const controller = user("fedns");
   const dns = user("fedns-dns");
@@ -41,6 +48,12 @@ export async function enableEtcdAuth(etcd: EtcdProcess, prefix = "/skydns"): Pro
     ["role", "grant-permission", "fedns-dns", "--prefix=true", "read", "/fedns-short/"],
     ["user", "add", dns.username, `--new-user-password=${dns.password}`],
     ["user", "grant-role", dns.username, "fedns-dns"],
+    ...(options.serialMarkers === false
+      ? []
+      : [
+          ["role", "grant-permission", "fedns-controller", "--prefix=true", "readwrite", "/fedns-serial/"],
+          ["role", "grant-permission", "fedns-dns", "--prefix=true", "read", "/fedns-serial/"],
+        ]),
     ["auth", "enable"],
   ];
   for (const step of steps) await etcd.etcdctl(step);

@@ -3,8 +3,10 @@
 # fedns process, identified by the common name of its client certificate (make-etcd-secrets.sh):
 #
 #   root       role root (administration; this script)
-#   fedns      role fedns-controller: readwrite on PREFIX/, SHORT/ (short names) and election/fedns/
-#   fedns-dns  role fedns-dns: read on PREFIX/ and SHORT/ only (fedns serve loads and watches, never writes)
+#   fedns      role fedns-controller: readwrite on PREFIX/, SHORT/ (short names), /fedns-serial/ (zone
+#              serial markers, docs/zone-transfers.md) and election/fedns/
+#   fedns-dns  role fedns-dns: read on PREFIX/, SHORT/ and /fedns-serial/ only (fedns serve loads and
+#              watches, never writes)
 #
 # Run it once after the etcd pods are up (`kubectl -n fedns rollout status statefulset/fedns-etcd`).
 # It is safe to run again: users and roles that exist are kept, permissions are granted again,
@@ -88,13 +90,15 @@ ensure_user root root
 ensure_role fedns-controller
 ctl role grant-permission fedns-controller --prefix=true readwrite "$records" >/dev/null
 ctl role grant-permission fedns-controller --prefix=true readwrite "$short" >/dev/null
+ctl role grant-permission fedns-controller --prefix=true readwrite /fedns-serial/ >/dev/null
 ctl role grant-permission fedns-controller --prefix=true readwrite election/fedns/ >/dev/null
 ensure_user fedns fedns-controller
 
 ensure_role fedns-dns
 ctl role grant-permission fedns-dns --prefix=true read "$records" >/dev/null
 ctl role grant-permission fedns-dns --prefix=true read "$short" >/dev/null
+ctl role grant-permission fedns-dns --prefix=true read /fedns-serial/ >/dev/null
 ensure_user fedns-dns fedns-dns
 
 ctl auth enable >/dev/null
-echo "bootstrap-etcd-auth.sh: auth on; fedns read-write on $records, $short and election/fedns/, fedns-dns read-only on $records and $short"
+echo "bootstrap-etcd-auth.sh: auth on; fedns read-write on $records, $short, /fedns-serial/ and election/fedns/, fedns-dns read-only on $records, $short and /fedns-serial/"

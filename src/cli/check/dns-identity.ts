@@ -8,6 +8,7 @@
 // denied"), and one with it gets `succeeded: false` and changes nothing (not even the revision). Reading the
 // role's permissions through the auth API would need the root role; a put + delete would briefly publish a key.
 import type { FednsConfig } from "../../config/schema.ts";
+import { SERIAL_MARKER_PREFIX } from "../../federation/keys.ts";
 import { normalizePrefix } from "../../records/name.ts";
 import type { KvBackend } from "../../store/kv.ts";
 import { dnsEtcdBackend, dnsEtcdIdentity } from "../backend.ts";
@@ -19,6 +20,28 @@ export function writeProbeKey(prefix: string): string {
 }
 
 const PERMISSION_DENIED = /permission denied|PERMISSION_DENIED/i;
+
+/** A warning when the identity may not read the serial markers (serve then goes on without them). */
+async function serialMarkerFindings(backend: KvBackend, who: string, timeoutMs: number): Promise<Finding[]> {
+  try {
+    await withTimeout(
+      backend.range(SERIAL_MARKER_PREFIX, { limit: 1 }),
+      timeoutMs,
+      `reading ${SERIAL_MARKER_PREFIX} as fedns serve`,
+    );
+    return [];
+  } catch (err) {
+    if (!PERMISSION_DENIED.test(describeError(err))) throw err;
+    return [
+      warn(
+        "etcd",
+        "dns-identity-cannot-read-serials",
+        `${who} may not read ${SERIAL_MARKER_PREFIX}: after a restart, a zone whose last change was a delete gets a lower SOA serial and secondaries stop transferring until its next change`,
+        `grant its role read on ${SERIAL_MARKER_PREFIX} (etcdctl role grant-permission <role> --prefix=true read ${SERIAL_MARKER_PREFIX}; docs/zone-transfers.md)`,
+      ),
+    ];
+  }
+}
 
 /**
  * Findings about the identity `fedns serve` would use. `given`: a backend with that identity (tests); when
@@ -57,6 +80,7 @@ export async function checkDnsIdentity(config: FednsConfig, timeoutMs: number, g
         ),
       ];
     }
+    const serials = await serialMarkerFindings(backend, who, timeoutMs);
     try {
       await withTimeout(
         backend.txn([{ key: probe, modRevision: -1 }], [{ type: "put", key: probe, value: "" }]),
@@ -65,9 +89,10 @@ export async function checkDnsIdentity(config: FednsConfig, timeoutMs: number, g
       );
     } catch (err) {
       if (!PERMISSION_DENIED.test(describeError(err))) throw err;
-      return [ok("etcd", "dns-identity-read-only", `${who} can read ${prefix}/ and is refused writes`)];
+      return [ok("etcd", "dns-identity-read-only", `${who} can read ${prefix}/ and is refused writes`), ...serials];
     }
     return [
+      ...serials,
       warn(
         "etcd",
         "dns-identity-can-write",

@@ -248,7 +248,7 @@ describe("deploy/overlays/bundled-etcd: TLS and auth with the generated certific
       expect(health.health, `member on ${port}`).to.equal("true");
     }
     expect(dnsRole).to.equal(
-      "Role fedns-dns\nKV Read:\n\t[/fedns-short/, /fedns-short0) (prefix /fedns-short/)\n\t[/skydns/, /skydns0) (prefix /skydns/)\nKV Write:\n",
+      "Role fedns-dns\nKV Read:\n\t[/fedns-serial/, /fedns-serial0) (prefix /fedns-serial/)\n\t[/fedns-short/, /fedns-short0) (prefix /fedns-short/)\n\t[/skydns/, /skydns0) (prefix /skydns/)\nKV Write:\n",
     );
   });
 

@@ -3,7 +3,7 @@ import { configureLogging } from "../../../src/obs/log.ts";
 import { newRegistry, type Registry } from "../../../src/obs/metrics.ts";
 import { LiveIndex } from "../../../src/records/live-index.ts";
 import { createEtcdBackend } from "../../../src/store/etcd-kv.ts";
-import type { KvBackend, WatchHandlers } from "../../../src/store/kv.ts";
+import { type KvBackend, rangePages, type WatchHandlers } from "../../../src/store/kv.ts";
 import { type RecordSource, startRecordSource } from "../../../src/store/source.ts";
 import { type EtcdProcess, startEtcd } from "../../support/etcd.ts";
 
@@ -69,6 +69,34 @@ describe("store: record source on a real etcd", function () {
   afterEach(async () => {
     await source?.stop();
     source = undefined;
+  });
+
+  it("pages a prefix as sub-ranges: every key once, in order, at the first page's revision", async () => {
+    const keys: string[] = [];
+    for (let s = 0; s < 60; s++) {
+      keys.push(
+        `/paged/com/example/ns-${s % 3}/svc-${s}/_tcp/_http/p80`,
+        `/paged/com/example/ns-${s % 3}/svc-${s}/c-${s * 31}`,
+      );
+    }
+    keys.push("/paged/a", "/paged/zzzz/~~~", "/paged0", "/pagedX"); // the last two are outside the prefix
+    for (let i = 0; i < keys.length; i += 100) {
+      await backend.txn(
+        [],
+        keys.slice(i, i + 100).map((key) => ({ type: "put" as const, key, value: key })),
+      );
+    }
+    const read: string[] = [];
+    let revision: number | undefined;
+    let pages = 0;
+    for await (const page of rangePages(backend, "/paged/", 7)) {
+      revision ??= page.revision;
+      expect(page.revision).to.equal(revision);
+      if (pages++ === 0) await backend.txn([], [{ type: "put", key: "/paged/b-after-the-snapshot", value: "x" }]);
+      read.push(...page.kvs.map((kv) => kv.key));
+    }
+    const expected = keys.filter((key) => key.startsWith("/paged/")).sort();
+    expect(read).to.deep.equal(expected);
   });
 
   it("serves what etcdctl puts and stops serving what it deletes", async () => {

@@ -7,7 +7,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import { stringify } from "yaml";
+import { serialMarkerKey, serialMarkerValue, serviceUnitOf } from "../../../src/federation/keys.ts";
 import { nameOfKey } from "../../../src/records/name.ts";
+import type { SkydnsService } from "../../../src/records/service.ts";
+import { createEtcdBackend } from "../../../src/store/etcd-kv.ts";
+import { RecordWriter } from "../../../src/store/writer.ts";
 import { BARZONE, controllerRecords, FOOZONE, GLOBAL } from "../../support/controller-records.ts";
 import { type DigResult, kdig, kdigMany } from "../../support/dns.ts";
 import { type EtcdProcess, startEtcd } from "../../support/etcd.ts";
@@ -65,6 +69,7 @@ describe("Knot and NSD as secondaries of fedns serve (TSIG, NOTIFY, IXFR)", func
   let serve: ServeProcess;
   let knot: Secondary;
   let nsd: Secondary;
+  let configFile: string;
   const records = controllerRecords();
 
   before(async () => {
@@ -96,7 +101,7 @@ describe("Knot and NSD as secondaries of fedns serve (TSIG, NOTIFY, IXFR)", func
         },
       },
     };
-    const configFile = join(dir, "fedns.yaml");
+    configFile = join(dir, "fedns.yaml");
     await writeFile(configFile, stringify(config));
     serve = await startServe({ etcd: etcd.endpoint, zones: [ZONE], extra: ["--config", configFile] });
     const options = { zone: ZONE, primary: serve.dns, key: KEY };
@@ -189,6 +194,83 @@ describe("Knot and NSD as secondaries of fedns serve (TSIG, NOTIFY, IXFR)", func
     // Both came by IXFR (the primary counts what it sent): Knot logs it too.
     expect(await transfers(serve, "ixfr", "done")).to.be.at.least(2);
     expect(knot.output()).to.match(/IXFR, incoming/);
+  });
+
+  it("a delete by the controller, then fedns serve restarted: the serial stays, the secondaries follow on", async () => {
+    // The controller's writer deletes one per-address key of a unit (and moves the domain's serial marker).
+    const unitOf = serviceUnitOf("/skydns", "myfed");
+    const key = [...records.keys()].find(
+      (candidate) =>
+        nameOfKey("/skydns", candidate)?.endsWith(FOOZONE) &&
+        JSON.parse(records.get(candidate)!).host === "198.51.100.1",
+    )!;
+    const unit = unitOf(key)!;
+    const desired = new Map<string, SkydnsService>();
+    for (const [other, value] of records) {
+      if (other !== key && unitOf(other) === unit) desired.set(other, JSON.parse(value) as SkydnsService);
+    }
+    const backend = createEtcdBackend({ endpoints: [etcd.endpoint] });
+    const owner = "fedns/myfed";
+    const writer = new RecordWriter({
+      backend,
+      prefix: "/skydns",
+      owner,
+      serialMarker: { key: serialMarkerKey(ZONE), value: serialMarkerValue(owner) },
+    });
+    const written = await writer.writeUnit(unit, desired);
+    await backend.close();
+    expect(written.deletes).to.equal(1);
+    const deletedAt = await etcd.revision();
+    await eventually("the primary's serial is the delete's", async () =>
+      expect(await serialOf(serve.dns)).to.equal(deletedAt),
+    );
+    for (const secondary of [knot, nsd]) {
+      await eventually("the secondary has the delete", async () => {
+        expect(await serialOf(secondary.dns)).to.equal(deletedAt);
+        const reply = await kdig(secondary.dns, FOOZONE, "A");
+        expect(reply.answer.map((record) => record.data)).to.not.include("198.51.100.1");
+      });
+    }
+    // Restarted on the same port (the secondaries' primary): it loads etcd afresh, without the deleted key.
+    await serve.stop();
+    const port = serve.dns.port;
+    serve = await startServe({
+      etcd: etcd.endpoint,
+      zones: [ZONE],
+      extra: ["--config", configFile, "--listen", `127.0.0.1:${port}`],
+    });
+    serve = { ...serve, dns: { host: "127.0.0.1", port } };
+    const restarted = await eventually("the restarted primary answers", async () => {
+      const serial = await serialOf(serve.dns);
+      expect(serial).to.be.greaterThan(1);
+      return serial;
+    });
+    // Not lower than what the secondaries hold (RFC 1982: they would think they are ahead and never transfer).
+    expect(restarted).to.equal(deletedAt);
+    // The next change reaches both (NOTIFY from the restarted primary, then a transfer).
+    const next = { ...(JSON.parse(records.get(key)!) as SkydnsService), host: "198.51.100.88" };
+    await etcd.etcdctl(["put", key, JSON.stringify(next)]);
+    const changedAt = await etcd.revision();
+    await eventually("the restarted primary serves the change", async () => {
+      const reply = await kdig(serve.dns, FOOZONE, "A");
+      expect(reply.answer.map((record) => record.data)).to.include("198.51.100.88");
+    });
+    for (const [name, secondary] of [
+      ["knot", knot],
+      ["nsd", nsd],
+    ] as const) {
+      await eventually(
+        `${name} serves the change after the restart`,
+        async () => {
+          expect(await serialOf(secondary.dns)).to.equal(changedAt);
+          const reply = await kdig(secondary.dns, FOOZONE, "A");
+          expect(reply.answer.map((record) => record.data)).to.include("198.51.100.88");
+        },
+        15_000,
+      ).catch((err: Error) => {
+        throw new Error(`${err.message}\n${secondary.output().slice(-3000)}`);
+      });
+    }
   });
 
   it("refuses a transfer without the key", async () => {

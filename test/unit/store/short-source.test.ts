@@ -66,4 +66,32 @@ describe("store: short-name source", () => {
       await backend.close();
     }
   });
+
+  it("loads in turns of the serving budget, the previous data answering meanwhile (a guard: fails without it)", async () => {
+    const backend = createMemoryBackend();
+    const keys = 2000; // one range page: only the budget can make the load yield
+    for (let i = 0; i < keys; i++)
+      await backend.put(serviceKey(PREFIX, FED, "east", "default", `s${i}`), shard(`10.96.${i >> 8}.${i & 255}`));
+    // A work clock that moves 1 ms per look: the 8 ms budget is used every few keys.
+    let work = 0;
+    const source = startShortSource({ backend, prefix: PREFIX, federation: FED, workClock: () => work++ });
+    let turns = 0;
+    let counting = true;
+    const tick = (): void => {
+      turns += 1;
+      if (counting) setImmediate(tick);
+    };
+    setImmediate(tick);
+    try {
+      await source.loaded;
+      counting = false;
+      expect(source.data()!.shardOf("east", "default", `s${keys - 1}`)?.addresses).to.deep.equal(["10.96.7.207"]);
+      // Two passes over the keys (decode, then build), a yield every ~8 keys each.
+      expect(turns).to.be.greaterThan(keys / 8);
+    } finally {
+      counting = false;
+      await source.stop();
+      await backend.close();
+    }
+  });
 });

@@ -1,8 +1,10 @@
 import { expect } from "chai";
+import { zoneSerial } from "../../../src/dns/records.ts";
+import { serialMarkerKey, serialMarkerValue } from "../../../src/federation/keys.ts";
 import { configureLogging } from "../../../src/obs/log.ts";
 import { newRegistry, type Registry } from "../../../src/obs/metrics.ts";
 import { LiveIndex } from "../../../src/records/live-index.ts";
-import type { KvBackend, RangeOptions } from "../../../src/store/kv.ts";
+import type { KvBackend, RangeOptions, WatchHandlers } from "../../../src/store/kv.ts";
 import { createMemoryBackend, type MemoryBackend } from "../../../src/store/memory-kv.ts";
 import { type RecordSource, startRecordSource } from "../../../src/store/source.ts";
 
@@ -134,10 +136,12 @@ describe("store: record source (memory backend)", () => {
     const pages: RangeOptions[] = [];
     const counting: KvBackend = Object.assign(Object.create(kv) as KvBackend, {
       range: (prefix: string, options?: RangeOptions) => {
-        pages.push(options ?? {});
+        if (prefix.startsWith("/skydns/")) pages.push(options ?? {});
+        else markerReads.push(options ?? {});
         return kv.range(prefix, options);
       },
     });
+    const markerReads: RangeOptions[] = [];
     source = startRecordSource({ backend: counting, prefix: "/skydns", index, registry, pageSize: 4 });
     expect(index.loaded).to.equal(false);
     await source.loaded;
@@ -146,6 +150,35 @@ describe("store: record source (memory backend)", () => {
     expect(pages).to.have.length(7);
     expect(pages.every((page) => page.limit === 4)).to.equal(true);
     expect(pages.slice(1).every((page) => page.revision === 25 && page.after !== undefined)).to.equal(true);
+    // The serial markers once, at the records' revision.
+    expect(markerReads.map((read) => read.revision)).to.deep.equal([25]);
+  });
+
+  it("calls beforeFirstSwap once, with the first load complete and nothing served yet, and not on reloads", async () => {
+    for (let i = 0; i < 5; i++) await kv.put(`${KEY}/a${i}`, JSON.stringify({ host: `198.51.100.${i + 1}` }));
+    const watches: WatchHandlers[] = [];
+    const watched: KvBackend = Object.assign(Object.create(kv) as KvBackend, {
+      watch: (prefix: string, from: number, handlers: WatchHandlers) => {
+        watches.push(handlers);
+        return kv.watch(prefix, from, handlers);
+      },
+    });
+    const calls: { loaded: boolean }[] = [];
+    source = startRecordSource({
+      backend: watched,
+      prefix: "/skydns",
+      index,
+      registry,
+      pageSize: 2,
+      beforeFirstSwap: () => calls.push({ loaded: index.loaded }),
+    });
+    await source.loaded;
+    expect(calls).to.deep.equal([{ loaded: false }]);
+    const previous = index.current;
+    watches[0]!.onCompacted(kv.revision); // a reload
+    await eventually(() => index.current !== previous, "the reload's swap");
+    expect(await metric(registry, "fedns_store_reloads_total")).to.equal(1);
+    expect(calls).to.have.length(1);
   });
 
   it("builds a reload off to the side: the previous index answers, whole, until the new one is complete", async () => {
@@ -197,5 +230,52 @@ describe("store: record source (memory backend)", () => {
       "203.0.113.6",
     ]);
     await eventually(() => source?.status().ready === true, "ready again");
+  });
+});
+
+describe("store: record source, serial markers", () => {
+  before(() => configureLogging("silent"));
+
+  it("a marker that arrives before its txn's record events waits for them: the serial never leads the content", async () => {
+    const kv = createMemoryBackend();
+    await kv.put("/skydns/com/example/web/a", JSON.stringify({ host: "198.51.100.1" }));
+    await kv.put("/skydns/com/example/web/b", JSON.stringify({ host: "198.51.100.2" }));
+    // The records watch's events are held back here (another watcher, another stream: no order between them).
+    let holding = false;
+    const held: (() => void)[] = [];
+    const backend = Object.create(kv) as KvBackend;
+    backend.watch = (prefix, from, handlers) =>
+      kv.watch(prefix, from, {
+        ...handlers,
+        onEvents: (events, revision) => {
+          if (holding && prefix === "/skydns/") held.push(() => handlers.onEvents(events, revision));
+          else handlers.onEvents(events, revision);
+        },
+      });
+    const index = new LiveIndex({ prefix: "/skydns" });
+    const source = startRecordSource({ backend, prefix: "/skydns", index });
+    try {
+      await source.loaded;
+      const before = zoneSerial(index.current, "example.com");
+      holding = true;
+      const { revision } = await kv.txn(
+        [],
+        [
+          { type: "delete", key: "/skydns/com/example/web/b" },
+          { type: "put", key: serialMarkerKey("example.com"), value: serialMarkerValue("fedns/myfed") },
+        ],
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(held, "the records event is held back").to.have.length(1);
+      expect(hosts(index, "web.example.com")).to.deep.equal(["198.51.100.1", "198.51.100.2"]);
+      expect(zoneSerial(index.current, "example.com"), "the serial waits for the content").to.equal(before);
+      holding = false;
+      for (const deliver of held.splice(0)) deliver();
+      expect(hosts(index, "web.example.com")).to.deep.equal(["198.51.100.1"]);
+      expect(index.current.serialMarks("example.com")).to.equal(revision);
+      expect(zoneSerial(index.current, "example.com")).to.equal(revision);
+    } finally {
+      await source.stop();
+    }
   });
 });

@@ -7,6 +7,7 @@ import { DnsMetrics } from "../../../src/dns/metrics.ts";
 import { findTsig, parseTsig, signRequest, TsigKeyring } from "../../../src/dns/tsig.ts";
 import { resolveZones, ZoneSet } from "../../../src/dns/zones.ts";
 import { Registry } from "../../../src/obs/metrics.ts";
+import type { IndexChange } from "../../../src/records/index.ts";
 import { LiveIndex } from "../../../src/records/live-index.ts";
 import { TransferAcl } from "../../../src/xfr/acl.ts";
 import { applyChanges, buildVersion } from "../../../src/xfr/content.ts";
@@ -165,6 +166,28 @@ describe("zone transfer service", () => {
     const after: Buffer[] = [];
     for await (const message of { [Symbol.asyncIterator]: () => start("10.0.0.2") }) after.push(message as Buffer);
     expect(Buffer.concat(after).includes(Buffer.from([10, 99, 99, 99]))).to.equal(true);
+  });
+
+  it("a change while a full transfer holds a large version copies it in slices, not in one block", async () => {
+    const { start, put, transfers } = setup({ names: 150_000 });
+    const stream = start("10.0.0.1");
+    await stream.next();
+    transfers.changed([put("n5", "10.98.98.98")]);
+    let turns = 0;
+    let done = false;
+    const tick = (): void => {
+      turns++;
+      if (!done) setImmediate(tick);
+    };
+    setImmediate(tick);
+    await transfers.refresh();
+    done = true;
+    await stream.return?.(undefined);
+    // The copy of 150,000 names and keys took several turns (applyChanges alone copies it in one).
+    expect(turns, "turns of the event loop during the copy").to.be.greaterThan(3);
+    const after: Buffer[] = [];
+    for await (const message of { [Symbol.asyncIterator]: () => start("10.0.0.2") }) after.push(message as Buffer);
+    expect(Buffer.concat(after).includes(Buffer.from([10, 98, 98, 98]))).to.equal(true);
   });
 
   it("reads the client's serial from an IXFR request", () => {
@@ -357,3 +380,141 @@ describe("change debounce", () => {
     transfers.close();
   });
 });
+
+describe("zone versions under a changing index", () => {
+  const line = (record: { name: string; data: unknown }) => `${record.name} ${JSON.stringify(record.data)}`;
+  const all = (version: { names: Map<string, { records: readonly { name: string; data: unknown }[] }> }) =>
+    [...version.names.values()].flatMap((content) => content.records.map(line)).sort();
+
+  it("a sliced build, plus the changes made while it walked, is the content of the index at the end", async () => {
+    const { live, put } = liveWith(30_000);
+    const zone = zones.all[0]!;
+    const index = live.current;
+    const changes: IndexChange[] = [];
+    let revision = 10_000_000;
+    let turns = 0;
+    // Every turn of the loop the build lets run: changes all over the tree (already walked or not yet):
+    // new names, replaced addresses, deletes, a key moved to another owner (group), a put then a delete.
+    const ticker = setInterval(() => {
+      const i = turns++;
+      const batch: IndexChange[] = [
+        put(`n${(i * 7919) % 30_000}`, `10.200.${i & 255}.1`),
+        put(`new${i}`, `10.201.${i & 255}.1`),
+        { type: "delete", key: `/skydns/com/example/n${(i * 104_729) % 30_000}`, revision: revision++ },
+        {
+          type: "put",
+          key: `/skydns/com/example/moved/m${i}`,
+          value: JSON.stringify({ host: "10.202.0.1", group: i % 2 === 0 ? "example.com" : "moved.example.com" }),
+          revision: revision++,
+        },
+        {
+          type: "put",
+          key: `/skydns/com/example/moved/m${i}`,
+          value: JSON.stringify({ host: "10.202.0.2", group: "moved.example.com" }),
+          revision: revision++,
+        },
+        {
+          type: "put",
+          key: `/skydns/com/example/flap${i}`,
+          value: JSON.stringify({ host: "10.203.0.1" }),
+          revision: revision++,
+        },
+        { type: "delete", key: `/skydns/com/example/flap${i}`, revision: revision++ },
+      ];
+      index.apply(batch.slice(2));
+      changes.push(...batch);
+    }, 0);
+    const built = await buildVersion(index, zone, zones);
+    clearInterval(ticker);
+    expect(turns, "the index changed while the build walked it").to.be.greaterThan(2);
+    const { version } = applyChanges(built, changes, index, zones);
+    const fresh = await buildVersion(index, zone, zones, { sliced: false });
+    expect(all(version)).to.deep.equal(all(fresh));
+    expect(version.serial).to.equal(fresh.serial);
+    expect(all(version).filter((entry) => entry.startsWith("flap"))).to.deep.equal([]);
+  });
+
+  it("a record whose owner moves deeper while the walk is between the two names is transferred once", async () => {
+    const { live } = liveWith(0);
+    const zone = zones.all[0]!;
+    const index = live.current;
+    let revision = 1000;
+    const fedns = (j: number, group: string): IndexChange => ({
+      type: "put",
+      key: `/skydns/com/example/g/b/k${j}`,
+      value: JSON.stringify({ host: `10.220.0.${j}`, group, owner: "fedns/myfed" }),
+      revision: revision++,
+    });
+    // g.example.com owns the fedns keys at first, and holds many leaves the walk reads before b.g.example.com.
+    index.apply(Array.from({ length: 100 }, (_, j) => fedns(j, "g.example.com")));
+    index.apply(
+      Array.from({ length: 20_000 }, (_, i) => ({
+        type: "put" as const,
+        key: `/skydns/com/example/g/l${i}`,
+        value: JSON.stringify({ host: `10.221.${i >> 8}.${i & 255}` }),
+        revision: revision++,
+      })),
+    );
+    const changes: IndexChange[] = [];
+    let turns = 0;
+    const ticker = setInterval(() => {
+      if (turns++ !== 0) return;
+      const moved = Array.from({ length: 100 }, (_, j) => fedns(j, "b.g.example.com"));
+      index.apply(moved);
+      changes.push(...moved);
+    }, 0);
+    const built = await buildVersion(index, zone, zones);
+    clearInterval(ticker);
+    expect(turns).to.be.greaterThan(1);
+    const { version } = applyChanges(built, changes, index, zones);
+    const fresh = await buildVersion(index, zone, zones, { sliced: false });
+    expect(all(version)).to.deep.equal(all(fresh));
+    expect(version.names.has("g.example.com")).to.equal(false);
+  });
+
+  it("a put then a delete of the same key in one batch leaves it out", async () => {
+    const { live, put } = liveWith(10);
+    const zone = zones.all[0]!;
+    const first = await buildVersion(live.current, zone, zones);
+    const changes: IndexChange[] = [
+      put("n3", "10.9.9.9"),
+      { type: "delete", key: "/skydns/com/example/n3", revision: 99 },
+    ];
+    live.current.apply([changes[1]!]);
+    const { version, diff } = applyChanges(first, changes, live.current, zones);
+    expect(version.names.has(`n3.${ZONE}`)).to.equal(false);
+    expect(diff.deleted.map(line)).to.deep.equal([`n3.${ZONE} {"type":1,"address":"10.0.0.3"}`]);
+    expect(all(version)).to.deep.equal(all(await buildVersion(live.current, zone, zones, { sliced: false })));
+  });
+
+  it("the service serves a full build with the changes that arrived during it", async () => {
+    const { live, put } = liveWith(30_000);
+    const transfers = new Transfers({
+      live,
+      zones,
+      transferZones: [{ zone: ZONE, allow: [{ networks: ["127.0.0.0/8"] }], notify: [] }],
+      metrics: new DnsMetrics(new Registry()),
+      journalRecords: 1000,
+      maxConcurrent: 2,
+      maxConcurrentPerSource: 2,
+      notifyDebounceMs: 1_000_000,
+    });
+    let turns = 0;
+    const ticker = setInterval(() => {
+      const i = turns++;
+      transfers.changed([put(`during${i}`, "10.210.0.1"), put(`n${i}`, "10.211.0.1")]);
+    }, 0);
+    await transfers.refresh();
+    clearInterval(ticker);
+    transfers.close();
+    expect(turns).to.be.greaterThan(2);
+    const served = await (transfers as unknown as { version(state: unknown): Promise<ZoneVersionLike> }).version(
+      (transfers as unknown as { states: Map<string, unknown> }).states.get(ZONE),
+    );
+    const fresh = await buildVersion(live.current, zones.all[0]!, zones, { sliced: false });
+    expect(all(served)).to.deep.equal(all(fresh));
+    expect(served.serial).to.equal(fresh.serial);
+  });
+});
+
+type ZoneVersionLike = Awaited<ReturnType<typeof buildVersion>>;
