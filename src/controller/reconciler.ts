@@ -247,10 +247,14 @@ export class Reconciler<V = SkydnsService> {
         if (only !== undefined) {
           units = [...only];
         } else {
+          // Each step walks every unit (100k shards at 100 clusters): the turn may end between them.
           this.options.beginFull?.();
+          await budget.spend();
           const all = new Set(this.options.units!());
           for (const unit of this.applied.keys()) all.add(unit);
+          await budget.spend();
           if (this.cleanupPending) for (const unit of this.options.writer.ownedUnits()) all.add(unit);
+          await budget.spend();
           units = [...all].sort();
         }
         for (let i = 0; i < units.length && this.enabled && !this.stopped; i += WRITE_BATCH_UNITS) {
