@@ -28,11 +28,12 @@ const { values } = parseArgs({
   options: {
     clusters: { type: "string", default: "100" },
     passes: { type: "string", default: "2" },
+    "slice-units": { type: "string" },
     help: { type: "boolean", default: false },
   },
 });
 if (values.help) {
-  console.log("node --expose-gc bench/reconcile/run.ts [--clusters 100] [--passes 2]");
+  console.log("node --expose-gc bench/reconcile/run.ts [--clusters 100] [--passes 2] [--slice-units N]");
   process.exit(0);
 }
 const CLUSTERS = Number(values.clusters);
@@ -172,6 +173,7 @@ const reconciler = new Reconciler({
   writer,
   batchMs: 0,
   timers: realTimers,
+  ...(values["slice-units"] === undefined ? {} : { sliceUnits: Number(values["slice-units"]) }),
 });
 
 for (let pass = 1; pass <= PASSES; pass++) {

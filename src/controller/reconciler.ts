@@ -51,7 +51,7 @@ export interface ReconcilerOptions<V = SkydnsService> {
   batchMs: number;
   /** Per-unit retry backoff after a failed write (default 500 ms doubling to 30 s, ±20 % jitter). */
   retry?: { initialMs: number; maxMs: number };
-  /** Units per plan() call (default 25); the budget is checked between calls. */
+  /** Units per plan() call (default 8); the budget is checked between calls. */
   sliceUnits?: number;
   /** How long one turn of the event loop may run before the reconcile yields (default 20 ms). */
   turnBudgetMs?: number;
@@ -82,7 +82,8 @@ export interface ReconcileStats {
   held: number;
 }
 
-const DEFAULT_SLICE_UNITS = 25;
+// 8 units (~500 keys at 100 clusters): p99 of the loop delay 33 ms against 40–57 ms with 25 (bench/reconcile), same CPU.
+const DEFAULT_SLICE_UNITS = 8;
 /** Units whose planned work is collected before it is written (bounds the desired records held at once). */
 const WRITE_BATCH_UNITS = 200;
 const NO_WARNINGS: readonly PlanWarning[] = Object.freeze([]);
