@@ -53,7 +53,7 @@ export interface ReconcilerOptions<V = SkydnsService> {
   retry?: { initialMs: number; maxMs: number };
   /** Units per plan() call (default 8); the budget is checked between calls. */
   sliceUnits?: number;
-  /** How long one turn of the event loop may run before the reconcile yields (default 20 ms). */
+  /** How long one turn of the event loop may run before the reconcile yields (default DEFAULT_TURN_BUDGET_MS, 10 ms). */
   turnBudgetMs?: number;
   /** The work clock of that budget in ms (tests; default performance.now). */
   workClock?: () => number;

@@ -6,7 +6,7 @@
 import { yieldToLoop } from "./clock.ts";
 
 /** Default per-turn budget of the controller's long work: well under the ~50 ms a task may hold the loop. */
-export const DEFAULT_TURN_BUDGET_MS = 20;
+export const DEFAULT_TURN_BUDGET_MS = 10;
 
 /**
  * The budget of long work in the DNS server (loading the index, building transfer versions, short-name data):
