@@ -5,6 +5,7 @@
 // event-loop lag the controller's metrics report. Prints the table; every wait is bounded.
 import { execFile } from "node:child_process";
 import { Resolver } from "node:dns/promises";
+import { createWriteStream } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs, promisify } from "node:util";
@@ -37,6 +38,7 @@ const { values } = parseArgs({
     "settle-timeout": { type: "string", default: "120" },
     "write-timeout": { type: "string", default: "600" },
     "cpu-prof-dir": { type: "string" },
+    "log-dir": { type: "string" },
     grace: { type: "string", default: "30" },
     "takeover-timeout": { type: "string", default: "60" },
     help: { type: "boolean", default: false },
@@ -44,7 +46,7 @@ const { values } = parseArgs({
 });
 if (values.help) {
   console.log(
-    "node bench/scale/run.ts [--steps 10,50,100] [--changes 40] [--settle-timeout 120] [--write-timeout 600] [--grace 30] [--takeover-timeout 60] [--cpu-prof-dir DIR]",
+    "node bench/scale/run.ts [--steps 10,50,100] [--changes 40] [--settle-timeout 120] [--write-timeout 600] [--grace 30] [--takeover-timeout 60] [--cpu-prof-dir DIR] [--log-dir DIR]",
   );
   process.exit(0);
 }
@@ -168,8 +170,14 @@ async function startController(etcd: string, kubeconfig: string, config: string)
       "--metrics",
       `127.0.0.1:${port}`,
     ],
-    { env: { ...process.env, FEDNS_LOG_LEVEL: "warn" } },
+    { env: { ...process.env, FEDNS_LOG_LEVEL: values["log-dir"] === undefined ? "warn" : "info" } },
   );
+  if (values["log-dir"] !== undefined) {
+    // Every line, from the start (the process helper keeps only a bounded tail).
+    const file = createWriteStream(join(values["log-dir"], `controller-${port}.log`));
+    child.child.stdout?.pipe(file);
+    child.child.stderr?.pipe(file);
+  }
   const state: ControllerProcess = {
     process: child,
     metricsUrl,
