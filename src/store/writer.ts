@@ -174,6 +174,15 @@ export class RecordWriter<V = SkydnsService> {
   private catchUpWaiters: { revision: number; resolve: () => void }[] = [];
   /** Set while a full read is processed: watch events wait here. */
   private buffered: { events: WatchEvent[]; revision: number }[] | undefined;
+  /**
+   * Keys of our txns in flight, and the watch events seen for them meanwhile. etcd may deliver the watch event
+   * of our own write before the txn's response: such an event is ours when its revision is the txn's, and is
+   * judged (drift or not) once the txn has returned, not reported as somebody else's change on arrival.
+   */
+  private readonly inFlight = new Map<
+    string,
+    { txns: number; seen: { modRevision: number; record: StoredKey | undefined }[] }
+  >();
 
   constructor(options: RecordWriterOptions<V>) {
     this.options = options;
@@ -365,6 +374,28 @@ export class RecordWriter<V = SkydnsService> {
     }
   }
 
+  private beginInFlight(ops: readonly TxnOp[]): void {
+    for (const op of ops) {
+      const entry = this.inFlight.get(op.key);
+      if (entry === undefined) this.inFlight.set(op.key, { txns: 1, seen: [] });
+      else entry.txns += 1;
+    }
+  }
+
+  /** A txn returned (`own`: the revision it applied at, if it did): the events seen meanwhile are judged now. */
+  private endInFlight(ops: readonly TxnOp[], own: number | undefined): void {
+    const drifted = new Set<string>();
+    for (const op of ops) {
+      const entry = this.inFlight.get(op.key);
+      if (entry === undefined) continue;
+      entry.txns -= 1;
+      if (entry.txns > 0) continue;
+      this.inFlight.delete(op.key);
+      for (const seen of entry.seen) if (seen.modRevision !== own) this.noteDrift(drifted, op.key, seen.record);
+    }
+    this.reportDrift(drifted, "watch");
+  }
+
   private noteDrift(drifted: Set<string>, key: string, record: StoredKey | undefined): void {
     const unit = this.unitOf(key);
     if (unit !== undefined) drifted.add(unit);
@@ -427,7 +458,10 @@ export class RecordWriter<V = SkydnsService> {
         this.stored.delete(event.key);
         if (before.owner === this.owner) this.removeOwned(event.key);
       }
-      this.noteDrift(drifted, event.key, before ?? this.stored.get(event.key));
+      const record = before ?? this.stored.get(event.key);
+      const flying = this.inFlight.get(event.key);
+      if (flying !== undefined) flying.seen.push({ modRevision: event.modRevision, record });
+      else this.noteDrift(drifted, event.key, record);
     }
     this.viewRevision = Math.max(this.viewRevision, revision);
     this.releaseCatchUp();
@@ -511,12 +545,15 @@ export class RecordWriter<V = SkydnsService> {
           modRevision: this.stored.get(op.key)?.modRevision ?? 0,
         }));
         if (fence !== undefined) compares.push(fence);
-        let outcome: { succeeded: boolean; revision: number };
+        let outcome: { succeeded: boolean; revision: number } | undefined;
+        this.beginInFlight(ops);
         try {
           outcome = await this.txnWithMarker(unit, compares, ops, marker);
         } catch (err) {
           this.metrics.txns.inc({ result: "error" });
           throw new Error(`writing unit ${JSON.stringify(unit)}: ${(err as Error).message}`, { cause: err });
+        } finally {
+          this.endInFlight(ops, outcome?.succeeded === true ? outcome.revision : undefined);
         }
         if (!outcome.succeeded && fence !== undefined && !(await this.fenceHolds(unit, fence))) {
           this.metrics.txns.inc({ result: "not-leader" });

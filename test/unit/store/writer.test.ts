@@ -367,6 +367,37 @@ describe("store: RecordWriter following the store", () => {
     expect(JSON.parse(kv.get(`${ZONE}/east-a-00000001`)!.value).host).to.equal("198.51.100.1");
   });
 
+  it("does not take its own write for drift when the watch shows it before the txn returns (as etcd may)", async () => {
+    // A backend whose txn responses come back only after the watch has delivered the txn's events.
+    const slow = createMemoryBackend();
+    const late: typeof slow = Object.assign(Object.create(slow) as typeof slow, {
+      txn: async (...args: Parameters<typeof slow.txn>) => {
+        const outcome = await slow.txn(...args);
+        for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+        return outcome;
+      },
+    });
+    const seen: string[][] = [];
+    const own = new RecordWriter({ backend: late, prefix: "/skydns", owner: OWNER, onDrift: (u) => seen.push(u) });
+    try {
+      await own.follow();
+      await own.writeUnit("default/nginx", nginx);
+      await own.writeUnit("default/nginx", desired([[`${ZONE}/east-a-00000002`, record("198.51.100.2")]]));
+      await until(() => false);
+      expect(seen).to.deep.equal([]);
+      // Somebody else's change to a key while our txn on it is in flight is still drift, once the txn returns.
+      const writing = own.writeUnit("default/nginx", desired([[`${ZONE}/east-a-00000003`, record("198.51.100.3")]]));
+      await new Promise((resolve) => setImmediate(resolve));
+      await slow.put(`${ZONE}/east-a-00000003`, JSON.stringify({ ...record("203.0.113.9"), owner: OWNER }));
+      await writing;
+      await until(() => seen.length > 0);
+      expect(seen).to.deep.equal([["default/nginx"]]);
+    } finally {
+      await own.stop();
+      await slow.close();
+    }
+  });
+
   it("does not report its own writes once they are seen, and leaves other owners' keys alone", async () => {
     await writer.writeUnit("default/nginx", desired([[`${ZONE}/east-a-00000002`, record("198.51.100.2")]]));
     await until(() => false);
