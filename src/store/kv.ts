@@ -89,6 +89,15 @@ export interface KvBackend {
 }
 
 /**
+ * Whether a backend call failed because the identity may not do it (etcd auth: "permission denied"), as
+ * opposed to the store being away: callers that can go on without the key (serial markers) tell these apart here.
+ */
+export function isPermissionDenied(err: unknown): boolean {
+  const message = err instanceof Error ? err.message : String(err);
+  return /permission denied|PERMISSION_DENIED/i.test(message);
+}
+
+/**
  * The keys under a prefix as pages of `pageSize`, all at the revision of the first page, so that a watch from
  * revision + 1 continues exactly where the read ended. The next page is requested while the caller works on
  * the current one; at most two pages are held at a time.

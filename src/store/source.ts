@@ -13,7 +13,14 @@ import { Counter, Gauge, type Registry } from "../obs/metrics.ts";
 import type { IndexChange, RecordIndex, RejectedKey } from "../records/index.ts";
 import type { LiveIndex } from "../records/live-index.ts";
 import { normalizePrefix } from "../records/name.ts";
-import { type KeyValue, type KvBackend, rangePages, type WatchEvent, type WatchHandle } from "./kv.ts";
+import {
+  isPermissionDenied,
+  type KeyValue,
+  type KvBackend,
+  rangePages,
+  type WatchEvent,
+  type WatchHandle,
+} from "./kv.ts";
 import { type RetryOptions, retryDelayMs } from "./retry.ts";
 
 /** Keys per range page: small enough that decoding one does not hold the event loop long (etcd 3.4 cost per page grows with the keys after it, so not too small either). */
@@ -24,7 +31,6 @@ const SLICE_KEYS = 200;
 export const MAX_SERIAL_MARKERS = 1000;
 /** A marker seen before the records watch has reached its revision waits this long at most for it. */
 const MARKER_HOLD_MS = 2000;
-const PERMISSION_DENIED = /permission denied|PERMISSION_DENIED/i;
 
 export interface RecordSourceOptions {
   backend: KvBackend;
@@ -302,7 +308,7 @@ class WatchedSource implements RecordSource {
     try {
       kvs = (await this.backend.range(SERIAL_MARKER_PREFIX, { revision, limit: MAX_SERIAL_MARKERS + 1 })).kvs;
     } catch (err) {
-      if (!PERMISSION_DENIED.test((err as Error).message)) throw err;
+      if (!isPermissionDenied(err)) throw err;
       this.log.warn(
         { err, prefix: SERIAL_MARKER_PREFIX },
         "may not read the serial markers: after a restart a zone whose last change was a delete gets a lower serial (grant read on the prefix: docs/trust.md)",

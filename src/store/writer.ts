@@ -22,6 +22,7 @@ import { Counter, type Registry } from "../obs/metrics.ts";
 import { normalizePrefix } from "../records/name.ts";
 import { ownerOf as ownerOfValue, type SkydnsService } from "../records/service.ts";
 import {
+  isPermissionDenied,
   type KeyValue,
   type KvBackend,
   rangePages,
@@ -134,7 +135,6 @@ export const LOAD_PAGE_KEYS = 10_000;
 const LOAD_SLICE = 256;
 /** How long a conflicting write waits for the watch to show what changed before re-reading everything. */
 const CATCH_UP_MS = 2000;
-const PERMISSION_DENIED = /permission denied|PERMISSION_DENIED/i;
 
 /** A short digest of a normalized value: the view keeps this instead of a second copy of every record. */
 function digestOf(normalized: string | undefined): string | undefined {
@@ -596,7 +596,7 @@ export class RecordWriter<V = SkydnsService> {
     try {
       return await this.backend.txn(compares, [...ops, marker]);
     } catch (err) {
-      if (!PERMISSION_DENIED.test((err as Error).message)) throw err;
+      if (!isPermissionDenied(err)) throw err;
       this.markerRefused = true;
       this.log.error(
         { unit, key: marker.key, err: (err as Error).message },

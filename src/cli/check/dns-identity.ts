@@ -10,7 +10,7 @@
 import type { FednsConfig } from "../../config/schema.ts";
 import { SERIAL_MARKER_PREFIX } from "../../federation/keys.ts";
 import { normalizePrefix } from "../../records/name.ts";
-import type { KvBackend } from "../../store/kv.ts";
+import { isPermissionDenied, type KvBackend } from "../../store/kv.ts";
 import { dnsEtcdBackend, dnsEtcdIdentity } from "../backend.ts";
 import { describeError, error, type Finding, ok, warn, withTimeout } from "./findings.ts";
 
@@ -18,8 +18,6 @@ import { describeError, error, type Finding, ok, warn, withTimeout } from "./fin
 export function writeProbeKey(prefix: string): string {
   return `${normalizePrefix(prefix)}/.fedns-check-write-probe`;
 }
-
-const PERMISSION_DENIED = /permission denied|PERMISSION_DENIED/i;
 
 /** A warning when the identity may not read the serial markers (serve then goes on without them). */
 async function serialMarkerFindings(backend: KvBackend, who: string, timeoutMs: number): Promise<Finding[]> {
@@ -31,7 +29,7 @@ async function serialMarkerFindings(backend: KvBackend, who: string, timeoutMs: 
     );
     return [];
   } catch (err) {
-    if (!PERMISSION_DENIED.test(describeError(err))) throw err;
+    if (!isPermissionDenied(err)) throw err;
     return [
       warn(
         "etcd",
@@ -70,7 +68,7 @@ export async function checkDnsIdentity(config: FednsConfig, timeoutMs: number, g
     try {
       await withTimeout(backend.range(probe), timeoutMs, `reading ${probe} as fedns serve`);
     } catch (err) {
-      if (!PERMISSION_DENIED.test(describeError(err))) throw err;
+      if (!isPermissionDenied(err)) throw err;
       return [
         error(
           "etcd",
@@ -88,7 +86,7 @@ export async function checkDnsIdentity(config: FednsConfig, timeoutMs: number, g
         `probing write permission on ${prefix}/`,
       );
     } catch (err) {
-      if (!PERMISSION_DENIED.test(describeError(err))) throw err;
+      if (!isPermissionDenied(err)) throw err;
       return [ok("etcd", "dns-identity-read-only", `${who} can read ${prefix}/ and is refused writes`), ...serials];
     }
     return [
