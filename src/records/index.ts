@@ -371,15 +371,16 @@ export class RecordIndex {
    * the zones it holds (at worst a serial moves once more than needed, never less).
    */
   serialMarks(zone: string): number {
-    const normal = normalizeName(zone);
-    const known = this.marksMemo.get(normal);
+    // Keyed by the name as asked (the configured zones, on every answer carrying an SOA): no normalizing per hit.
+    const known = this.marksMemo.get(zone);
     if (known !== undefined) return known;
+    const normal = normalizeName(zone);
     let highest = 0;
     for (const [name, revision] of this.markers) {
       if (revision > highest && (isAtOrBelow(name, normal) || isAtOrBelow(normal, name))) highest = revision;
     }
     // Bounded: one entry per zone asked (the configured zones), reset whenever a marker moves.
-    if (this.marksMemo.size < MAX_MARKS_MEMO) this.marksMemo.set(normal, highest);
+    if (this.marksMemo.size < MAX_MARKS_MEMO) this.marksMemo.set(zone, highest);
     return highest;
   }
 
