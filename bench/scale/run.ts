@@ -41,12 +41,14 @@ const { values } = parseArgs({
     "log-dir": { type: "string" },
     grace: { type: "string", default: "30" },
     "takeover-timeout": { type: "string", default: "60" },
+    only: { type: "string" },
+    restarts: { type: "string", default: "1" },
     help: { type: "boolean", default: false },
   },
 });
 if (values.help) {
   console.log(
-    "node bench/scale/run.ts [--steps 10,50,100] [--changes 40] [--settle-timeout 120] [--write-timeout 600] [--grace 30] [--takeover-timeout 60] [--cpu-prof-dir DIR] [--log-dir DIR]",
+    "node bench/scale/run.ts [--steps 10,50,100] [--changes 40] [--settle-timeout 120] [--write-timeout 600] [--grace 30] [--takeover-timeout 60] [--cpu-prof-dir DIR] [--log-dir DIR] [--only restart [--restarts N]]",
   );
   process.exit(0);
 }
@@ -56,11 +58,17 @@ const SETTLE_BOUND_MS = Number(values["settle-timeout"]) * 1000;
 const WRITE_BOUND_MS = Number(values["write-timeout"]) * 1000;
 const GRACE_S = Number(values.grace);
 const TAKEOVER_BOUND_MS = Number(values["takeover-timeout"]) * 1000;
+/** `--only restart`: the first write-out, then only restarts of the controller (`--restarts N` of them). */
+const ONLY_RESTART = values.only === "restart";
+if (values.only !== undefined && !ONLY_RESTART) throw new Error(`--only: unknown phase ${values.only} (restart)`);
+const RESTARTS = Math.max(1, Number(values.restarts));
 /** The first write-out is over once the key count has not moved for this long. */
 const QUIET_MS = 5000;
 const FEDERATION = "myfed";
 const DOMAIN = "example.com";
 const PREFIX = "/skydns";
+/** Where the controller publishes short names (config shortNames.prefix, default). */
+const SHORT_PREFIX = "/fedns-short";
 const NODE = process.execPath;
 const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
 const run = promisify(execFile);
@@ -86,6 +94,39 @@ async function rssOf(child: Started): Promise<{ rss: number; peak: number } | un
   } catch {
     return undefined;
   }
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (clock ticks of 1/100 s). */
+async function cpuOf(child: Started): Promise<number | undefined> {
+  try {
+    const stat = await readFile(`/proc/${child.child.pid}/stat`, "utf8");
+    // The fields after the command name (which is in parentheses and may hold spaces): utime is the 12th.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds the whole machine has been busy (every process, every core; /proc/stat). */
+async function machineBusy(): Promise<number> {
+  const line = (await readFile("/proc/stat", "utf8")).split("\n")[0]!;
+  const [user, nice, system, , , irq, softirq, steal] = line.split(/\s+/).slice(1).map(Number);
+  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / 100;
+}
+
+/** One restart of the controller: settle time, and the CPU its process, the bench (the simulation) and the machine used. */
+interface RestartFigure {
+  settleMs: number | undefined;
+  controllerCpuS: number | undefined;
+  benchCpuS: number;
+  machineCpuS: number;
+  writes: number;
+}
+
+function formatRestart(i: number, r: RestartFigure): string {
+  const settled = r.settleMs === undefined ? "not settled" : `settled in ${(r.settleMs / 1000).toFixed(1)} s`;
+  return `restart ${i + 1}: ${settled}, controller CPU ${r.controllerCpuS?.toFixed(1) ?? "n/a"} s, bench (simulation) CPU ${r.benchCpuS.toFixed(1)} s, machine busy ${r.machineCpuS.toFixed(1)} CPU-s, ${r.writes} service writes`;
 }
 
 async function scrape(url: string): Promise<Map<string, number>> {
@@ -497,6 +538,9 @@ async function runStep(clusters: number): Promise<StepResult> {
       "serve cold start",
     );
 
+    if (ONLY_RESTART) {
+      return await restartsOnly(clusters, etcd, sim, client, config, first, controllers, samples, controllerMemory);
+    }
     const served = await serveColdStart(etcd.endpoint, clusters);
     const serveMemory = await rssOf(served.serve);
     note(`serve cold start ${served.coldStartMs?.toFixed(0) ?? "unfinished"} ms; propagation`, "propagation");
@@ -582,6 +626,108 @@ async function runStep(clusters: number): Promise<StepResult> {
     await sim?.stop().catch((err: unknown) => log.warn({ err: String(err) }, "stopping the simulation"));
     await etcd?.destroy();
   }
+}
+
+/**
+ * `--only restart`: after the first write-out, the controller is restarted RESTARTS times (SIGTERM, a new
+ * process, settle); each restart's settle time and CPU seconds are printed. No serve, takeover or withdrawal.
+ */
+async function restartsOnly(
+  clusters: number,
+  etcd: EtcdProcess,
+  sim: Simulation,
+  client: Etcd3,
+  config: string,
+  first: ControllerProcess,
+  controllers: ControllerProcess[],
+  samples: CountSamples,
+  firstMemory: { rss: number; peak: number } | undefined,
+): Promise<StepResult> {
+  // The short names (SPEC §4a, on by default) are written after the records: a restart during their write-out
+  // would measure it. Wait until their key count has not moved for QUIET_MS too (bounded).
+  let shortKeys = -1;
+  let movedAt = performance.now();
+  for (const deadline = performance.now() + WRITE_BOUND_MS; performance.now() < deadline; await sleep(500)) {
+    const count = await client.getAll().prefix(`${SHORT_PREFIX}/`).count();
+    if (count !== shortKeys) {
+      shortKeys = count;
+      movedAt = performance.now();
+    } else if (performance.now() - movedAt >= QUIET_MS) break;
+  }
+  note(`short names quiet at ${shortKeys} keys`);
+  const dbBytes = await dbSize(etcd.endpoint);
+  const revision = await revisionOf(client);
+  let current = first;
+  let sigtermExitMs = 0;
+  const figures: RestartFigure[] = [];
+  let restartMemory: { rss: number; peak: number } | undefined;
+  for (let i = 0; i < RESTARTS; i++) {
+    note(`restart ${i + 1} of ${RESTARTS}`, `restart ${i + 1}`);
+    current.stopScraping();
+    sigtermExitMs = Math.max(sigtermExitMs, (await stopTimed(current.process)) ?? 0);
+    const restartedAt = performance.now();
+    const bench0 = process.cpuUsage();
+    const machine0 = await machineBusy();
+    current = await startController(etcd.endpoint, sim.kubeconfigPath, config);
+    controllers.push(current);
+    const settleMs = await settle(current, client, restartedAt);
+    const bench = process.cpuUsage(bench0);
+    const figure: RestartFigure = {
+      settleMs,
+      controllerCpuS: await cpuOf(current.process),
+      benchCpuS: (bench.user + bench.system) / 1e6,
+      machineCpuS: (await machineBusy()) - machine0,
+      writes: current.writes,
+    };
+    restartMemory = await rssOf(current.process);
+    figures.push(figure);
+    note(formatRestart(i, figure));
+  }
+  current.stopScraping();
+  sigtermExitMs = Math.max(sigtermExitMs, (await stopTimed(current.process)) ?? 0);
+  const keys = await keyCount(client);
+  console.log(figures.map((figure, i) => formatRestart(i, figure)).join("\n"));
+  console.log(
+    `restarted controller RSS at settle: ${restartMemory === undefined ? "n/a" : `${(restartMemory.rss / 2 ** 20).toFixed(0)} MiB (peak ${(restartMemory.peak / 2 ** 20).toFixed(0)} MiB)`}`,
+  );
+  const lags = controllers.map((c) => c.lagMaxMs).filter((lag): lag is number => lag !== undefined);
+  controllers.forEach((c, i) => {
+    const lagText = [...c.lagByPhase].map(([name, ms]) => `${name} ${ms.toFixed(0)} ms`).join(", ");
+    note(`controller ${i + 1}: largest event-loop lag per phase (recent window max): ${lagText}`);
+  });
+  const last = figures.at(-1);
+  return {
+    clusters,
+    services: servicesOf(clusters),
+    keys,
+    dbBytes,
+    revision,
+    firstWriteOutMs: writeOutOf(samples, keys),
+    firstWriteOutKeys: samples.at(-1)?.[1] ?? 0,
+    controllerRss: firstMemory?.rss,
+    controllerPeakRss: firstMemory?.peak,
+    restartSettleMs: last?.settleMs,
+    settleBoundMs: SETTLE_BOUND_MS,
+    restartWrites: last?.writes,
+    leadershipChanges: current.leaderChanges,
+    sigtermExitMs: sigtermExitMs || undefined,
+    takeoverMs: undefined,
+    takeoverSettleMs: undefined,
+    takeoverWrites: 0,
+    takeoverBoundMs: TAKEOVER_BOUND_MS,
+    withdrawnMs: undefined,
+    withdrawnKeys: 0,
+    withdrawnLeft: 0,
+    graceMs: GRACE_S * 1000,
+    serveColdStartMs: undefined,
+    serveLoadMs: undefined,
+    serveRss: undefined,
+    servePeakRss: undefined,
+    propagation: [],
+    lagMaxMs: lags.length === 0 ? undefined : Math.max(...lags),
+    lagMetric: controllers.find((c) => c.lagMetric !== undefined)?.lagMetric,
+    simRss: process.memoryUsage().rss,
+  };
 }
 
 async function main(): Promise<void> {

@@ -280,7 +280,8 @@ export class Reconciler<V = SkydnsService> {
       this.options.metrics?.reconcileDuration.observe((performance.now() - started) / 1000);
       this.options.metrics?.reconciles.inc({ scope: stats.scope });
     }
-    if (stats.written > 0 || stats.failed > 0) {
+    if (full) this.log.info({ ...stats, ms: Math.round(performance.now() - started) }, "full reconcile done");
+    else if (stats.written > 0 || stats.failed > 0) {
       this.log.debug({ ...stats, ms: Math.round(performance.now() - started) }, "reconciled");
     }
     return stats;

@@ -345,6 +345,7 @@ export class RecordWriter<V = SkydnsService> {
       const owned = new Map<string, Set<string>>();
       const drifted = new Set<string>();
       const budget = new LoopBudget();
+      const started = performance.now();
       let revision = 0;
       let count = 0;
       for await (const page of rangePages(this.backend, this.keyPrefix, this.options.loadPageKeys ?? LOAD_PAGE_KEYS)) {
@@ -360,6 +361,9 @@ export class RecordWriter<V = SkydnsService> {
       const result = { revision };
       if (source !== undefined) {
         for (const [key, before] of this.stored) if (!stored.has(key)) this.noteDrift(drifted, key, before);
+      }
+      if (source === undefined) {
+        this.log.info({ keys: count, ms: Math.round(performance.now() - started) }, "read the store's view");
       }
       if (result.revision >= this.viewRevision) {
         this.stored = stored;
