@@ -370,9 +370,10 @@ export class Reconciler<V = SkydnsService> {
           continue;
         }
         stats.services += 1;
-        const print = fingerprintWith(desired, this.encode);
         const known = this.applied.get(unit);
-        if (known?.print === print) {
+        // Nothing applied to compare with (a new term: every unit): the writer's diff decides, no fingerprint now.
+        const print = known === undefined ? undefined : fingerprintWith(desired, this.encode);
+        if (print !== undefined && known?.print === print) {
           // Already in place: remember what it came from, so that the next unchanged pass skips it.
           known.signature = signature;
           known.warnings = unitWarnings;
@@ -448,14 +449,16 @@ export class Reconciler<V = SkydnsService> {
 /** A unit's desired records and their fingerprint, computed once per reconcile, and what they came from. */
 interface Work<V> {
   desired: ReadonlyMap<string, V>;
-  print: string;
+  /** Undefined: not computed (nothing applied to compare with); the next plan of the unit computes it. */
+  print: string | undefined;
   signature: readonly unknown[] | undefined;
   warnings: readonly PlanWarning[];
 }
 
 /** What was last applied for a unit: its records' fingerprint, the inputs they came from and their warnings. */
 interface Applied {
-  print: string;
+  /** Undefined: written without one (see Work); the next plan of the unit goes to the writer's diff once. */
+  print: string | undefined;
   signature: readonly unknown[] | undefined;
   warnings: readonly PlanWarning[];
 }

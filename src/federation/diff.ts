@@ -60,10 +60,18 @@ export function normalizeValue(raw: string): string | undefined {
  * bytes, except where a number encodes as null (NaN, Infinity: decoding drops the field) or host is missing.
  */
 export function desiredValue(service: SkydnsService, owner: string): string | undefined {
-  const raw = encodeService(service.owner === owner ? service : { ...service, owner });
+  const raw = ownedEncoding(service, owner);
   const decoded = decodeService(raw);
   if (!decoded.ok) return undefined;
   return typeof service.host !== "string" || raw.includes("null") ? encodeService(decoded.service) : raw;
+}
+
+/**
+ * The encoding desiredValue() starts from (owner set), before its validity check: where the store holds a value
+ * that normalizes to exactly this string, desiredValue() returns this string (a normalized value decodes).
+ */
+export function ownedEncoding(service: SkydnsService, owner: string): string {
+  return encodeService(service.owner === owner ? service : { ...service, owner });
 }
 
 /** What the store's view keeps of a stored value: its comparable form, owner and cluster, from one decode. */

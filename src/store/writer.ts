@@ -10,6 +10,7 @@ import {
   diff,
   hasChanges,
   normalizeValue,
+  ownedEncoding,
   type ReadValue,
   readValue,
   type UnitChanges,
@@ -40,6 +41,12 @@ import { DEFAULT_MAX_TXN_BYTES, opBytes, txnBatches } from "./txn-batches.ts";
 export interface ValueCodec<V> {
   /** The stored form of a desired value with `owner` set; undefined when it would not decode. */
   desired(value: V, owner: string): string | undefined;
+  /**
+   * The encoding desired() starts from, without its validity check: when the store already holds a value that
+   * normalizes to exactly this string, desired() would return it unchanged (a normalized value decodes), so the
+   * check is skipped for records already in place. Absent: desired() for every record.
+   */
+  encode?(value: V, owner: string): string;
   /** A stored value in comparable form (decoded and re-encoded); undefined when undecodable. */
   normalize(raw: string): string | undefined;
   /** The `owner` field of a stored value, if any. */
@@ -53,6 +60,7 @@ export interface ValueCodec<V> {
 /** The skydns records' codec (records/service.ts, federation/diff.ts). */
 export const RECORD_CODEC: ValueCodec<SkydnsService> = {
   desired: desiredValue,
+  encode: ownedEncoding,
   normalize: normalizeValue,
   owner: ownerOfValue,
   cluster: (service) => service.cluster,
@@ -640,12 +648,23 @@ export class RecordWriter<V = SkydnsService> {
         this.skip(result, "wrong-unit", { unit, key, unitOfKey }, "key belongs to another unit");
         continue;
       }
+      const cluster = this.intern(this.codec.cluster(service));
+      // Already in place (the store's value normalizes to this very encoding): no validity decode needed.
+      const encoded = this.codec.encode?.(service, this.owner);
+      if (encoded !== undefined) {
+        const digest = digestOf(encoded)!;
+        const stored = this.stored.get(key);
+        if (stored !== undefined && stored.digest === digest && stored.owner === this.owner) {
+          wanted.set(key, { value: encoded, digest, cluster });
+          continue;
+        }
+      }
       const value = this.codec.desired(service, this.owner);
       if (value === undefined) {
         this.skip(result, "invalid", { unit, key }, "invalid record value");
         continue;
       }
-      wanted.set(key, { value, digest: digestOf(value)!, cluster: this.intern(this.codec.cluster(service)) });
+      wanted.set(key, { value, digest: digestOf(value)!, cluster });
     }
     return wanted;
   }

@@ -235,6 +235,38 @@ describe("Reconciler", () => {
     expect(new Set(writer.writes.map((w) => w.unit)).size).to.equal(1002);
   });
 
+  it("fingerprints no unit in a new term's first pass (nothing applied to compare with), and each from its next plan on", async () => {
+    const encoded: string[] = [];
+    reconciler = new Reconciler({
+      plan,
+      units: () => desired.keys(),
+      encode: (service) => {
+        encoded.push(service.host);
+        return JSON.stringify(service);
+      },
+      writer,
+      batchMs: 30,
+      timers,
+    });
+    reconciler.enable();
+    await timers.advance(30);
+    await reconciler.whenIdle();
+    expect(encoded).to.deep.equal([]);
+    expect(writer.writes.map((w) => w.unit).sort()).to.deep.equal(["default/a", "default/b"]);
+    // Next pass: fingerprinted, compared with nothing, handed to the writer's diff once more; then skipped.
+    writer.writes = [];
+    reconciler.markDirty("all");
+    await timers.advance(30);
+    await reconciler.whenIdle();
+    expect(encoded.sort()).to.deep.equal(["192.0.2.1", "192.0.2.2"]);
+    expect(writer.writes.map((w) => w.unit).sort()).to.deep.equal(["default/a", "default/b"]);
+    writer.writes = [];
+    reconciler.markDirty("all");
+    await timers.advance(30);
+    await reconciler.whenIdle();
+    expect(writer.writes).to.deep.equal([]);
+  });
+
   describe("memo: a unit whose inputs are unchanged is not planned again", () => {
     let inputs: Map<string, object>;
     const bump = (unit: string) => inputs.set(unit, {});

@@ -5,7 +5,7 @@ import { newRegistry } from "../../../src/obs/metrics.ts";
 import type { SkydnsService } from "../../../src/records/service.ts";
 import type { TxnCompare } from "../../../src/store/kv.ts";
 import { createMemoryBackend, type MemoryBackend } from "../../../src/store/memory-kv.ts";
-import { NotLeaderError, RecordWriter } from "../../../src/store/writer.ts";
+import { NotLeaderError, RECORD_CODEC, RecordWriter } from "../../../src/store/writer.ts";
 
 const OWNER = "fedns/myfed";
 const GLOBAL = "/skydns/com/example/svc/myfed/default/nginx";
@@ -231,6 +231,41 @@ describe("store: RecordWriter (memory backend)", () => {
     );
     expect(result).to.deep.equal({ puts: 1, deletes: 0, txns: 1, skipped: 3 });
     expect((await kv.range("/")).kvs.map((entry) => entry.key)).to.deep.equal([`${GLOBAL}/good`]);
+  });
+
+  it("checks a desired value's validity only where the store does not hold it already", async () => {
+    let checked = 0;
+    const codec = {
+      ...RECORD_CODEC,
+      desired: (service: SkydnsService, owner: string) => {
+        checked += 1;
+        return RECORD_CODEC.desired(service, owner);
+      },
+    };
+    const writer = new RecordWriter({ backend: kv, prefix: "/skydns", owner: OWNER, codec });
+    const want = desired([
+      [`${GLOBAL}/east-a-00000001`, record("198.51.100.1")],
+      [`${GLOBAL}/east-a-00000002`, record("198.51.100.2")],
+    ]);
+    await writer.writeUnit("default/nginx", want);
+    expect(checked).to.equal(2);
+    checked = 0;
+    // One record changed: only that one is checked (and written).
+    want.set(`${GLOBAL}/east-a-00000002`, record("198.51.100.3"));
+    expect((await writer.writeUnit("default/nginx", want)).puts).to.equal(1);
+    expect(checked).to.equal(1);
+    checked = 0;
+    expect((await writer.writeUnit("default/nginx", want)).puts).to.equal(0);
+    expect(checked).to.equal(0);
+  });
+
+  it("still refuses an invalid desired value that the store holds with our owner (and deletes it)", async () => {
+    const key = `${GLOBAL}/east-a-00000001`;
+    await kv.put(key, JSON.stringify({ host: "not an address!", ttl: 30, owner: OWNER, cluster: "east-a" }));
+    const writer = new RecordWriter({ backend: kv, prefix: "/skydns", owner: OWNER });
+    const result = await writer.writeUnit("default/nginx", desired([[key, record("not an address!")]]));
+    expect(result).to.deep.equal({ puts: 0, deletes: 1, txns: 1, skipped: 1 });
+    expect(kv.get(key)).to.equal(undefined);
   });
 
   it("serialises writes of one unit", async () => {
