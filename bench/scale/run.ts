@@ -548,6 +548,7 @@ async function runStep(clusters: number): Promise<StepResult> {
     const dbBytes = await dbSize(etcd.endpoint);
     const revision = await revisionOf(client);
 
+    await shortNamesQuiet(client);
     note("restarting the controller", "restart");
     first.stopScraping();
     const sigtermExitMs = await stopTimed(first.process);
@@ -629,6 +630,24 @@ async function runStep(clusters: number): Promise<StepResult> {
 }
 
 /**
+ * The short names (SPEC §4a, on by default) are written after the records: a restart during their write-out
+ * would measure the rest of it (writes the bench's service-write count does not show). Waits until their key
+ * count has not moved for QUIET_MS (bounded by --write-timeout).
+ */
+async function shortNamesQuiet(client: Etcd3): Promise<void> {
+  let shortKeys = -1;
+  let movedAt = performance.now();
+  for (const deadline = performance.now() + WRITE_BOUND_MS; performance.now() < deadline; await sleep(500)) {
+    const count = await client.getAll().prefix(`${SHORT_PREFIX}/`).count();
+    if (count !== shortKeys) {
+      shortKeys = count;
+      movedAt = performance.now();
+    } else if (performance.now() - movedAt >= QUIET_MS) break;
+  }
+  note(`short names quiet at ${shortKeys} keys`);
+}
+
+/**
  * `--only restart`: after the first write-out, the controller is restarted RESTARTS times (SIGTERM, a new
  * process, settle); each restart's settle time and CPU seconds are printed. No serve, takeover or withdrawal.
  */
@@ -643,18 +662,7 @@ async function restartsOnly(
   samples: CountSamples,
   firstMemory: { rss: number; peak: number } | undefined,
 ): Promise<StepResult> {
-  // The short names (SPEC §4a, on by default) are written after the records: a restart during their write-out
-  // would measure it. Wait until their key count has not moved for QUIET_MS too (bounded).
-  let shortKeys = -1;
-  let movedAt = performance.now();
-  for (const deadline = performance.now() + WRITE_BOUND_MS; performance.now() < deadline; await sleep(500)) {
-    const count = await client.getAll().prefix(`${SHORT_PREFIX}/`).count();
-    if (count !== shortKeys) {
-      shortKeys = count;
-      movedAt = performance.now();
-    } else if (performance.now() - movedAt >= QUIET_MS) break;
-  }
-  note(`short names quiet at ${shortKeys} keys`);
+  await shortNamesQuiet(client);
   const dbBytes = await dbSize(etcd.endpoint);
   const revision = await revisionOf(client);
   let current = first;
