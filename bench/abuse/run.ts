@@ -17,6 +17,7 @@ import { BENCH_ZONE, benchName, buildDataset, type EtcdRecord } from "../qps/dat
 import { parseDnsperfOutput } from "../qps/dnsperf.ts";
 import { loadRecords, startEtcd } from "../qps/etcd.ts";
 import { nodeBinary } from "../qps/fedns.ts";
+import { startKnot } from "../qps/knot.ts";
 import { ChildTracker, digA, freePort, sleep, type Tracked, waitUntil } from "../qps/processes.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -31,6 +32,8 @@ interface Options {
   only: string | undefined;
   /** dns.cache.entries of the server (default: the server's default). */
   cacheEntries: number | undefined;
+  /** Also the ordinary flood against Knot (1 and 2 UDP workers) serving the same names: the reference. */
+  knot: boolean;
 }
 
 function parseOptions(): Options {
@@ -40,6 +43,7 @@ function parseOptions(): Options {
       "legit-qps": { type: "string" },
       only: { type: "string" },
       "cache-entries": { type: "string" },
+      knot: { type: "boolean" },
     },
   });
   return {
@@ -47,6 +51,7 @@ function parseOptions(): Options {
     legitQps: Number(values["legit-qps"] ?? 2000),
     only: values.only,
     cacheEntries: values["cache-entries"] === undefined ? undefined : Number(values["cache-entries"]),
+    knot: values.knot ?? false,
   };
 }
 
@@ -341,6 +346,48 @@ function srvRecords(): EtcdRecord[] {
   return records;
 }
 
+/**
+ * The legitimate load against `port` without, then during, an attack (started by `start`, which returns
+ * its stop): a warm-up, the quiet run, the attack, a second's head start, the run during it.
+ */
+async function measure(
+  tracker: ChildTracker,
+  port: number,
+  legitFile: string,
+  options: Options,
+  tcp: boolean,
+  start: () => () => Promise<void>,
+): Promise<{ quiet: Measured; during: Measured }> {
+  const legitArgs = (seconds: number) =>
+    dnsperfArgs(port, legitFile, seconds, [
+      "-Q",
+      String(options.legitQps),
+      "-t",
+      "2",
+      ...(tcp ? ["-m", "tcp", "-c", "4"] : []),
+    ]);
+  await dnsperf(tracker, legitArgs(2));
+  const quiet = await dnsperf(tracker, legitArgs(options.seconds));
+  const stop = start();
+  await sleep(1000);
+  const during = await dnsperf(tracker, legitArgs(options.seconds));
+  await stop();
+  return { quiet, during };
+}
+
+function formatRow(name: string, quiet: Measured, during: Measured, control: Measured | undefined): string {
+  return [
+    name.padEnd(38),
+    `${quiet.qps.toFixed(0).padStart(6)} qps p99 ${quiet.p99Ms.toFixed(2).padStart(7)} ms`,
+    `${during.qps.toFixed(0).padStart(6)} qps p99 ${during.p99Ms.toFixed(2).padStart(8)} ms (lost ${during.lost})`,
+    `qps ratio ${(during.qps / quiet.qps).toFixed(2)}`,
+    `p99 ratio ${(quiet.p99Ms / during.p99Ms).toFixed(2)}`,
+    control === undefined ? "" : `p99 vs control ${(control.p99Ms / during.p99Ms).toFixed(2)}`,
+  ]
+    .filter((cell) => cell !== "")
+    .join(" | ");
+}
+
 async function main(): Promise<void> {
   const options = parseOptions();
   const tracker = new ChildTracker();
@@ -369,35 +416,38 @@ async function main(): Promise<void> {
         );
       if (!wanted && !neededControl) continue;
       const { port, server } = await startServe(tracker, dir, etcd.url, attack.rrl ?? false, options.cacheEntries);
-      const legitArgs = (seconds: number) =>
-        dnsperfArgs(port, legitFile, seconds, [
-          "-Q",
-          String(options.legitQps),
-          "-t",
-          "2",
-          ...(attack.tcp ? ["-m", "tcp", "-c", "4"] : []),
-        ]);
-      await dnsperf(tracker, legitArgs(2));
-      const quiet = await dnsperf(tracker, legitArgs(options.seconds));
-      const stop = attack.start({ port, etcdUrl: etcd.url, tracker, dir, seconds: options.seconds });
-      await sleep(1000);
-      const during = await dnsperf(tracker, legitArgs(options.seconds));
-      await stop();
+      const { quiet, during } = await measure(tracker, port, legitFile, options, attack.tcp ?? false, () =>
+        attack.start({ port, etcdUrl: etcd.url, tracker, dir, seconds: options.seconds }),
+      );
       await tracker.stop(server);
       if (attack.control !== undefined) controls.set(attack.control, during);
       const control = attack.comparedWith === undefined ? undefined : controls.get(attack.comparedWith);
-      const row = [
-        attack.name.padEnd(38),
-        `${quiet.qps.toFixed(0).padStart(6)} qps p99 ${quiet.p99Ms.toFixed(2).padStart(7)} ms`,
-        `${during.qps.toFixed(0).padStart(6)} qps p99 ${during.p99Ms.toFixed(2).padStart(8)} ms (lost ${during.lost})`,
-        `qps ratio ${(during.qps / quiet.qps).toFixed(2)}`,
-        `p99 ratio ${(quiet.p99Ms / during.p99Ms).toFixed(2)}`,
-        control === undefined ? "" : `p99 vs control ${(control.p99Ms / during.p99Ms).toFixed(2)}`,
-      ]
-        .filter((cell) => cell !== "")
-        .join(" | ");
+      const row = formatRow(attack.name, quiet, during, control);
       rows.push(row);
       process.stdout.write(`${row}\n`);
+    }
+    if (options.knot) {
+      // The reference: the ordinary flood against a C server serving the same names from a zone file.
+      const zoneFile = join(dir, `${BENCH_ZONE}.zone`);
+      writeFileSync(zoneFile, dataset.zoneFile);
+      const plainFlood = attacks(dir, legitFile).find((attack) => attack.control === "plain");
+      if (plainFlood === undefined) throw new Error("bench/abuse: the ordinary flood's row is missing");
+      for (const udpWorkers of [1, 2]) {
+        const port = await freePort();
+        const knot = startKnot(
+          { dir: join(dir, `knot-${udpWorkers}`), port, zoneFile, cpu: undefined, udpWorkers },
+          tracker,
+        );
+        const probe = benchName(NAMES - 1);
+        await waitUntil("knotd to answer", async () => (await digA(port, probe)).addresses.length > 0, 60_000, knot);
+        const { quiet, during } = await measure(tracker, port, legitFile, options, false, () =>
+          plainFlood.start({ port, etcdUrl: etcd.url, tracker, dir, seconds: options.seconds }),
+        );
+        await tracker.stop(knot);
+        const row = formatRow(`Knot, ${udpWorkers} UDP worker(s): ordinary flood`, quiet, during, undefined);
+        rows.push(row);
+        process.stdout.write(`${row}\n`);
+      }
     }
     process.stdout.write(
       `\nlegitimate load: dnsperf -Q ${options.legitQps}, ${options.seconds} s without and during each attack` +

@@ -11,7 +11,8 @@ export interface KnotOptions {
   dir: string;
   port: number;
   zoneFile: string;
-  cpu: number;
+  /** The core to pin knotd to (`taskset -c`); undefined: not pinned. */
+  cpu: number | undefined;
   /** UDP worker threads; 1 matches a single-threaded server pinned to one core. */
   udpWorkers: number;
 }
@@ -48,14 +49,16 @@ export function knotConfig(options: Omit<KnotOptions, "cpu">): string {
   ].join("\n");
 }
 
-/** Writes knot.conf and starts `taskset -c CPU knotd -c knot.conf` (foreground). */
+/** Writes knot.conf and starts `knotd -c knot.conf` (foreground), under `taskset -c CPU` when pinned. */
 export function startKnot(options: KnotOptions, tracker: ChildTracker): Tracked {
   mkdirSync(join(options.dir, "run"), { recursive: true });
   mkdirSync(join(options.dir, "db"), { recursive: true });
   const configFile = join(options.dir, "knot.conf");
   writeFileSync(configFile, knotConfig(options));
-  const child = spawn("taskset", ["-c", String(options.cpu), KNOTD, "-c", configFile], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const [command, ...args] =
+    options.cpu === undefined
+      ? [KNOTD, "-c", configFile]
+      : ["taskset", "-c", String(options.cpu), KNOTD, "-c", configFile];
+  const child = spawn(command as string, args, { stdio: ["ignore", "pipe", "pipe"] });
   return tracker.track(child, "knotd");
 }

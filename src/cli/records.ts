@@ -1,7 +1,10 @@
-// `fedns records [NAME|ZONE]`: what etcd holds at and below a name, grouped by DNS name.
+// `fedns records [NAME|ZONE]`: what etcd holds at and below a name, grouped by DNS name, and the serial
+// markers that count for its zones (docs/zone-transfers.md "Serials").
 import type { Command } from "commander";
+import { parseSerialMarker, SERIAL_MARKER_PREFIX } from "../federation/keys.ts";
 import { describeRecord, type RecordView } from "../records/describe.ts";
-import { normalizePrefix, pathOfName } from "../records/name.ts";
+import { normalizeName, normalizePrefix, pathOfName } from "../records/name.ts";
+import { isPermissionDenied, type KeyValue } from "../store/kv.ts";
 import { etcdBackendFromConfig } from "./backend.ts";
 import { commandConfig, runCommand } from "./settings.ts";
 
@@ -35,7 +38,18 @@ export function registerRecordsCommand(program: Command): void {
           const [below, exact] = await Promise.all([backend.range(`${path}/`), backend.range(path)]);
           const kvs = [...exact.kvs.filter((kv) => kv.key === path), ...below.kvs];
           const views = kvs.map((kv) => describeRecord(prefix, kv.key, kv.value));
-          process.stdout.write(flags.json === true ? `${JSON.stringify(views, null, 2)}\n` : formatRecords(views));
+          if (flags.json === true) {
+            process.stdout.write(`${JSON.stringify(views, null, 2)}\n`);
+            return;
+          }
+          process.stdout.write(formatRecords(views));
+          try {
+            const markers = await backend.range(SERIAL_MARKER_PREFIX);
+            process.stdout.write(formatSerialMarkers(markers.kvs, name));
+          } catch (err) {
+            if (!isPermissionDenied(err)) throw err;
+            process.stderr.write(`serial markers not shown: this identity may not read ${SERIAL_MARKER_PREFIX}\n`);
+          }
         } finally {
           await backend.close();
         }
@@ -70,4 +84,22 @@ export function formatRecords(views: readonly RecordView[]): string {
       );
   }
   return `${lines.join("\n")}\n`;
+}
+
+/**
+ * The serial markers at, under or above `name` (all without one): a zone's SOA serial is at least the
+ * revision of each of them. A key there that is no marker is listed with what is wrong with it.
+ */
+export function formatSerialMarkers(kvs: readonly KeyValue[], name?: string): string {
+  const wanted = name === undefined ? undefined : normalizeName(name);
+  const related = (domain: string): boolean =>
+    wanted === undefined || wanted === domain || wanted.endsWith(`.${domain}`) || domain.endsWith(`.${wanted}`);
+  const lines: string[] = [];
+  for (const kv of kvs) {
+    const marker = parseSerialMarker(kv.key, kv.value);
+    if ("error" in marker) lines.push(`  ${kv.key}  ERROR: ${marker.error}`);
+    else if (related(marker.domain)) lines.push(`  ${marker.domain}.  revision ${kv.modRevision}  ${kv.key}`);
+  }
+  if (lines.length === 0) return "";
+  return `serial markers (the SOA serial of a zone at, under or above each is at least its revision):\n${lines.join("\n")}\n`;
 }

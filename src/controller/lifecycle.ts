@@ -137,7 +137,11 @@ export class ClusterLifecycle {
     // Shows the phase; the records follow plan(), which applies the same rule (federation/grace.ts).
     this.graceTimer = this.timers.setTimeout(() => {
       this.graceTimer = undefined;
-      if (this.current === "unreachable" && graceOver(since, this.timers.now(), this.graceMs)) this.set("stale");
+      if (this.current !== "unreachable") return;
+      if (graceOver(since, this.timers.now(), this.graceMs)) this.set("stale");
+      // Node's timers run on the event loop's cached time, which lags Date.now() after a long turn, so a
+      // timer can fire a few ms before the grace period is over by the clock: wait for the rest.
+      else this.armGrace();
     }, remaining);
   }
 

@@ -80,6 +80,10 @@ describe("fedns dev", function () {
     expect(records.stdout).to.match(
       /CNAME\s+web\.default\.myfed\.svc\.us-east-1\.example\.com\s+ttl=30\s+cluster=-\s+owner=fedns\/myfed/,
     );
+    // The fallback deleted the zone's addresses: the controller's delete left its serial marker.
+    expect(records.stdout).to.match(
+      /^serial markers .*\n {2}example\.com\. {2}revision \d+ {2}\/fedns-serial\/example\.com$/m,
+    );
 
     dev.child.kill("SIGINT");
     const code = await new Promise<number | null>((resolve) => dev.child.once("exit", (exit) => resolve(exit)));

@@ -105,6 +105,13 @@ describe("controller (simulated clusters + etcd)", function () {
     controller = await start(members());
   });
 
+  /** Undoes a test's outage of a cluster if the test failed before it did so itself. */
+  let restore: (() => unknown) | undefined;
+  afterEach(async () => {
+    await restore?.();
+    restore = undefined;
+  });
+
   after(async () => {
     await controller?.stop();
     await Promise.all(backends.map((backend) => backend.close()));
@@ -224,6 +231,8 @@ describe("controller (simulated clusters + etcd)", function () {
     // Watches are ended first (same tick): the simulator cannot TCP-reset TLS sockets.
     cluster.closeWatches("clean");
     await cluster.setReachable(false);
+    // Whatever fails below, the next tests get east-b back.
+    restore = () => cluster.setReachable(true);
     const lostAt = Date.now();
     const all = await until(
       (records) => sameHosts(records, web.global, ["198.51.100.1", "198.51.100.3"]),
@@ -252,6 +261,7 @@ describe("controller (simulated clusters + etcd)", function () {
     const cluster = sim.cluster("east-b");
     // Connections still open and watches stay up, but nothing is answered any more (no events, no bookmarks).
     cluster.setHanging(true);
+    restore = () => cluster.setHanging(false);
     const hungAt = Date.now();
     await eventually(
       async () => controller.status().clusters.find((c) => c.name === "east-b")?.phase,

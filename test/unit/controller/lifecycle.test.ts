@@ -38,6 +38,29 @@ describe("ClusterLifecycle", () => {
     expect(changes).to.deep.equal(["active", "unreachable", "stale"]);
   });
 
+  it("makes an unreachable cluster stale even when its grace timer fires before the clock says the period is over", async () => {
+    // As Node's timers do after a long turn: they run on the loop's cached time, behind Date.now().
+    class EarlyTimers extends FakeTimers {
+      override setTimeout(callback: () => void, ms: number): { cancel(): void } {
+        return super.setTimeout(callback, Math.max(1, ms - 5));
+      }
+    }
+    const early = new EarlyTimers();
+    const seen: ClusterPhase[] = [];
+    const cluster = new ClusterLifecycle({
+      graceMs: 60_000,
+      timers: early,
+      onPhaseChange: (phase) => seen.push(phase),
+    });
+    cluster.synced();
+    cluster.contactFailed();
+    await early.advance(59_999);
+    expect(cluster.phase).to.equal("unreachable");
+    await early.advance(1);
+    expect(cluster.phase).to.equal("stale");
+    expect(seen).to.deep.equal(["active", "unreachable", "stale"]);
+  });
+
   it("returns to active without a resync when contact comes back within grace", async () => {
     lifecycle.synced();
     lifecycle.contactFailed();
