@@ -1,5 +1,5 @@
 // The loader worker (issue 8): runs one full load of the record prefix on its own thread with its own etcd
-// client, so that the gRPC decoding, the JSON parse and the validation of every value cost the main thread
+// client (etcd-range-reader.ts), so that the gRPC decoding, the JSON parse and the validation of every value cost the main thread
 // nothing. It reads the prefix in pages at one revision (kv.ts rangePages, etcd-kv.ts sub-ranges), prepares
 // every key with the index's own rules (records/prepared.ts prepareKey) and posts each page packed
 // (packPage: a string table and typed arrays, transferred), at most PAGES_AHEAD pages ahead of what the main
@@ -13,7 +13,7 @@ import {
   prepareKey,
   transferablesOf,
 } from "../records/prepared.ts";
-import { createEtcdBackend } from "./etcd-kv.ts";
+import { EtcdRangeReader } from "./etcd-range-reader.ts";
 import { rangePages } from "./kv.ts";
 import type { LoaderMessage, LoaderRequest } from "./worker-loader.ts";
 
@@ -29,11 +29,11 @@ async function run(port: NonNullable<typeof parentPort>, request: LoaderRequest)
     wake?.();
   });
   const post = (message: LoaderMessage, transfer: ArrayBuffer[] = []): void => port.postMessage(message, transfer);
-  const backend = createEtcdBackend(request.etcd);
+  const reader = new EtcdRangeReader(request.etcd);
   try {
     let revision = 0;
     let keys = 0;
-    for await (const page of rangePages(backend, request.base, request.pageSize)) {
+    for await (const page of rangePages(reader, request.base, request.pageSize)) {
       revision = page.revision;
       keys += page.kvs.length;
       if (page.kvs.length === 0) continue;
@@ -53,7 +53,7 @@ async function run(port: NonNullable<typeof parentPort>, request: LoaderRequest)
   } catch (err) {
     post({ type: "error", message: err instanceof Error ? err.message : String(err) });
   } finally {
-    await backend.close().catch(() => undefined);
+    reader.close();
   }
 }
 

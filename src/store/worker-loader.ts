@@ -53,6 +53,7 @@ export interface WorkerLoaderOptions {
 /** The worker may take big pages: decoding one blocks only its own thread, and etcd answers fewer requests. */
 export const WORKER_PAGE_SIZE = 20_000;
 const DEFAULT_IDLE_MS = 30_000;
+const YOUNG_GENERATION_MB = 96;
 /** A worker's error message is cut to this length. */
 const MAX_MESSAGE = 2000;
 
@@ -68,7 +69,13 @@ export function workerLoader(options: WorkerLoaderOptions): PreparedLoader {
   return {
     async *load(base: string, signal: AbortSignal): AsyncGenerator<LoadStep, void, undefined> {
       const request: LoaderRequest = { etcd: options.etcd, base, pageSize };
-      const worker = new Worker(url, { workerData: request, stdout: true, stderr: true });
+      const worker = new Worker(url, {
+        workerData: request,
+        stdout: true,
+        stderr: true,
+        // A young generation big enough for a page's garbage: fewer scavenges, less of it promoted.
+        resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
+      });
       const inbox: unknown[] = [];
       let failure: Error | undefined;
       let ended = false;
