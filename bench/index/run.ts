@@ -312,6 +312,13 @@ async function etcdRun(dataset: Dataset): Promise<void> {
         `answers before that: ${[...rcodes].map(([label, n]) => `${label} ${n}`).join(", ")}; NXDOMAIN/NODATA for an existing name: ${nxdomainForExisting}`,
         `serve RSS ${(rss / MIB).toFixed(0)} MiB = ${Math.round(rss / dataset.keys)} B/record (whole process) 2 s after the cold start, heap used ${early}; ${values.settle} s later RSS ${(rssLater / MIB).toFixed(0)} MiB = ${Math.round(rssLater / dataset.keys)} B/record, heap used ${later}`,
         `heap compaction after the first load: ${compactLine ?? "n/a"}`,
+        `server warnings and errors: ${
+          output
+            .split("\n")
+            .filter((line) => /"level":(40|50|60)/.test(line))
+            .slice(0, 5)
+            .join("\n") || "none"
+        }`,
         `load average ${load}`,
       ].join("\n"),
     );

@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import { ConfigError } from "../config/load.ts";
 import type { EtcdConfig, FednsConfig } from "../config/schema.ts";
-import { createEtcdBackend } from "../store/etcd-kv.ts";
+import { createEtcdBackend, type EtcdOptions } from "../store/etcd-kv.ts";
 import type { KvBackend } from "../store/kv.ts";
 
 /** etcd settings plus the config path their credentials came from, for error messages. */
@@ -37,7 +37,8 @@ export function dnsEtcdIdentity(config: FednsConfig): EtcdIdentity {
   };
 }
 
-export function etcdBackendFromConfig(etcd: EtcdConfig, field = "etcd"): KvBackend {
+/** The etcd client settings of a config section (password read from its file when given). */
+export function etcdOptionsFromConfig(etcd: EtcdConfig, field = "etcd"): EtcdOptions {
   let password = etcd.password;
   if (etcd.passwordFile !== undefined) {
     try {
@@ -51,12 +52,22 @@ export function etcdBackendFromConfig(etcd: EtcdConfig, field = "etcd"): KvBacke
   if (password !== undefined && etcd.username === undefined) {
     throw new ConfigError(`${field}.username: required when a password is given`);
   }
-  return createEtcdBackend({
+  return {
     endpoints: etcd.endpoints,
     dialTimeoutMs: etcd.dialTimeoutMs,
     ...(etcd.username !== undefined ? { username: etcd.username, password: password ?? "" } : {}),
     ...(etcd.tls !== undefined ? { tls: { caFile: etcd.tls.ca, certFile: etcd.tls.cert, keyFile: etcd.tls.key } } : {}),
-  });
+  };
+}
+
+export function etcdBackendFromConfig(etcd: EtcdConfig, field = "etcd"): KvBackend {
+  return createEtcdBackend(etcdOptionsFromConfig(etcd, field));
+}
+
+/** The etcd client settings `fedns serve` reads with: dnsEtcdIdentity(config) (its loader worker's too). */
+export function dnsEtcdOptions(config: FednsConfig): EtcdOptions {
+  const { etcd, field } = dnsEtcdIdentity(config);
+  return etcdOptionsFromConfig(etcd, field);
 }
 
 /** The backend `fedns serve` reads through: dnsEtcdIdentity(config). */

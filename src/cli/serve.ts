@@ -17,7 +17,8 @@ import type { IndexChange } from "../records/index.ts";
 import { LiveIndex } from "../records/live-index.ts";
 import type { KvBackend } from "../store/kv.ts";
 import { startRecordSource } from "../store/source.ts";
-import { dnsEtcdBackend } from "./backend.ts";
+import { type PreparedLoader, workerLoader } from "../store/worker-loader.ts";
+import { dnsEtcdBackend, dnsEtcdOptions } from "./backend.ts";
 import { collect, commandConfig, runCommand, untilSignal } from "./settings.ts";
 import { startShortServing } from "./short-serving.ts";
 
@@ -54,8 +55,10 @@ export function registerServeCommand(program: Command): void {
           "metrics.listen": flags.metrics,
           "dns.udpTransport": flags.udpTransport,
         });
-        // dns.etcd: the DNS servers' own (read-only) identity, when configured.
-        const service = await startServing(config, dnsEtcdBackend(config));
+        // dns.etcd: the DNS servers' own (read-only) identity, when configured; full loads run in a worker
+        // thread with its own client of the same identity.
+        const loader = workerLoader({ etcd: dnsEtcdOptions(config) });
+        const service = await startServing(config, dnsEtcdBackend(config), { loader });
         await untilSignal();
         await service.stop();
       }),
@@ -72,8 +75,17 @@ export interface Serving {
   stop(): Promise<void>;
 }
 
+export interface ServingOptions {
+  /** Full loads of the records through this loader (serve: the loader worker) instead of on the main thread. */
+  loader?: PreparedLoader;
+}
+
 /** Wires index, source, DNS server and ops endpoint; shared by `serve` and `dev`. */
-export async function startServing(config: FednsConfig, backend: KvBackend): Promise<Serving> {
+export async function startServing(
+  config: FednsConfig,
+  backend: KvBackend,
+  options: ServingOptions = {},
+): Promise<Serving> {
   const log = logger("serve");
   const zoneNames = config.zones ?? (config.domain !== undefined ? [config.domain] : []);
   if (zoneNames.length === 0) throw new Error("no zone to serve: give --zone, or zones/domain in the config");
@@ -90,6 +102,7 @@ export async function startServing(config: FednsConfig, backend: KvBackend): Pro
     prefix: config.etcd.prefix,
     index,
     registry,
+    ...(options.loader === undefined ? {} : { loader: options.loader }),
     onChange: (changes) => indexChanged(changes),
     // The first load's garbage made the heap grow to about twice what the index keeps: give it back now.
     beforeFirstSwap: () => {

@@ -12,7 +12,8 @@
 
 import { SERVING_TURN_BUDGET_MS } from "../obs/loop-budget.ts";
 import { LookupBudget } from "./budget.ts";
-import { labelsOf, nameOfSegments, normalizeName, normalizePrefix, segmentsBelow, wireNameProblem } from "./name.ts";
+import { labelsOf, normalizeName, normalizePrefix, segmentsBelow } from "./name.ts";
+import { type PreparedKey, prepareKey } from "./prepared.ts";
 import { type IndexedRecord, Interner, nameOfNode, type PathNode, StoredRecord } from "./stored-record.ts";
 
 export type { HostKind, IndexedRecord } from "./stored-record.ts";
@@ -227,21 +228,42 @@ export class RecordIndex {
         if (this.remove(change.key, change.revision)) result.changed++;
         continue;
       }
-      const built = this.build(change.key, change.value, change.revision);
-      if ("error" in built) {
-        result.rejected.push({ key: change.key, error: built.error });
+      const prepared = prepareKey(this.base, change.key, change.value, change.revision);
+      if ("error" in prepared) {
+        result.rejected.push({ key: change.key, error: prepared.error });
         if (this.remove(change.key, change.revision)) result.changed++;
         continue;
       }
-      const existing = this.find(built.segments);
-      // The same data again (etcd moves modRevision on every put): nothing served changes, no serial moves.
-      if (existing?.sameData(built.record, built.group)) continue;
-      if (existing !== undefined) this.remove(change.key, change.revision);
-      this.insert(built.segments, built.record, built.group, built.owner);
-      result.changed++;
+      if (this.place(prepared)) result.changed++;
     }
     if (result.changed > 0) this.gen++;
     return result;
+  }
+
+  /**
+   * Puts records prepared elsewhere (the loader worker: records/prepared.ts), as apply() puts their keys' values.
+   * Returns how many changed what is served.
+   */
+  putPrepared(records: Iterable<PreparedKey>): number {
+    let changed = 0;
+    for (const prepared of records) {
+      this.revisionSeen = Math.max(this.revisionSeen, prepared.fields.modRevision);
+      if (this.place(prepared, true)) changed++;
+    }
+    if (changed > 0) this.gen++;
+    return changed;
+  }
+
+  /** Places a prepared key's record, replacing the key's previous one; false when it served the same data. */
+  private place(prepared: PreparedKey, ownStrings = false): boolean {
+    const { segments, fields } = prepared;
+    const record = new StoredRecord(fields, this.defaultTtl, this.interner, ownStrings);
+    const existing = this.find(segments);
+    // The same data again (etcd moves modRevision on every put): nothing served changes, no serial moves.
+    if (existing?.sameData(record, fields.group)) return false;
+    if (existing !== undefined) this.removeAt(segments, fields.modRevision);
+    this.insert(segments, record, prepared);
+    return true;
   }
 
   /**
@@ -543,23 +565,6 @@ export class RecordIndex {
     return child !== undefined && this.matches(child, labels, depth + 1, budget, wild);
   }
 
-  private build(
-    key: string,
-    value: string,
-    revision: number,
-  ): { segments: string[]; record: StoredRecord; group: string | undefined; owner: string } | { error: string } {
-    const segments = segmentsBelow(this.base, key);
-    if ("error" in segments) return segments;
-    // The key's name goes on the wire (SRV/MX/NS targets of address records): it must fit there.
-    const name = nameOfSegments(segments);
-    const problem = wireNameProblem(name);
-    if (problem !== undefined) return { error: `key is not a valid DNS name: ${problem}` };
-    const label = segments[segments.length - 1]!;
-    const decoded = StoredRecord.decode(name, label, value, this.defaultTtl, revision, this.interner);
-    if (!decoded.ok) return { error: decoded.error };
-    return { segments, record: decoded.record, group: decoded.group, owner: decoded.owner };
-  }
-
   /** The record stored at a key's segments, if any. */
   private find(segments: readonly string[]): StoredRecord | undefined {
     const path = this.parentPath(segments, false);
@@ -607,9 +612,9 @@ export class RecordIndex {
     return path;
   }
 
-  private insert(segments: readonly string[], record: StoredRecord, group: string | undefined, owner: string): void {
+  private insert(segments: readonly string[], record: StoredRecord, placing: PreparedKey): void {
     const depth = segments.length;
-    const ownerDepth = labelCount(owner);
+    const ownerDepth = placing.ownerDepth;
     const path = this.parentPath(segments, true)!;
     const node = path[path.length - 1]!;
     const fedns = record.fedns;
@@ -642,14 +647,17 @@ export class RecordIndex {
     const ownerNode = ownerDepth >= depth ? own! : path[ownerDepth]!;
     record.setOwnerNode(ownerNode);
     // The group is the owner node's name unless written otherwise (case, trailing dot) or no ancestor.
-    if (group !== undefined && group !== owner) record.keepRawGroup(group);
+    if (placing.keepRawGroup && placing.fields.group !== undefined) record.keepRawGroup(placing.fields.group);
     if (ownerDepth === depth - 1) ownerNode.leafOwned++;
     else if (ownerDepth < depth - 1) ownerNode.owned = insertByKey(ownerNode.owned ?? [], record);
   }
 
   private remove(key: string, revision: number): boolean {
     const segments = segmentsBelow(this.base, key);
-    if ("error" in segments) return false;
+    return "error" in segments ? false : this.removeAt(segments, revision);
+  }
+
+  private removeAt(segments: readonly string[], revision: number): boolean {
     const depth = segments.length;
     const path: Node[] = [this.root];
     let node = this.root;
@@ -748,14 +756,6 @@ const MAX_MARKS_MEMO = 1024;
 /** True when `name` is `ancestor` or below it (normalized names; "" is the root). */
 function isAtOrBelow(name: string, ancestor: string): boolean {
   return ancestor === "" || name === ancestor || name.endsWith(`.${ancestor}`);
-}
-
-/** labelsOf(name).length for a normalized name, without splitting it. */
-function labelCount(name: string): number {
-  if (name.length === 0) return 0;
-  let count = 1;
-  for (let i = 0; i < name.length; i++) if (name.charCodeAt(i) === 46) count++;
-  return count;
 }
 
 function isWildcard(label: string): boolean {

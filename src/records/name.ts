@@ -27,6 +27,14 @@ export function nameProblem(name: string): string | undefined {
   return undefined;
 }
 
+/** labelsOf(name).length for a normalized name, without splitting it. */
+export function labelCount(name: string): number {
+  if (name.length === 0) return 0;
+  let count = 1;
+  for (let i = 0; i < name.length; i++) if (name.charCodeAt(i) === 46) count++;
+  return count;
+}
+
 export function labelsOf(name: string): string[] {
   const normal = normalizeName(name);
   return normal.length === 0 ? [] : normal.split(".");

@@ -156,6 +156,101 @@ function intToIpv4(value: number): string {
   return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
 }
 
+/**
+ * A record's fields as plain numbers and strings, before interning: what a key's value decodes to
+ * (recordFields), made on the main thread or in the loader worker and turned into a StoredRecord by its
+ * constructor. `bits` and `pw` are StoredRecord's own encodings (see the masks above).
+ */
+export interface RecordFields {
+  label: string;
+  /** IPv4 as int32 (host kind A), the canonical IPv6 address (AAAA) or the normalized name (CNAME); else undefined. */
+  hostData: number | string | undefined;
+  bits: number;
+  pw: number;
+  /** The record's own TTL, 0 when absent (the index default is served then). */
+  ttl: number;
+  modRevision: number;
+  /** The raw `group`. */
+  group: string | undefined;
+  owner: string | undefined;
+  cluster: string | undefined;
+  text: string | undefined;
+  targetstrip: number | undefined;
+}
+
+/** The fields of a decoded value. */
+export function recordFields(
+  label: string,
+  service: SkydnsService,
+  host: HostType | undefined,
+  type: RecordType,
+  revision: number,
+): RecordFields {
+  const fedns = service.owner?.startsWith(FEDNS_OWNER_PREFIX) === true;
+  let bits = (service.port === undefined ? 0 : service.port + 2) | (TYPES.indexOf(type) << TYPE_SHIFT);
+  let kind = 0;
+  let hostData: number | string | undefined;
+  if (host?.kind === "A") {
+    kind = 1;
+    hostData = ipv4ToInt(host.address);
+  } else if (host?.kind === "AAAA") {
+    kind = 2;
+    hostData = host.address;
+  } else if (host?.kind === "CNAME") {
+    kind = 3;
+    hostData = host.target;
+  }
+  bits |= kind << KIND_SHIFT;
+  if (fedns) bits |= FEDNS;
+  if (service.mail !== undefined) bits |= HAS_MAIL | (service.mail ? MAIL : 0);
+  if (service.ttl !== undefined) bits |= HAS_TTL;
+  if (service.priority !== undefined) bits |= HAS_PRIORITY;
+  if (service.weight !== undefined) bits |= HAS_WEIGHT;
+  if (service.group !== undefined) bits |= HAS_GROUP;
+  return {
+    label,
+    hostData,
+    bits,
+    pw: ((service.priority ?? 0) << 16) | (service.weight ?? 0),
+    ttl: service.ttl ?? 0,
+    modRevision: revision,
+    group: service.group,
+    owner: service.owner,
+    cluster: service.cluster,
+    text: service.text,
+    targetstrip: service.targetstrip,
+  };
+}
+
+/**
+ * A value read for the key named `name` (leaf label `label`): its fields and owner name, or why it is
+ * unusable (decodeValue + ownerNameOf + recordType: the one reading of a value, here and in the worker).
+ */
+export function decodeFields(
+  name: string,
+  label: string,
+  value: string,
+  revision: number,
+): { ok: true; fields: RecordFields; owner: string } | { ok: false; error: string } {
+  const decoded = decodeValue(value);
+  if (!decoded.ok) return decoded;
+  const service = decoded.service;
+  const owner = ownerNameOf({ name, service });
+  const type = recordType({ name, service }, { host: decoded.host, owner });
+  return { ok: true, fields: recordFields(label, service, decoded.host, type, revision), owner };
+}
+
+/** `bits` fields from elsewhere (the worker) are below this (the masks above). */
+export const BITS_LIMIT = 1 << 29;
+/** The host kind `bits` says: 0 none, 1 A, 2 AAAA, 3 CNAME. */
+export function kindOfBits(bits: number): number {
+  return (bits >>> KIND_SHIFT) & 3;
+}
+/** Whether `bits` marks a fedns record. */
+export function fednsOfBits(bits: number): boolean {
+  return (bits & FEDNS) !== 0;
+}
+
 export type Decoded =
   | {
       ok: true;
@@ -182,45 +277,24 @@ export class StoredRecord implements IndexedRecord {
   private readonly tag: Tag | undefined;
   private extra: Extra | undefined;
 
-  private constructor(
-    label: string,
-    service: SkydnsService,
-    host: HostType | undefined,
-    type: RecordType,
-    defaultTtl: number,
-    revision: number,
-    interner: Interner,
-  ) {
-    this.label = label.length <= 8 ? interner.intern(label) : ownString(label);
-    const fedns = service.owner?.startsWith(FEDNS_OWNER_PREFIX) === true;
-    let bits = (service.port === undefined ? 0 : service.port + 2) | (TYPES.indexOf(type) << TYPE_SHIFT);
-    let kind = 0;
-    if (host?.kind === "A") {
-      kind = 1;
-      this.hostData = ipv4ToInt(host.address);
-    } else if (host?.kind === "AAAA") {
-      kind = 2;
-      this.hostData = host.address;
-    } else if (host?.kind === "CNAME") {
-      kind = 3;
-      this.hostData = interner.intern(host.target);
-    }
-    bits |= kind << KIND_SHIFT;
-    if (fedns) bits |= FEDNS;
-    if (service.mail !== undefined) bits |= HAS_MAIL | (service.mail ? MAIL : 0);
-    if (service.ttl !== undefined) bits |= HAS_TTL;
-    if (service.priority !== undefined) bits |= HAS_PRIORITY;
-    if (service.weight !== undefined) bits |= HAS_WEIGHT;
-    if (service.group !== undefined) bits |= HAS_GROUP;
+  /**
+   * A record of fields recordFields() made (here or in the loader worker, store/load-worker.ts). `ownStrings`:
+   * the strings are no views of bigger ones (they came through postMessage), ownString() is not needed.
+   */
+  constructor(fields: RecordFields, defaultTtl: number, interner: Interner, ownStrings = false) {
+    const label = fields.label;
+    this.label = label.length <= 8 ? interner.intern(label) : ownStrings ? label : ownString(label);
+    const bits = fields.bits;
+    this.hostData = kindOfBits(bits) === 3 ? interner.intern(fields.hostData as string) : fields.hostData;
     this.bits = bits;
-    this.pw = ((service.priority ?? 0) << 16) | (service.weight ?? 0);
-    this.ttl = service.ttl !== undefined && service.ttl > 0 ? service.ttl : defaultTtl;
-    this.modRevision = revision;
-    this.groupRef = fedns ? undefined : service.group;
-    this.tag = interner.tag(service.owner, service.cluster);
+    this.pw = fields.pw;
+    this.ttl = fields.ttl > 0 ? fields.ttl : defaultTtl;
+    this.modRevision = fields.modRevision;
+    this.groupRef = (bits & FEDNS) !== 0 ? undefined : fields.group;
+    this.tag = interner.tag(fields.owner, fields.cluster);
     let extra: Extra | undefined;
-    if (service.text !== undefined) extra = { text: service.text };
-    if (service.targetstrip !== undefined) extra = { ...extra, targetstrip: service.targetstrip };
+    if (fields.text !== undefined) extra = { text: fields.text };
+    if (fields.targetstrip !== undefined) extra = { ...extra, targetstrip: fields.targetstrip };
     this.extra = extra;
   }
 
@@ -236,13 +310,10 @@ export class StoredRecord implements IndexedRecord {
     revision: number,
     interner: Interner,
   ): Decoded {
-    const decoded = decodeValue(value);
+    const decoded = decodeFields(name, label, value, revision);
     if (!decoded.ok) return decoded;
-    const service = decoded.service;
-    const owner = ownerNameOf({ name, service });
-    const type = recordType({ name, service }, { host: decoded.host, owner });
-    const record = new StoredRecord(label, service, decoded.host, type, defaultTtl, revision, interner);
-    return { ok: true, record, group: service.group, owner };
+    const record = new StoredRecord(decoded.fields, defaultTtl, interner);
+    return { ok: true, record, group: decoded.fields.group, owner: decoded.owner };
   }
 
   /** Keeps a group that is not exactly the owner node's name as written. */

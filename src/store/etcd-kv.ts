@@ -17,7 +17,7 @@ import type {
   WatchHandle,
   WatchHandlers,
 } from "./kv.ts";
-import { cursorAfter, planPage } from "./range-split.ts";
+import { pagedRange, prefixEnd } from "./range-split.ts";
 
 export interface EtcdTlsOptions {
   caFile?: string;
@@ -71,17 +71,7 @@ export function nextWatchRevision(
   return last + 1;
 }
 
-/** The end of etcd's range of keys starting with `prefix`: the prefix with its last byte below 0xff incremented. */
-export function prefixEnd(prefix: Buffer): Buffer {
-  const end = Buffer.from(prefix);
-  for (let i = end.length - 1; i >= 0; i--) {
-    if (end[i]! < 0xff) {
-      end[i] = end[i]! + 1;
-      return end.subarray(0, i + 1);
-    }
-  }
-  return Buffer.from([0]); // all 0xff: every key from the prefix on
-}
+export { prefixEnd };
 
 export function createEtcdBackend(options: EtcdOptions): KvBackend {
   return new EtcdKv(options);
@@ -166,37 +156,21 @@ class EtcdKv implements KvBackend {
 
   async range(prefix: string, options: RangeOptions = {}): Promise<RangeResult> {
     try {
-      const start = Buffer.from(prefix);
-      const limit = options.limit ?? 0;
       // Paged: each page after the first asks for a sub-range with a tight end (range-split.ts), so that etcd
       // 3.4 does not walk the whole rest of the prefix for every page.
-      const end = prefixEnd(start);
-      const bounds = planPage(start, end, options.after);
-      const plan = limit > 0 ? bounds : { start: bounds.start, end, final: true };
-      const response = await this.client.kv.range({
-        key: plan.start,
-        range_end: plan.end,
-        limit,
-        revision: options.revision ?? 0,
+      return await pagedRange(prefix, options, async (start, end, limit, revision) => {
+        const response = await this.client.kv.range({ key: start, range_end: end, limit, revision });
+        return {
+          headerRevision: Number(response.header.revision),
+          kvs: response.kvs.map((kv) => ({
+            key: kv.key.toString(),
+            value: kv.value.toString(),
+            modRevision: Number(kv.mod_revision),
+          })),
+          keys: response.kvs.map((kv) => kv.key),
+          more: response.more,
+        };
       });
-      const result: RangeResult = {
-        // A read at a past revision reflects that revision; the header carries the store's current one.
-        revision: options.revision ?? Number(response.header.revision),
-        kvs: response.kvs.map((kv) => ({
-          key: kv.key.toString(),
-          value: kv.value.toString(),
-          modRevision: Number(kv.mod_revision),
-        })),
-      };
-      if (limit > 0) {
-        // The raw bytes, not the decoded strings: a key that is not UTF-8 must not move the cursor.
-        const next = cursorAfter(plan, { keys: response.kvs.map((kv) => kv.key), more: response.more, limit });
-        if (next !== undefined) {
-          result.more = true;
-          result.next = next;
-        }
-      }
-      return result;
     } catch (err) {
       throw new Error(`${this.description}: range ${prefix}: ${(err as Error).message}`, { cause: err });
     }

@@ -102,7 +102,11 @@ export function isPermissionDenied(err: unknown): boolean {
  * revision + 1 continues exactly where the read ended. The next page is requested while the caller works on
  * the current one; at most two pages are held at a time.
  */
-export async function* rangePages(backend: KvBackend, prefix: string, pageSize: number): AsyncGenerator<RangeResult> {
+export async function* rangePages(
+  backend: Pick<KvBackend, "range">,
+  prefix: string,
+  pageSize: number,
+): AsyncGenerator<RangeResult> {
   let page = await backend.range(prefix, { limit: pageSize });
   const revision = page.revision;
   for (;;) {

@@ -24,7 +24,8 @@ export interface PagePlan {
 
 /** What came back for a PagePlan: the keys (at most `limit`) and whether the sub-range held more. */
 export interface PageOutcome {
-  keys: readonly Buffer[];
+  /** The page's raw keys in order; only the first, the last and the count are read. */
+  keys: ArrayLike<Buffer>;
   more: boolean;
   limit: number;
 }
@@ -90,4 +91,54 @@ export function cursorAfter(plan: PagePlan, outcome: PageOutcome): string | unde
   const growth = keys.length === 0 ? MAX_GROWTH : wanted / BigInt(keys.length);
   const factor = growth < 1n ? 1n : growth > MAX_GROWTH ? MAX_GROWTH : growth;
   return cursorOf(plan.end, width * factor + 1n);
+}
+
+/** The end of etcd's range of keys starting with `prefix`: the prefix with its last byte below 0xff incremented. */
+export function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i] = end[i]! + 1;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]); // all 0xff: every key from the prefix on
+}
+
+/** What one range request returned, as pagedRange() needs it. */
+export interface FetchedRange {
+  /** The store's current revision (the response header's). */
+  headerRevision: number;
+  kvs: { key: string; value: string; modRevision: number }[];
+  /** The raw keys (PageOutcome.keys). */
+  keys: ArrayLike<Buffer>;
+  more: boolean;
+}
+
+/** One page of a prefix (kv.ts RangeOptions): the request `fetch` makes for it, and the cursor of the next page. */
+export async function pagedRange(
+  prefix: string,
+  options: { limit?: number; revision?: number; after?: string },
+  fetch: (start: Buffer, end: Buffer, limit: number, revision: number) => Promise<FetchedRange>,
+): Promise<{ kvs: FetchedRange["kvs"]; revision: number; more?: boolean; next?: string }> {
+  const start = Buffer.from(prefix);
+  const limit = options.limit ?? 0;
+  const end = prefixEnd(start);
+  const bounds = planPage(start, end, options.after);
+  const plan = limit > 0 ? bounds : { start: bounds.start, end, final: true };
+  const response = await fetch(plan.start, plan.end, limit, options.revision ?? 0);
+  // A read at a past revision reflects that revision; the header carries the store's current one.
+  const result: { kvs: FetchedRange["kvs"]; revision: number; more?: boolean; next?: string } = {
+    revision: options.revision ?? response.headerRevision,
+    kvs: response.kvs,
+  };
+  if (limit > 0) {
+    // The raw bytes, not the decoded strings: a key that is not UTF-8 must not move the cursor.
+    const next = cursorAfter(plan, { keys: response.keys, more: response.more, limit });
+    if (next !== undefined) {
+      result.more = true;
+      result.next = next;
+    }
+  }
+  return result;
 }

@@ -13,6 +13,7 @@ import { Counter, Gauge, type Registry } from "../obs/metrics.ts";
 import type { IndexChange, RecordIndex, RejectedKey } from "../records/index.ts";
 import type { LiveIndex } from "../records/live-index.ts";
 import { normalizePrefix } from "../records/name.ts";
+import { type PreparedKey, type PreparedPage, PreparedRecords } from "../records/prepared.ts";
 import {
   isPermissionDenied,
   type KeyValue,
@@ -22,6 +23,7 @@ import {
   type WatchHandle,
 } from "./kv.ts";
 import { type RetryOptions, retryDelayMs } from "./retry.ts";
+import { LoaderWorkerFailure, type PreparedLoader } from "./worker-loader.ts";
 
 /** Keys per range page: small enough that decoding one does not hold the event loop long (etcd 3.4 cost per page grows with the keys after it, so not too small either). */
 export const DEFAULT_PAGE_SIZE = 5000;
@@ -56,6 +58,12 @@ export interface RecordSourceOptions {
    * records at the same revision (default true). Unreadable (permission denied): logged, serials as without.
    */
   serialMarkers?: boolean;
+  /**
+   * Full loads through this loader (serve: the loader worker, store/worker-loader.ts) instead of the backend's
+   * range on this thread. When the loader itself fails (not the store), that is logged and counted, and this
+   * load and all later ones are made on this thread.
+   */
+  loader?: PreparedLoader;
 }
 
 export interface RecordSourceStatus {
@@ -87,6 +95,7 @@ interface SourceMetrics {
   markers: Gauge;
   events: Counter;
   disconnects: Counter;
+  loaderFailures: Counter;
 }
 
 export function startRecordSource(options: RecordSourceOptions): RecordSource {
@@ -123,6 +132,9 @@ class WatchedSource implements RecordSource {
   private resolveLoaded: () => void = () => {};
   private readonly onChange: (changes: readonly IndexChange[] | undefined) => void;
   private readonly beforeFirstSwap: (() => void) | undefined;
+  private loader: PreparedLoader | undefined;
+  /** Aborted to stop a load in progress (stop, or a newer load). */
+  private loadAbort = new AbortController();
 
   constructor(options: RecordSourceOptions) {
     this.backend = options.backend;
@@ -133,6 +145,7 @@ class WatchedSource implements RecordSource {
     this.onChange = options.onChange ?? (() => {});
     this.beforeFirstSwap = options.beforeFirstSwap;
     this.serialMarkers = options.serialMarkers ?? true;
+    this.loader = options.loader;
     this.retry = options.retry ?? {};
     this.metrics = createMetrics(options.registry, this);
     this.loaded = new Promise((resolve) => {
@@ -159,6 +172,7 @@ class WatchedSource implements RecordSource {
   async stop(): Promise<void> {
     this.stopped = true;
     this.session++;
+    this.loadAbort.abort();
     this.retryTimer?.cancel();
     await this.closeWatch();
     this.setReady(false, "stopped");
@@ -168,21 +182,29 @@ class WatchedSource implements RecordSource {
   private async load(): Promise<void> {
     if (this.stopped) return;
     const session = ++this.session;
+    this.loadAbort.abort();
+    const abort = new AbortController();
+    this.loadAbort = abort;
     await this.closeWatch();
     if (this.live.loaded) this.setReady(false, "reloading records; answering from the previous complete load");
     try {
       const started = performance.now();
-      const fresh = this.live.create();
-      const bad: BadValue[] = [];
-      let revision = 0;
-      let keys = 0;
-      for await (const page of rangePages(this.backend, this.keyPrefix, this.pageSize)) {
-        if (session !== this.session) return;
-        revision = page.revision;
-        keys += page.kvs.length;
-        await indexInSlices(fresh, page.kvs, revision, bad);
+      let built: Built | undefined;
+      const loader = this.loader;
+      if (loader !== undefined) {
+        try {
+          built = await this.loadPrepared(loader, session, abort.signal);
+        } catch (err) {
+          if (!(err instanceof LoaderWorkerFailure)) throw err;
+          this.metrics.loaderFailures.inc();
+          this.log.error({ err }, "the loader worker failed: loading on the main thread from now on");
+          this.loader = undefined;
+        }
         if (session !== this.session) return;
       }
+      built ??= await this.loadInThread(session);
+      if (built === undefined || session !== this.session) return;
+      const { index: fresh, bad, revision, keys } = built;
       const markers = this.serialMarkers ? await this.loadMarkers(fresh, revision) : false;
       if (session !== this.session) return;
       if (!this.live.loaded) this.beforeFirstSwap?.();
@@ -238,6 +260,44 @@ class WatchedSource implements RecordSource {
       this.setReady(false, `loading records failed: ${error.message}`);
       this.retryTimer = this.timers.setTimeout(() => void this.load(), jittered);
     }
+  }
+
+  /** A full load on this thread: pages from the backend, indexed in slices; undefined when superseded. */
+  private async loadInThread(session: number): Promise<Built | undefined> {
+    const fresh = this.live.create();
+    const bad: BadValue[] = [];
+    let revision = 0;
+    let keys = 0;
+    for await (const page of rangePages(this.backend, this.keyPrefix, this.pageSize)) {
+      if (session !== this.session) return undefined;
+      revision = page.revision;
+      keys += page.kvs.length;
+      await indexInSlices(fresh, page.kvs, revision, bad);
+      if (session !== this.session) return undefined;
+    }
+    return { index: fresh, bad, revision, keys };
+  }
+
+  /** A full load through the loader: its prepared pages put in slices; undefined when superseded. */
+  private async loadPrepared(loader: PreparedLoader, session: number, signal: AbortSignal): Promise<Built | undefined> {
+    const fresh = this.live.create();
+    const bad: BadValue[] = [];
+    let revision: number | undefined;
+    let keys = 0;
+    for await (const step of loader.load(this.keyPrefix, signal)) {
+      if (session !== this.session) return undefined;
+      // Every page is read at one revision: a worker that says otherwise is not to be believed.
+      if (revision !== undefined && step.revision !== revision) {
+        throw new LoaderWorkerFailure(`loader worker changed revision from ${revision} to ${step.revision}`);
+      }
+      revision = step.revision;
+      if (step.type === "done") return { index: fresh, bad, revision, keys };
+      keys += step.count + step.rejected.length;
+      await putInSlices(fresh, step, bad);
+      if (session !== this.session) return undefined;
+    }
+    if (session !== this.session) return undefined;
+    throw new LoaderWorkerFailure("the loader ended without completing the load");
   }
 
   private applyEvents(events: WatchEvent[], revision: number): void {
@@ -401,6 +461,14 @@ interface BadValue extends RejectedKey {
   value: string;
 }
 
+/** A complete load, not yet swapped in. */
+interface Built {
+  index: RecordIndex;
+  bad: BadValue[];
+  revision: number;
+  keys: number;
+}
+
 function badValuesOf(rejected: readonly RejectedKey[], kvs: readonly { key: string; value: string }[]): BadValue[] {
   if (rejected.length === 0) return [];
   const values = new Map(kvs.map((kv) => [kv.key, kv.value]));
@@ -429,6 +497,28 @@ async function indexInSlices(index: RecordIndex, kvs: readonly KeyValue[], revis
       await new Promise((resolve) => setImmediate(resolve));
       sliceStarted = performance.now();
     }
+  }
+}
+
+/** Puts a prepared page into an index being built in slices, as indexInSlices() does with raw keys. */
+async function putInSlices(index: RecordIndex, page: PreparedPage, bad: BadValue[]): Promise<void> {
+  for (const rejected of page.rejected) bad.push(rejected);
+  const records = new PreparedRecords(page);
+  let sliceStarted = performance.now();
+  while (!records.done) {
+    index.putPrepared(take(records, SLICE_KEYS));
+    if (!records.done && performance.now() - sliceStarted >= SERVING_TURN_BUDGET_MS) {
+      await new Promise((resolve) => setImmediate(resolve));
+      sliceStarted = performance.now();
+    }
+  }
+}
+
+function* take(records: PreparedRecords, count: number): Generator<PreparedKey> {
+  for (let i = 0; i < count; i++) {
+    const next = records.next();
+    if (next === undefined) return;
+    yield next;
   }
 }
 
@@ -475,6 +565,11 @@ function createMetrics(registry: Registry | undefined, source: WatchedSource): S
     disconnects: new Counter({
       name: "fedns_store_disconnects_total",
       help: "Times the store connection was lost",
+      registers,
+    }),
+    loaderFailures: new Counter({
+      name: "fedns_store_loader_worker_failures_total",
+      help: "Times the loader worker failed (crashed, exited early, sent a bad message, went silent); loads then run on the main thread",
       registers,
     }),
   };
